@@ -1,0 +1,413 @@
+//! The AWS SDK adapters. Clients are built once in `main` from one `SdkConfig`; the endpoint comes from the
+//! standard `AWS_ENDPOINT_URL` (and per-service variants), so moto works unchanged; S3 switches to path-style
+//! addressing when an endpoint is set.
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::ports::PortError;
+
+/// Loads the SDK configuration from the environment (no network call happens here).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+}
+
+/// True when an emulator or custom endpoint is configured for `service` (e.g. "S3").
+pub fn custom_endpoint(service_env: &str) -> bool {
+    ["AWS_ENDPOINT_URL".to_owned(), format!("AWS_ENDPOINT_URL_{service_env}")]
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()))
+}
+
+/// Maps an SDK error to a port error. Network failures, timeouts, throttling and 5xx are transient; so is
+/// everything else unless a call site knows better (a misconfigured bucket or table must not turn good
+/// records into poison: they are retried, then reach the on-failure destination).
+pub(crate) fn sdk_error<E>(service: &'static str, err: &SdkError<E, HttpResponse>) -> PortError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let detail = match err {
+        SdkError::ServiceError(ctx) => {
+            let status = ctx.raw().status().as_u16();
+            let code = ctx.err().code().unwrap_or("unknown");
+            format!("{code} (HTTP {status})")
+        }
+        SdkError::TimeoutError(_) => "timeout".to_owned(),
+        SdkError::DispatchFailure(_) => "dispatch failure (connection)".to_owned(),
+        SdkError::ResponseError(_) => "unreadable response".to_owned(),
+        SdkError::ConstructionFailure(_) => return PortError::permanent(service, "request construction failed"),
+        _ => "unknown SDK error".to_owned(),
+    };
+    PortError::transient(service, detail)
+}
+
+fn status_of<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
+    err.raw_response().map(|r| r.status().as_u16())
+}
+
+#[cfg(feature = "s3")]
+pub mod s3 {
+    use aws_sdk_s3::Client;
+    use aws_sdk_s3::primitives::ByteStream;
+    use aws_sdk_s3::types::ChecksumAlgorithm;
+
+    use super::{sdk_error, status_of};
+    use crate::ports::*;
+
+    #[derive(Debug, Clone)]
+    pub struct S3ObjectStore {
+        client: Client,
+        bucket: String,
+    }
+
+    impl S3ObjectStore {
+        pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+            Self { client, bucket: bucket.into() }
+        }
+
+        /// A client for the configuration, path-style when a custom endpoint (an emulator) is set.
+        pub fn client(config: &aws_config::SdkConfig) -> Client {
+            let conf = aws_sdk_s3::config::Builder::from(config).force_path_style(super::custom_endpoint("S3")).build();
+            Client::from_conf(conf)
+        }
+    }
+
+    impl ObjectStore for S3ObjectStore {
+        async fn put_if_absent(&self, object: PutObject) -> PortResult<PutOutcome> {
+            let result = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&object.key)
+                .body(ByteStream::from(object.body))
+                .content_type(object.content_type)
+                .set_content_encoding(object.content_encoding.map(str::to_owned))
+                .checksum_algorithm(ChecksumAlgorithm::Crc32C)
+                .if_none_match("*")
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(PutOutcome::Created),
+                // 412: the key exists (an identical retry wrote it). 409: a concurrent conditional write is in
+                // flight for the key; retrying later finds the object.
+                Err(e) if status_of(&e) == Some(412) => Ok(PutOutcome::AlreadyExists),
+                Err(e) => Err(sdk_error("s3", &e)),
+            }
+        }
+
+        async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>> {
+            match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+                Ok(out) => {
+                    let bytes = out.body.collect().await.map_err(|e| PortError::transient("s3", e.to_string()))?;
+                    Ok(Some(bytes.into_bytes().to_vec()))
+                }
+                Err(e) if status_of(&e) == Some(404) => Ok(None),
+                Err(e) => Err(sdk_error("s3", &e)),
+            }
+        }
+
+        async fn list(&self, prefix: &str) -> PortResult<Vec<String>> {
+            let mut keys = Vec::new();
+            let mut token = None;
+            loop {
+                let out = self
+                    .client
+                    .list_objects_v2()
+                    .bucket(&self.bucket)
+                    .prefix(prefix)
+                    .set_continuation_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("s3", &e))?;
+                keys.extend(out.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+                token = out.next_continuation_token().map(str::to_owned);
+                if token.is_none() {
+                    break;
+                }
+            }
+            keys.sort();
+            Ok(keys)
+        }
+    }
+}
+
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use aws_sdk_dynamodb::Client;
+    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+
+    use super::sdk_error;
+    use crate::ports::*;
+
+    type AvMap = HashMap<String, AttributeValue>;
+
+    #[derive(Debug, Clone)]
+    pub struct DynamoItemStore {
+        client: Client,
+        table: String,
+        indexes: &'static [IndexDef],
+    }
+
+    impl DynamoItemStore {
+        pub fn new(client: Client, table: impl Into<String>, indexes: &'static [IndexDef]) -> Self {
+            Self { client, table: table.into(), indexes }
+        }
+    }
+
+    fn to_av(item: Item) -> PortResult<AvMap> {
+        serde_dynamo::to_item(item).map_err(|e| PortError::permanent("dynamodb", format!("item not representable: {e}")))
+    }
+
+    fn from_av(item: AvMap) -> PortResult<Item> {
+        serde_dynamo::from_item(item).map_err(|e| PortError::permanent("dynamodb", format!("item not readable: {e}")))
+    }
+
+    fn json_to_av(v: &serde_json::Value) -> PortResult<AttributeValue> {
+        serde_dynamo::to_attribute_value(v).map_err(|e| PortError::permanent("dynamodb", e.to_string()))
+    }
+
+    /// (expression, names, values) for a condition; `None` for [`Condition::Always`].
+    fn condition_parts(c: &Condition) -> PortResult<Option<(String, AvMap, AvMap)>> {
+        Ok(match c {
+            Condition::Always => None,
+            Condition::NotExists => Some(("attribute_not_exists(#pk)".into(), AvMap::new(), AvMap::new())),
+            Condition::NewerThan { attr, value } => Some((
+                "attribute_not_exists(#pk) OR attribute_not_exists(#c) OR #c < :c".into(),
+                AvMap::from([("#c".to_owned(), AttributeValue::S((*attr).to_owned()))]),
+                AvMap::from([(":c".to_owned(), AttributeValue::S(value.clone()))]),
+            )),
+            Condition::Equals { attr, value } => Some((
+                "#c = :c".into(),
+                AvMap::from([("#c".to_owned(), AttributeValue::S((*attr).to_owned()))]),
+                AvMap::from([(":c".to_owned(), json_to_av(value)?)]),
+            )),
+        })
+    }
+
+    /// Expression attribute names must be strings; the helper above builds them as `AttributeValue::S`.
+    fn names_of(m: AvMap, with_pk: bool) -> HashMap<String, String> {
+        let mut out: HashMap<String, String> =
+            m.into_iter().filter_map(|(k, v)| v.as_s().ok().map(|s| (k, s.clone()))).collect();
+        if with_pk {
+            out.insert("#pk".into(), PK.into());
+        }
+        out
+    }
+
+    fn key(pk: &str, sk: &str) -> AvMap {
+        AvMap::from([(PK.to_owned(), AttributeValue::S(pk.to_owned())), (SK.to_owned(), AttributeValue::S(sk.to_owned()))])
+    }
+
+    impl ItemStore for DynamoItemStore {
+        async fn put(&self, item: Item, condition: Condition) -> PortResult<WriteOutcome> {
+            let mut req = self.client.put_item().table_name(&self.table).set_item(Some(to_av(item)?));
+            if let Some((expr, names, values)) = condition_parts(&condition)? {
+                let uses_pk = expr.contains("#pk");
+                req = req
+                    .condition_expression(expr)
+                    .set_expression_attribute_names(Some(names_of(names, uses_pk)).filter(|m| !m.is_empty()))
+                    .set_expression_attribute_values(Some(values).filter(|m| !m.is_empty()));
+            }
+            match req.send().await {
+                Ok(_) => Ok(WriteOutcome::Applied),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                    Ok(WriteOutcome::ConditionFailed)
+                }
+                Err(e) => {
+                    let err = sdk_error("dynamodb", &e);
+                    // An item over 400 KB can never be written: poison, not retry.
+                    if e.as_service_error().and_then(|s| aws_sdk_dynamodb::error::ProvideErrorMetadata::message(s)).is_some_and(|m| m.contains("Item size"))
+                    {
+                        return Err(PortError::permanent("dynamodb", err.to_string()));
+                    }
+                    Err(err)
+                }
+            }
+        }
+
+        async fn get(&self, pk: &str, sk: &str) -> PortResult<Option<Item>> {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key(pk, sk)))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| sdk_error("dynamodb", &e))?;
+            out.item.map(from_av).transpose()
+        }
+
+        async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> PortResult<WriteOutcome> {
+            let mut req = self.client.delete_item().table_name(&self.table).set_key(Some(key(pk, sk)));
+            if let Some((expr, names, values)) = condition_parts(&condition)? {
+                let uses_pk = expr.contains("#pk");
+                req = req
+                    .condition_expression(expr)
+                    .set_expression_attribute_names(Some(names_of(names, uses_pk)).filter(|m| !m.is_empty()))
+                    .set_expression_attribute_values(Some(values).filter(|m| !m.is_empty()));
+            }
+            match req.send().await {
+                Ok(_) => Ok(WriteOutcome::Applied),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                    Ok(WriteOutcome::ConditionFailed)
+                }
+                Err(e) => Err(sdk_error("dynamodb", &e)),
+            }
+        }
+
+        async fn batch_put(&self, items: Vec<Item>) -> PortResult<()> {
+            const MAX_ATTEMPTS: u32 = 6;
+            let mut requests = Vec::with_capacity(items.len());
+            for item in items {
+                let put = PutRequest::builder()
+                    .set_item(Some(to_av(item)?))
+                    .build()
+                    .map_err(|e| PortError::permanent("dynamodb", e.to_string()))?;
+                requests.push(WriteRequest::builder().put_request(put).build());
+            }
+            for chunk in requests.chunks(25) {
+                let mut pending = chunk.to_vec();
+                let mut attempt = 0;
+                while !pending.is_empty() {
+                    if attempt == MAX_ATTEMPTS {
+                        return Err(PortError::transient("dynamodb", "unprocessed items after retries"));
+                    }
+                    if attempt > 0 {
+                        tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+                    }
+                    attempt += 1;
+                    let out = self
+                        .client
+                        .batch_write_item()
+                        .request_items(&self.table, pending)
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error("dynamodb", &e))?;
+                    pending = out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
+                }
+            }
+            Ok(())
+        }
+
+        async fn query(&self, query: Query) -> PortResult<Vec<Item>> {
+            let mut names = HashMap::from([("#p".to_owned(), PK.to_owned())]);
+            let mut values = AvMap::from([(":p".to_owned(), AttributeValue::S(query.pk.clone()))]);
+            let (pk_attr, sk_attr) = match query.index {
+                None => (PK.to_owned(), SK.to_owned()),
+                Some(name) => {
+                    let idx = self
+                        .indexes
+                        .iter()
+                        .find(|i| i.name == name)
+                        .ok_or_else(|| PortError::permanent("dynamodb", format!("no index {name}")))?;
+                    (idx.pk_attr.to_owned(), idx.sk_attr.to_owned())
+                }
+            };
+            names.insert("#p".into(), pk_attr);
+            let mut expr = "#p = :p".to_owned();
+            if let Some((lo, hi)) = &query.sk_between {
+                names.insert("#s".into(), sk_attr.clone());
+                values.insert(":lo".into(), AttributeValue::S(lo.clone()));
+                values.insert(":hi".into(), AttributeValue::S(hi.clone()));
+                expr.push_str(" AND #s BETWEEN :lo AND :hi");
+            } else if let Some(prefix) = &query.sk_prefix {
+                names.insert("#s".into(), sk_attr.clone());
+                values.insert(":pre".into(), AttributeValue::S(prefix.clone()));
+                expr.push_str(" AND begins_with(#s, :pre)");
+            }
+            let mut out = Vec::new();
+            let mut start = None;
+            loop {
+                let page = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .set_index_name(query.index.map(str::to_owned))
+                    .key_condition_expression(&expr)
+                    .set_expression_attribute_names(Some(names.clone()))
+                    .set_expression_attribute_values(Some(values.clone()))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("dynamodb", &e))?;
+                for item in page.items.unwrap_or_default() {
+                    out.push(from_av(item)?);
+                }
+                start = page.last_evaluated_key;
+                if start.is_none() || query.limit.is_some_and(|l| out.len() >= l) {
+                    break;
+                }
+            }
+            if let Some(limit) = query.limit {
+                out.truncate(limit);
+            }
+            Ok(out)
+        }
+    }
+}
+
+#[cfg(feature = "sns")]
+pub mod sns {
+    use aws_sdk_sns::Client;
+    use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
+
+    use super::sdk_error;
+    use crate::ports::*;
+
+    #[derive(Debug, Clone)]
+    pub struct SnsPublisher {
+        client: Client,
+        topic_arn: String,
+    }
+
+    impl SnsPublisher {
+        pub fn new(client: Client, topic_arn: impl Into<String>) -> Self {
+            Self { client, topic_arn: topic_arn.into() }
+        }
+    }
+
+    impl Publisher for SnsPublisher {
+        async fn publish_batch(&self, messages: &[Message]) -> PortResult<Vec<PortResult<()>>> {
+            if messages.is_empty() {
+                return Ok(Vec::new());
+            }
+            if messages.len() > MAX_PUBLISH_BATCH {
+                return Err(PortError::permanent("sns", "more than 10 entries in one PublishBatch"));
+            }
+            let mut entries = Vec::with_capacity(messages.len());
+            for m in messages {
+                let mut entry = PublishBatchRequestEntry::builder().id(&m.id).subject(&m.subject).message(&m.body);
+                for (k, v) in &m.attributes {
+                    let attr = MessageAttributeValue::builder()
+                        .data_type("String")
+                        .string_value(v)
+                        .build()
+                        .map_err(|e| PortError::permanent("sns", e.to_string()))?;
+                    entry = entry.message_attributes(k, attr);
+                }
+                entries.push(entry.build().map_err(|e| PortError::permanent("sns", e.to_string()))?);
+            }
+            let out = self
+                .client
+                .publish_batch()
+                .topic_arn(&self.topic_arn)
+                .set_publish_batch_request_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| sdk_error("sns", &e))?;
+            Ok(messages
+                .iter()
+                .map(|m| match out.failed().iter().find(|f| f.id() == m.id) {
+                    None => Ok(()),
+                    Some(f) if f.sender_fault() => Err(PortError::permanent("sns", format!("entry rejected: {}", f.code()))),
+                    Some(f) => Err(PortError::transient("sns", format!("entry failed: {}", f.code()))),
+                })
+                .collect())
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The one home of what the three functions share: the Connect payload model ([`model`]), record
+//! classification ([`classify`]), the Kinesis batch contract ([`batch`]), the ports and their adapters
+//! ([`ports`], [`adapters`]), quarantine, configuration, telemetry, and a Kinesis event-source-mapping
+//! simulator ([`sim`]) for tests and the local replay.
+
+pub mod adapters;
+pub mod batch;
+pub mod classify;
+pub mod config;
+pub mod kinesis;
+pub mod model;
+pub mod ports;
+pub mod quarantine;
+pub mod telemetry;
+
+pub use batch::{BatchReport, Disposition, Processor, run_batch, run_items};
+pub use classify::{InvalidReason, classify};
+pub use kinesis::{KinesisItem, SeqNo};
+pub use model::{ConnectRecord, RecordKind};

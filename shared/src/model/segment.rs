@@ -1,0 +1,109 @@
+//! Contact Lens real-time analysis segments: voice (`Version` 1.0.0, `EventType`) and chat
+//! (`Version` 2.0.0, `StreamingEventType` + `OutputType`). Segment kinds this code does not use
+//! (`Utterance`, `Issues`, `Attachments`, `PostContactSummary`, …) are tolerated and ignored.
+
+use serde::{Deserialize, Serialize};
+
+use super::nullable;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub enum SegmentEventType {
+    Started,
+    Segments,
+    Completed,
+    Failed,
+    Other(String),
+}
+
+impl SegmentEventType {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "STARTED" => Self::Started,
+            "SEGMENTS" => Self::Segments,
+            "COMPLETED" => Self::Completed,
+            "FAILED" => Self::Failed,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+    pub fn is_segment_event_type(s: &str) -> bool {
+        matches!(s, "STARTED" | "SEGMENTS" | "COMPLETED" | "FAILED")
+    }
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Started => "STARTED",
+            Self::Segments => "SEGMENTS",
+            Self::Completed => "COMPLETED",
+            Self::Failed => "FAILED",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalysisSegment {
+    pub version: Option<String>,
+    pub contact_id: String,
+    pub instance_id: Option<String>,
+    pub account_id: Option<String>,
+    pub channel: Option<String>,
+    pub language_code: Option<String>,
+    pub event_type: SegmentEventType,
+    pub output_type: Option<String>,
+    pub segments: Vec<Segment>,
+}
+
+impl AnalysisSegment {
+    /// Finished customer turns, in order, as sentiment labels (never their text).
+    pub fn customer_sentiments(&self) -> impl Iterator<Item = &str> {
+        self.segments
+            .iter()
+            .filter_map(|s| s.transcript.as_ref())
+            .filter(|t| t.participant_role.as_deref() == Some("CUSTOMER"))
+            .filter_map(|t| t.sentiment.as_deref())
+    }
+
+    pub fn matched_categories(&self) -> impl Iterator<Item = &str> {
+        self.segments
+            .iter()
+            .filter_map(|s| s.categories.as_ref())
+            .flat_map(|c| c.matched_categories.iter().map(String::as_str))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Segment {
+    #[serde(default)]
+    pub transcript: Option<Transcript>,
+    #[serde(default)]
+    pub categories: Option<Categories>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Transcript {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub participant_id: Option<String>,
+    #[serde(default)]
+    pub participant_role: Option<String>,
+    /// Personal data: never logged, never put in an alert.
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default)]
+    pub begin_offset_millis: Option<i64>,
+    #[serde(default)]
+    pub end_offset_millis: Option<i64>,
+    #[serde(default)]
+    pub absolute_time: Option<String>,
+    #[serde(default)]
+    pub sentiment: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Categories {
+    #[serde(default, deserialize_with = "nullable::vec")]
+    pub matched_categories: Vec<String>,
+}

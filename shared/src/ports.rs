@@ -1,0 +1,135 @@
+//! One small trait per capability the functions need. Each is implemented once on the AWS SDK client
+//! (`adapters::{s3, dynamodb, sns}`) and once in memory or on the local filesystem (`adapters::{memory, fs}`).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use serde_json::Value;
+
+/// An error from an adapter. Every error knows whether retrying can help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    /// Throttling, 5xx, timeouts, lost connections: report the record, Lambda delivers it again.
+    #[error("transient {service} error: {detail}")]
+    Transient { service: &'static str, detail: String },
+    /// The request can never succeed for this record (e.g. an item over DynamoDB's 400 KB limit): quarantine it.
+    #[error("permanent {service} error: {detail}")]
+    Permanent { service: &'static str, detail: String },
+}
+
+impl PortError {
+    pub fn transient(service: &'static str, detail: impl Into<String>) -> Self {
+        Self::Transient { service, detail: detail.into() }
+    }
+    pub fn permanent(service: &'static str, detail: impl Into<String>) -> Self {
+        Self::Permanent { service, detail: detail.into() }
+    }
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transient { .. })
+    }
+}
+
+pub type PortResult<T> = Result<T, PortError>;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Objects (S3)
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PutObject {
+    pub key: String,
+    pub body: Vec<u8>,
+    pub content_type: &'static str,
+    pub content_encoding: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    /// An object with this key exists already (S3 answered 412 to `If-None-Match: *`).
+    AlreadyExists,
+}
+
+pub trait ObjectStore: Send + Sync {
+    /// Writes the object only if no object has the key (`If-None-Match: *`), with an integrity checksum.
+    fn put_if_absent(&self, object: PutObject) -> impl Future<Output = PortResult<PutOutcome>> + Send;
+    fn get(&self, key: &str) -> impl Future<Output = PortResult<Option<Vec<u8>>>> + Send;
+    /// All keys under a prefix, sorted.
+    fn list(&self, prefix: &str) -> impl Future<Output = PortResult<Vec<String>>> + Send;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Items (DynamoDB). Every table has a string partition key `pk` and sort key `sk`; items are JSON objects
+// (strings → S, numbers → N, objects → M, arrays → L, booleans → BOOL, null → NULL).
+
+pub type Item = serde_json::Map<String, Value>;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+/// The TTL attribute of every table (epoch seconds).
+pub const EXPIRES_AT: &str = "expires_at";
+
+/// A global secondary index: items that carry `pk_attr` appear in it, ordered by `sk_attr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexDef {
+    pub name: &'static str,
+    pub pk_attr: &'static str,
+    pub sk_attr: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    Always,
+    /// No item with this key exists.
+    NotExists,
+    /// No item exists, or its string attribute `attr` is absent or sorts before `value`.
+    NewerThan { attr: &'static str, value: String },
+    /// The item exists and `attr` equals `value`.
+    Equals { attr: &'static str, value: Value },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Applied,
+    ConditionFailed,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Query {
+    /// `None` for the table itself.
+    pub index: Option<&'static str>,
+    pub pk: String,
+    /// Inclusive sort-key range.
+    pub sk_between: Option<(String, String)>,
+    pub sk_prefix: Option<String>,
+    pub limit: Option<usize>,
+}
+
+pub trait ItemStore: Send + Sync {
+    fn put(&self, item: Item, condition: Condition) -> impl Future<Output = PortResult<WriteOutcome>> + Send;
+    fn get(&self, pk: &str, sk: &str) -> impl Future<Output = PortResult<Option<Item>>> + Send;
+    fn delete(&self, pk: &str, sk: &str, condition: Condition) -> impl Future<Output = PortResult<WriteOutcome>> + Send;
+    /// Unconditional idempotent puts, sent in groups of 25; unprocessed items are retried within the call.
+    fn batch_put(&self, items: Vec<Item>) -> impl Future<Output = PortResult<()>> + Send;
+    fn query(&self, query: Query) -> impl Future<Output = PortResult<Vec<Item>>> + Send;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Messages (SNS)
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Unique within one publish call (SNS batch entry id: alphanumeric, `-`, `_`, ≤ 80 chars).
+    pub id: String,
+    pub subject: String,
+    pub body: String,
+    /// String message attributes that subscription filter policies match on.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// SNS accepts at most 10 entries per `PublishBatch`.
+pub const MAX_PUBLISH_BATCH: usize = 10;
+
+pub trait Publisher: Send + Sync {
+    /// Publishes up to [`MAX_PUBLISH_BATCH`] messages; one result per message, in order.
+    fn publish_batch(&self, messages: &[Message]) -> impl Future<Output = PortResult<Vec<PortResult<()>>>> + Send;
+}
