@@ -11,6 +11,7 @@ pub mod kinesis;
 pub mod model;
 pub mod ports;
 pub mod quarantine;
+pub mod sim;
 pub mod telemetry;
 
 pub use batch::{BatchReport, Disposition, Processor, run_batch, run_items};
