@@ -215,6 +215,7 @@ async fn the_response_names_only_the_lowest_failed_sequence_number() {
     assert_eq!(report.redelivered, 5);
 
     // All done → an empty list, never a null identifier.
+    let processor = Scripted::default();
     let (resp, report) = run_items("f", &items, &processor, &quarantine).await.unwrap();
     assert!(resp.batch_item_failures.is_empty());
     assert_eq!(report.done, 6);
