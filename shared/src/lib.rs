@@ -8,6 +8,7 @@ pub mod batch;
 pub mod classify;
 pub mod config;
 pub mod kinesis;
+pub mod lambda;
 pub mod model;
 pub mod ports;
 pub mod quarantine;

@@ -106,6 +106,16 @@ pub struct Query {
 
 pub trait ItemStore: Send + Sync {
     fn put(&self, item: Item, condition: Condition) -> impl Future<Output = PortResult<WriteOutcome>> + Send;
+    /// Sets the given attributes (creating the item if absent), leaving every other attribute as it is
+    /// (DynamoDB `UpdateItem` with `SET`); `remove` names attributes to delete.
+    fn update(
+        &self,
+        pk: &str,
+        sk: &str,
+        set: Item,
+        remove: &[&'static str],
+        condition: Condition,
+    ) -> impl Future<Output = PortResult<WriteOutcome>> + Send;
     fn get(&self, pk: &str, sk: &str) -> impl Future<Output = PortResult<Option<Item>>> + Send;
     fn delete(&self, pk: &str, sk: &str, condition: Condition) -> impl Future<Output = PortResult<WriteOutcome>> + Send;
     /// Unconditional idempotent puts, sent in groups of 25; unprocessed items are retried within the call.

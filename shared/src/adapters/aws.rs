@@ -229,6 +229,69 @@ pub mod dynamodb {
             }
         }
 
+        async fn update(
+            &self,
+            pk: &str,
+            sk: &str,
+            set: Item,
+            remove: &[&'static str],
+            condition: Condition,
+        ) -> PortResult<WriteOutcome> {
+            let mut names = HashMap::new();
+            let mut values = AvMap::new();
+            let mut sets = Vec::new();
+            for (i, (attr, value)) in set.into_iter().enumerate() {
+                if attr == PK || attr == SK {
+                    continue;
+                }
+                names.insert(format!("#u{i}"), attr);
+                values.insert(format!(":u{i}"), json_to_av(&value)?);
+                sets.push(format!("#u{i} = :u{i}"));
+            }
+            let mut expr = String::new();
+            if !sets.is_empty() {
+                expr = format!("SET {}", sets.join(", "));
+            }
+            if !remove.is_empty() {
+                let removes: Vec<String> = remove
+                    .iter()
+                    .enumerate()
+                    .map(|(i, attr)| {
+                        names.insert(format!("#r{i}"), (*attr).to_owned());
+                        format!("#r{i}")
+                    })
+                    .collect();
+                expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
+            }
+            let mut req = self.client.update_item().table_name(&self.table).set_key(Some(key(pk, sk)));
+            if !expr.trim().is_empty() {
+                req = req.update_expression(expr.trim());
+            }
+            if let Some((cexpr, cnames, cvalues)) = condition_parts(&condition)? {
+                let uses_pk = cexpr.contains("#pk");
+                names.extend(names_of(cnames, uses_pk));
+                values.extend(cvalues);
+                req = req.condition_expression(cexpr);
+            }
+            req = req
+                .set_expression_attribute_names(Some(names).filter(|m| !m.is_empty()))
+                .set_expression_attribute_values(Some(values).filter(|m| !m.is_empty()));
+            match req.send().await {
+                Ok(_) => Ok(WriteOutcome::Applied),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                    Ok(WriteOutcome::ConditionFailed)
+                }
+                Err(e) => {
+                    let err = sdk_error("dynamodb", &e);
+                    if e.as_service_error().and_then(|s| aws_sdk_dynamodb::error::ProvideErrorMetadata::message(s)).is_some_and(|m| m.contains("Item size"))
+                    {
+                        return Err(PortError::permanent("dynamodb", err.to_string()));
+                    }
+                    Err(err)
+                }
+            }
+        }
+
         async fn get(&self, pk: &str, sk: &str) -> PortResult<Option<Item>> {
             let out = self
                 .client

@@ -136,6 +136,32 @@ impl ItemStore for MemoryItemStore {
         items.insert(key, item);
         Ok(WriteOutcome::Applied)
     }
+    async fn update(
+        &self,
+        pk: &str,
+        sk: &str,
+        set: Item,
+        remove: &[&'static str],
+        condition: Condition,
+    ) -> PortResult<WriteOutcome> {
+        self.writes.add(1);
+        let key = (pk.to_owned(), sk.to_owned());
+        let mut items = lock(&self.items);
+        if !condition_holds(items.get(&key), &condition) {
+            return Ok(WriteOutcome::ConditionFailed);
+        }
+        let item = items.entry(key).or_insert_with(|| {
+            let mut i = Item::new();
+            i.insert(PK.into(), Value::String(pk.to_owned()));
+            i.insert(SK.into(), Value::String(sk.to_owned()));
+            i
+        });
+        for attr in remove {
+            item.remove(*attr);
+        }
+        item.extend(set);
+        Ok(WriteOutcome::Applied)
+    }
     async fn get(&self, pk: &str, sk: &str) -> PortResult<Option<Item>> {
         self.reads.add(1);
         Ok(lock(&self.items).get(&(pk.to_owned(), sk.to_owned())).cloned())
