@@ -35,11 +35,13 @@ pub enum InvalidReason {
     Truncated { detail: String },
     #[error("not JSON: {detail}")]
     NotJson { detail: String },
-    #[error("JSON nested too deeply (more than 128 levels)")]
+    #[error("JSON nesting depth exceeds 128 levels")]
     TooDeep,
-    #[error("JSON {found} where a Connect record object was expected")]
+    #[error("gzip-compressed data (magic 1F 8B): Connect publishes plain JSON")]
+    Compressed,
+    #[error("unexpected shape: JSON {found} where a Connect record object was expected")]
     NotAnObject { found: &'static str },
-    #[error("JSON object of an unknown shape: not an agent event, contact record or Contact Lens segment")]
+    #[error("unknown shape: a JSON object that is not an agent event, contact record or Contact Lens segment")]
     UnknownShape,
     #[error("{kind} is missing required field {field}")]
     MissingField { kind: &'static str, field: &'static str },
@@ -63,6 +65,7 @@ impl InvalidReason {
             Self::Truncated { .. } => "truncated",
             Self::NotJson { .. } => "not_json",
             Self::TooDeep => "too_deep",
+            Self::Compressed => "compressed",
             Self::NotAnObject { .. } => "not_object",
             Self::UnknownShape => "unknown_shape",
             Self::MissingField { .. } => "missing_field",
@@ -88,6 +91,9 @@ pub fn classify(data: &[u8]) -> Result<ConnectRecord, InvalidReason> {
     let body = data.strip_prefix(&UTF8_BOM).unwrap_or(data);
     if body.starts_with(&KPL_MAGIC) {
         return Err(InvalidReason::KplAggregated);
+    }
+    if body.starts_with(&[0x1F, 0x8B]) {
+        return Err(InvalidReason::Compressed);
     }
     if let Err(e) = std::str::from_utf8(body) {
         return Err(InvalidReason::NotUtf8 { valid_up_to: e.valid_up_to() });
