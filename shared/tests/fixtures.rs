@@ -114,3 +114,17 @@ fn every_envelope_decodes_and_its_records_classify_without_panicking() {
         }
     }
 }
+
+#[test]
+fn contact_record_fixtures_expose_agent_queue_and_hierarchy() {
+    let data = std::fs::read(events_dir().join("raw/ctr/voice-inbound.json")).unwrap();
+    let ConnectRecord::Contact(ctr) = classify(&data).unwrap() else { panic!("a contact record") };
+    let agent = ctr.agent.as_ref().unwrap();
+    assert_eq!(agent.username.as_deref(), Some("jdoe"));
+    let levels = agent.hierarchy_groups.as_ref().unwrap().names();
+    assert_eq!(levels[2], Some("Team Blue"));
+    assert!(ctr.last_update_timestamp.is_some());
+    let data = std::fs::read(events_dir().join("raw/ctr/abandoned-nulls.json")).unwrap();
+    let ConnectRecord::Contact(abandoned) = classify(&data).unwrap() else { panic!() };
+    assert!(abandoned.agent.is_none());
+}

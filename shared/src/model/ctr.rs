@@ -72,7 +72,8 @@ pub struct CtrAgent {
 pub struct CtrNamed {
     #[serde(rename = "ARN", default)]
     pub arn: Option<String>,
-    #[serde(default)]
+    /// `Name` for routing profiles and queues, `GroupName` for hierarchy groups.
+    #[serde(default, alias = "GroupName")]
     pub name: Option<String>,
 }
 
