@@ -1,8 +1,23 @@
-use aws_lambda_events::event::kinesis::KinesisEvent;
-use aws_lambda_events::streams::KinesisEventResponse;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+//! Wiring only: telemetry, configuration, clients, the handler, the shared Lambda loop. No network call here.
+
+use contact_archiver::config::Config;
+use contact_archiver::handler::{Archiver, NAME};
+use shared::adapters::aws::s3::S3ObjectStore;
+use shared::config::ProcessEnv;
+use shared::quarantine::ObjectQuarantine;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    lambda_runtime::run(service_fn(|_e: LambdaEvent<KinesisEvent>| async { Ok::<_, Error>(KinesisEventResponse::default()) })).await
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let metrics = shared::telemetry::init(NAME)?;
+    let config = Config::from_env(&ProcessEnv).map_err(|e| {
+        tracing::error!(error = %e, "invalid configuration");
+        e.to_string()
+    })?;
+    let sdk = shared::adapters::aws::sdk_config().await;
+    let s3 = S3ObjectStore::client(&sdk);
+    let quarantine =
+        ObjectQuarantine::new(S3ObjectStore::new(s3.clone(), config.quarantine.bucket), config.quarantine.prefix);
+    let handler = Archiver::new(S3ObjectStore::new(s3, config.bucket), config.prefix, config.format);
+    tracing::info!(format = %config.format, "contact-archiver initialised");
+    shared::lambda::serve(NAME, handler, quarantine, metrics).await
 }
