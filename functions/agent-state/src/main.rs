@@ -1,8 +1,22 @@
-use aws_lambda_events::event::kinesis::KinesisEvent;
-use aws_lambda_events::streams::KinesisEventResponse;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+//! Wiring only: telemetry, configuration, clients, then the shared Lambda loop. No network call happens here.
+
+use agent_state::config::Config;
+use agent_state::{AgentStateHandler, INDEXES, NAME};
+use shared::adapters::aws::dynamodb::DynamoItemStore;
+use shared::adapters::aws::s3::S3ObjectStore;
+use shared::config::ProcessEnv;
+use shared::quarantine::ObjectQuarantine;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    lambda_runtime::run(service_fn(|_e: LambdaEvent<KinesisEvent>| async { Ok::<_, Error>(KinesisEventResponse::default()) })).await
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let metrics = shared::telemetry::init(NAME)?;
+    let config = Config::from_env(&ProcessEnv).map_err(|e| e.to_string())?;
+    let cfg = shared::adapters::aws::sdk_config().await;
+    let store = DynamoItemStore::new(aws_sdk_dynamodb::Client::new(&cfg), config.table, &INDEXES);
+    let quarantine = ObjectQuarantine::new(
+        S3ObjectStore::new(S3ObjectStore::client(&cfg), config.quarantine.bucket),
+        config.quarantine.prefix,
+    );
+    let handler = AgentStateHandler::new(store, config.settings);
+    shared::lambda::serve(NAME, handler, quarantine, metrics).await
 }

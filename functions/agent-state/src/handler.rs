@@ -1,0 +1,521 @@
+//! The whole behaviour of agent-state, top to bottom.
+//!
+//! 1. **Classify** each record. Invalid → poison (quarantined). A valid record that is not an agent event → skipped.
+//!    An agent event of an unknown `EventType` → skipped, counted, logged at debug with its type: its meaning is
+//!    unknown, so it must neither move the state nor the ordering watermark (a later known event carries the full
+//!    snapshot anyway).
+//! 2. **Plan per agent**: group by agent ARN, drop repeated `EventId`s (the first copy in batch order is kept; the
+//!    others end as its duplicates), sort by [`AgentEvent::order_key`] (timestamp, then event id), and compute each
+//!    event's update of the current item and the history items it finishes ([`crate::state`]).
+//! 3. **History first**: every history item of the batch, de-duplicated by key, goes out in `BatchWriteItem` calls
+//!    of 25. History items are idempotent, so writing them before the current item makes a retry complete: an event
+//!    whose history did not get written is not applied either, it is retried (with every later event of its agent).
+//! 4. **One conditional write per agent**: the agent's updates, composed in order, in one `UpdateItem` conditioned
+//!    on the stored `event_order` being older than the fold's **oldest** event — then applying the fold equals
+//!    applying each event one by one in order, each only if newer than the item. If the condition fails (a
+//!    redelivery overlaps what the table holds, or a concurrent invocation got there first), one consistent read
+//!    finds the stored order: events at or before it are stale, the rest are folded again under the same kind of
+//!    condition; if that fails too (a concurrent writer again), each event is written on its own, conditioned on
+//!    its own order. A stale LOGIN/LOGOUT still updates the session attributes when it is newer than those
+//!    (`session_order`), so a login delivered after a newer heartbeat is not lost.
+//! 5. **Dispositions**: applied → done; older than the item → stale; duplicates → stale (or whatever happened to
+//!    their first copy if it failed); a transient error → retry for that event and every later event of the agent;
+//!    a permanent error on an event's own write → poison (`Unsupported`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use futures::StreamExt;
+use shared::batch::{Disposition, Processor};
+use shared::classify::{InvalidReason, classify};
+use shared::kinesis::KinesisItem;
+use shared::model::{AgentEvent, AgentEventType, ConnectRecord};
+use shared::ports::{Condition, Item, ItemStore, PortError, WriteOutcome};
+use tracing::{debug, info, warn};
+
+use crate::config::Settings;
+use crate::state::{self, Update};
+use crate::table::{CURRENT_SK, attr};
+
+/// Agents written concurrently, and history `BatchWriteItem` calls in flight.
+const CONCURRENCY: usize = 32;
+/// DynamoDB's `BatchWriteItem` limit; the history is chunked here so a failed call names the events it affects.
+const BATCH_WRITE_ITEMS: usize = 25;
+
+/// The agent-state processor, generic over the table.
+#[derive(Debug, Clone)]
+pub struct AgentStateHandler<S> {
+    store: S,
+    settings: Settings,
+}
+
+impl<S: ItemStore> AgentStateHandler<S> {
+    pub fn new(store: S, settings: Settings) -> Self {
+        Self { store, settings }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+}
+
+impl<S: ItemStore> Processor for AgentStateHandler<S> {
+    async fn process(&self, items: &[KinesisItem]) -> Vec<Disposition> {
+        let mut out: Vec<Option<Disposition>> = vec![None; items.len()];
+        let mut by_agent: BTreeMap<String, Vec<(usize, AgentEvent)>> = BTreeMap::new();
+        for (i, item) in items.iter().enumerate() {
+            match classify(&item.data) {
+                Err(reason) => out[i] = Some(Disposition::Poison(reason)),
+                Ok(ConnectRecord::Agent(event)) => match &event.event_type {
+                    AgentEventType::Other(event_type) => {
+                        debug!(
+                            seq = item.seq_str(),
+                            event_type = event_type.as_str(),
+                            "unknown agent event type skipped"
+                        );
+                        out[i] = Some(Disposition::Skipped);
+                    }
+                    _ => by_agent
+                        .entry(event.agent_arn.clone())
+                        .or_default()
+                        .push((i, *event)),
+                },
+                Ok(other) => {
+                    debug!(seq = item.seq_str(), kind = %other.kind(), "not an agent event: skipped");
+                    out[i] = Some(Disposition::Skipped);
+                }
+            }
+        }
+
+        let plans: Vec<AgentPlan> = by_agent
+            .into_iter()
+            .map(|(agent, events)| AgentPlan::new(agent, events, &self.settings))
+            .collect();
+        let (history_failures, mut work) = self.write_history(&plans).await;
+        // Futures built in a loop (not a `map` closure) keep the batch future `Send` for any lifetime.
+        let mut agent_writes = Vec::with_capacity(plans.len());
+        for (plan, failure) in plans.iter().zip(history_failures) {
+            agent_writes.push(self.apply_agent(plan, failure));
+        }
+        let results: Vec<(Vec<(usize, Disposition)>, Work)> = futures::stream::iter(agent_writes)
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        for (dispositions, agent_work) in results {
+            work.add(&agent_work);
+            for (i, d) in dispositions {
+                out[i] = Some(d);
+            }
+        }
+        work.agents = plans.len();
+        work.events = plans.iter().map(|p| p.events.len()).sum();
+        work.duplicates = plans.iter().map(|p| p.duplicates.len()).sum();
+        work.report();
+
+        out.into_iter()
+            .map(|d| {
+                d.unwrap_or_else(|| {
+                    Disposition::Retry(PortError::transient("agent-state", "record not processed"))
+                })
+            })
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 2. Plan per agent.
+
+/// One agent's events of the batch, de-duplicated and in order, with what each does to the table.
+struct AgentPlan {
+    agent: String,
+    events: Vec<Planned>,
+    /// (batch index of a repeated EventId, position in `events` of its first copy).
+    duplicates: Vec<(usize, usize)>,
+}
+
+struct Planned {
+    /// Batch index.
+    index: usize,
+    order: String,
+    event: AgentEvent,
+    update: Update,
+    history: Vec<Item>,
+}
+
+impl AgentPlan {
+    fn new(agent: String, events: Vec<(usize, AgentEvent)>, settings: &Settings) -> Self {
+        let mut first_copy: HashMap<String, usize> = HashMap::new();
+        let mut kept = Vec::with_capacity(events.len());
+        let mut repeated = Vec::new();
+        for (index, event) in events {
+            if first_copy.contains_key(&event.event_id) {
+                repeated.push((index, event.event_id));
+            } else {
+                first_copy.insert(event.event_id.clone(), index);
+                kept.push((event.order_key(), index, event));
+            }
+        }
+        kept.sort_by(|a, b| a.0.cmp(&b.0));
+
+        let mut planned: Vec<Planned> = Vec::with_capacity(kept.len());
+        for (order, index, event) in kept {
+            // LOGIN and LOGOUT come without a previous snapshot: the agent's preceding event in this batch stands in.
+            let previous = event
+                .previous
+                .as_ref()
+                .or_else(|| planned.last().and_then(|p| p.event.current.as_ref()));
+            let history = state::history(&event, previous, settings);
+            let update = state::effect(&event, settings);
+            planned.push(Planned {
+                index,
+                order,
+                event,
+                update,
+                history,
+            });
+        }
+        let position: HashMap<&str, usize> = planned
+            .iter()
+            .enumerate()
+            .map(|(pos, p)| (p.event.event_id.as_str(), pos))
+            .collect();
+        let duplicates = repeated
+            .iter()
+            .filter_map(|(index, id)| position.get(id.as_str()).map(|pos| (*index, *pos)))
+            .collect();
+        Self {
+            agent,
+            events: planned,
+            duplicates,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 3. History first.
+
+type ItemKey = (String, String);
+
+impl<S: ItemStore> AgentStateHandler<S> {
+    /// Writes every history item of the batch. Returns, per plan, the earliest event whose history was not written.
+    ///
+    /// Any error counts as transient here: history items are small items this function builds, so no record's
+    /// content can make them unwritable; an error means throttling or a misconfigured table, and good records must
+    /// not become poison for that (they are retried, then reach the on-failure destination).
+    async fn write_history(&self, plans: &[AgentPlan]) -> (Vec<Option<(usize, PortError)>>, Work) {
+        let mut work = Work::default();
+        let mut owners: HashMap<ItemKey, Vec<(usize, usize)>> = HashMap::new();
+        let mut unique: Vec<(ItemKey, Item)> = Vec::new();
+        for (a, plan) in plans.iter().enumerate() {
+            for (pos, planned) in plan.events.iter().enumerate() {
+                for item in &planned.history {
+                    let key = state::item_key(item);
+                    let entry = owners.entry(key.clone()).or_default();
+                    if entry.is_empty() {
+                        unique.push((key, item.clone()));
+                    }
+                    entry.push((a, pos));
+                }
+            }
+        }
+        work.history_items = unique.len();
+
+        let mut chunks: Vec<Vec<(ItemKey, Item)>> = Vec::new();
+        let mut rest = unique.into_iter().peekable();
+        while rest.peek().is_some() {
+            chunks.push(rest.by_ref().take(BATCH_WRITE_ITEMS).collect());
+        }
+        work.history_calls = chunks.len();
+        let mut calls = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
+            let (keys, items): (Vec<ItemKey>, Vec<Item>) = chunk.into_iter().unzip();
+            calls.push(async move { (keys, self.store.batch_put(items).await) });
+        }
+        let results: Vec<(Vec<ItemKey>, Result<(), PortError>)> = futures::stream::iter(calls)
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+
+        let mut failures: Vec<Option<(usize, PortError)>> = vec![None; plans.len()];
+        for (keys, result) in results {
+            let Err(error) = result else { continue };
+            warn!(items = keys.len(), error = %error, "history write failed; its events will be retried");
+            let error = match error {
+                PortError::Permanent { service, detail } => {
+                    PortError::Transient { service, detail }
+                }
+                transient => transient,
+            };
+            for &(a, pos) in keys
+                .iter()
+                .flat_map(|k| owners.get(k).into_iter().flatten())
+            {
+                if failures[a]
+                    .as_ref()
+                    .is_none_or(|(earliest, _)| pos < *earliest)
+                {
+                    failures[a] = Some((pos, error.clone()));
+                }
+            }
+        }
+        (failures, work)
+    }
+
+    // -----------------------------------------------------------------------------------------------------------
+    // 4. One conditional write per agent.
+
+    async fn apply_agent(
+        &self,
+        plan: &AgentPlan,
+        history_failure: Option<(usize, PortError)>,
+    ) -> (Vec<(usize, Disposition)>, Work) {
+        let mut work = Work::default();
+        let writable = history_failure
+            .as_ref()
+            .map_or(plan.events.len(), |(pos, _)| *pos);
+        let (ready, blocked) = plan.events.split_at(writable);
+        let mut dispositions = self.apply(&plan.agent, ready, &mut work).await;
+        if let Some((_, error)) = history_failure {
+            dispositions.extend(blocked.iter().map(|_| Disposition::Retry(error.clone())));
+        }
+
+        let mut out: Vec<(usize, Disposition)> = plan
+            .events
+            .iter()
+            .zip(&dispositions)
+            .map(|(p, d)| (p.index, d.clone()))
+            .collect();
+        for &(index, first) in &plan.duplicates {
+            let d = match &dispositions[first] {
+                Disposition::Done | Disposition::Stale => Disposition::Stale,
+                other => other.clone(),
+            };
+            out.push((index, d));
+        }
+        (out, work)
+    }
+
+    /// Applies an agent's events (in order) with one folded write when nothing in the table is newer than the oldest.
+    async fn apply(&self, agent: &str, events: &[Planned], work: &mut Work) -> Vec<Disposition> {
+        let Some(oldest) = events.first() else {
+            return Vec::new();
+        };
+        work.folded_writes += 1;
+        match self
+            .write(agent, fold(events), attr::EVENT_ORDER, &oldest.order)
+            .await
+        {
+            Ok(WriteOutcome::Applied) => vec![Disposition::Done; events.len()],
+            Ok(WriteOutcome::ConditionFailed) => {
+                work.fallbacks += 1;
+                self.apply_overlapping(agent, events, work).await
+            }
+            Err(e) if e.is_transient() => vec![Disposition::Retry(e); events.len()],
+            Err(_) => self.apply_one_by_one(agent, events, work).await,
+        }
+    }
+
+    /// The table holds something at least as new as the oldest event: one read says which events are stale.
+    /// (The stored order only grows, so an event at or before it would be rejected by its own condition anyway.)
+    async fn apply_overlapping(
+        &self,
+        agent: &str,
+        events: &[Planned],
+        work: &mut Work,
+    ) -> Vec<Disposition> {
+        work.reads += 1;
+        let stored = match self.store.get(agent, CURRENT_SK).await {
+            Ok(item) => item.and_then(|i| {
+                i.get(attr::EVENT_ORDER)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            }),
+            Err(e) if e.is_transient() => return vec![Disposition::Retry(e); events.len()],
+            Err(_) => return self.apply_one_by_one(agent, events, work).await,
+        };
+        let split =
+            events.partition_point(|p| stored.as_deref().is_some_and(|s| p.order.as_str() <= s));
+        let (older, newer) = events.split_at(split);
+        let mut out = Vec::with_capacity(events.len());
+        for (k, planned) in older.iter().enumerate() {
+            match self.apply_session(agent, planned, work).await {
+                Ok(()) => out.push(Disposition::Stale),
+                Err(e) if e.is_transient() => {
+                    out.extend(events[k..].iter().map(|_| Disposition::Retry(e.clone())));
+                    return out;
+                }
+                Err(e) => out.push(poison(agent, planned, &e)),
+            }
+        }
+        let Some(oldest_newer) = newer.first() else {
+            return out;
+        };
+        work.folded_writes += 1;
+        match self
+            .write(agent, fold(newer), attr::EVENT_ORDER, &oldest_newer.order)
+            .await
+        {
+            Ok(WriteOutcome::Applied) => out.extend(newer.iter().map(|_| Disposition::Done)),
+            Ok(WriteOutcome::ConditionFailed) => {
+                out.extend(self.apply_one_by_one(agent, newer, work).await)
+            }
+            Err(e) if e.is_transient() => {
+                out.extend(newer.iter().map(|_| Disposition::Retry(e.clone())))
+            }
+            Err(_) => out.extend(self.apply_one_by_one(agent, newer, work).await),
+        }
+        out
+    }
+
+    /// Each event on its own, in order, conditioned on its own order: exact under any concurrency.
+    async fn apply_one_by_one(
+        &self,
+        agent: &str,
+        events: &[Planned],
+        work: &mut Work,
+    ) -> Vec<Disposition> {
+        let mut out = Vec::with_capacity(events.len());
+        for (k, planned) in events.iter().enumerate() {
+            work.event_writes += 1;
+            let result = match self
+                .write(
+                    agent,
+                    planned.update.clone(),
+                    attr::EVENT_ORDER,
+                    &planned.order,
+                )
+                .await
+            {
+                Ok(WriteOutcome::Applied) => Ok(Disposition::Done),
+                Ok(WriteOutcome::ConditionFailed) => self
+                    .apply_session(agent, planned, work)
+                    .await
+                    .map(|()| Disposition::Stale),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(d) => out.push(d),
+                Err(e) if e.is_transient() => {
+                    out.extend(events[k..].iter().map(|_| Disposition::Retry(e.clone())));
+                    break;
+                }
+                Err(e) => out.push(poison(agent, planned, &e)),
+            }
+        }
+        out
+    }
+
+    /// For a LOGIN/LOGOUT older than the item: its session attributes, if they are newer than the stored ones.
+    async fn apply_session(
+        &self,
+        agent: &str,
+        planned: &Planned,
+        work: &mut Work,
+    ) -> Result<(), PortError> {
+        if !state::is_session_event(&planned.event) {
+            return Ok(());
+        }
+        work.session_writes += 1;
+        self.write(
+            agent,
+            state::session_effect(&planned.event),
+            attr::SESSION_ORDER,
+            &planned.order,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn write(
+        &self,
+        agent: &str,
+        update: Update,
+        guard: &'static str,
+        order: &str,
+    ) -> Result<WriteOutcome, PortError> {
+        let remove = update.remove_list();
+        let condition = Condition::NewerThan {
+            attr: guard,
+            value: order.to_owned(),
+        };
+        self.store
+            .update(agent, CURRENT_SK, update.set, &remove, condition)
+            .await
+    }
+}
+
+/// The events' updates composed in order: one update with the effect of applying them one by one.
+fn fold(events: &[Planned]) -> Update {
+    let mut folded = Update::default();
+    for planned in events {
+        folded.then(&planned.update);
+    }
+    folded
+}
+
+fn poison(agent: &str, planned: &Planned, error: &PortError) -> Disposition {
+    warn!(agent, event_id = planned.event.event_id.as_str(), error = %error, "agent event cannot be written; quarantining");
+    Disposition::Poison(InvalidReason::Unsupported {
+        detail: error.to_string(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Telemetry.
+
+/// What one batch cost: logged once per batch and emitted as metrics.
+#[derive(Debug, Default, Clone, Copy)]
+struct Work {
+    agents: usize,
+    events: usize,
+    duplicates: usize,
+    /// Folded conditional `UpdateItem`s (one per agent per batch unless the batch overlaps the table).
+    folded_writes: usize,
+    /// Folded writes whose condition failed (redelivery overlap or a concurrent invocation).
+    fallbacks: usize,
+    /// Single-event conditional writes (only after a second failed fold, or to isolate a permanent error).
+    event_writes: usize,
+    /// Session-only writes for stale LOGIN/LOGOUT events.
+    session_writes: usize,
+    /// Consistent reads made to find the stored order after a failed fold.
+    reads: usize,
+    history_items: usize,
+    history_calls: usize,
+}
+
+impl Work {
+    fn add(&mut self, o: &Work) {
+        self.folded_writes += o.folded_writes;
+        self.fallbacks += o.fallbacks;
+        self.event_writes += o.event_writes;
+        self.session_writes += o.session_writes;
+        self.reads += o.reads;
+    }
+
+    fn report(&self) {
+        info!(
+            agents = self.agents,
+            events = self.events,
+            duplicates = self.duplicates,
+            folded_writes = self.folded_writes,
+            fallbacks = self.fallbacks,
+            event_writes = self.event_writes,
+            session_writes = self.session_writes,
+            reads = self.reads,
+            history_items = self.history_items,
+            history_calls = self.history_calls,
+            "agent state written"
+        );
+        let pairs = [
+            ("AgentStateFoldedWrites", self.folded_writes),
+            ("AgentStateFoldFallbacks", self.fallbacks),
+            ("AgentStateEventWrites", self.event_writes),
+            ("AgentStateSessionWrites", self.session_writes),
+            ("AgentStateReads", self.reads),
+            ("AgentStateHistoryItems", self.history_items),
+            ("AgentStateDuplicates", self.duplicates),
+        ];
+        for (name, value) in pairs {
+            metrics::counter!(name).increment(value as u64);
+        }
+    }
+}
