@@ -1,0 +1,275 @@
+//! What an alert looks like on the wire: an SNS subject, a JSON body, and message attributes that subscription
+//! filter policies match on (documented in `RULES.md`). Built from facts and observations only — never from
+//! transcript text or phone numbers, which the engine never holds.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use shared::model::time::canonical;
+
+use crate::engine::{Candidate, Observed};
+use crate::rules::{Rule, SentimentTrigger, human_duration};
+
+/// SNS requires a subject shorter than 100 characters.
+pub const MAX_SUBJECT: usize = 99;
+
+/// The message attribute names, in one place (filter policies depend on them).
+pub mod attr {
+    pub const RULE: &str = "rule";
+    pub const SEVERITY: &str = "severity";
+    pub const ROUTING_PROFILE: &str = "routingProfile";
+    pub const HIERARCHY_LEVELS: [&str; 5] = [
+        "hierarchyLevel1",
+        "hierarchyLevel2",
+        "hierarchyLevel3",
+        "hierarchyLevel4",
+        "hierarchyLevel5",
+    ];
+    pub const QUEUE: &str = "queue";
+    pub const AGENT_USERNAME: &str = "agentUsername";
+    pub const CHANNEL: &str = "channel";
+}
+
+/// A rendered alert, ready to publish (the SNS batch entry id is given at publish time).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub subject: String,
+    pub body: String,
+    pub attributes: BTreeMap<String, String>,
+}
+
+pub fn render(rule: &Rule, c: &Candidate) -> Rendered {
+    let agent = c.facts.agent.as_ref();
+    let contact = c.facts.contact.as_ref();
+    let who = agent
+        .and_then(|a| a.username.clone())
+        .unwrap_or_else(|| "unknown agent".into());
+    let contact_id = contact.map(|c| c.contact_id.as_str()).unwrap_or("");
+
+    let (short, sentence, observed) = match &c.observed {
+        Observed::StatusEntered { status, since } => (
+            format!("{who} entered {status}"),
+            format!(
+                "Agent {who} entered status {status}{}.",
+                since
+                    .map(|s| format!(" at {}", clock(&s)))
+                    .unwrap_or_default()
+            ),
+            json!({"status": status, "since": since.as_ref().map(canonical)}),
+        ),
+        Observed::StatusTooLong {
+            status,
+            since,
+            lasted,
+            longer_than,
+        } => (
+            format!("{who} in {status} for {}", human_duration(*lasted)),
+            format!(
+                "Agent {who} has been in status {status} for {} (since {}; the limit is {}).",
+                human_duration(*lasted),
+                clock(since),
+                human_duration(*longer_than)
+            ),
+            json!({"status": status, "since": canonical(since), "durationSeconds": lasted.num_seconds(),
+                   "limitSeconds": longer_than.num_seconds()}),
+        ),
+        Observed::AcwTooLong {
+            since,
+            lasted,
+            longer_than,
+        } => (
+            format!(
+                "{who} in after-contact work for {}",
+                human_duration(*lasted)
+            ),
+            format!(
+                "Agent {who} has been in after-contact work on contact {contact_id} for {} (since {}; the limit is {}).",
+                human_duration(*lasted),
+                clock(since),
+                human_duration(*longer_than)
+            ),
+            json!({"since": canonical(since), "durationSeconds": lasted.num_seconds(), "limitSeconds": longer_than.num_seconds()}),
+        ),
+        Observed::MissedContacts {
+            missed,
+            within,
+            count,
+        } => (
+            format!(
+                "{who} missed {missed} contacts in {}",
+                human_duration(*within)
+            ),
+            format!(
+                "Agent {who} missed or rejected {missed} contacts within {} (the limit is {count}).",
+                human_duration(*within)
+            ),
+            json!({"missedContacts": missed, "windowSeconds": within.num_seconds(), "count": count}),
+        ),
+        Observed::NegativeSentiment {
+            trigger,
+            consecutive,
+            negative_recent,
+            recent,
+        } => {
+            let (text, observed) = match trigger {
+                SentimentTrigger::Consecutive(n) => (
+                    format!(
+                        "The customer on contact {contact_id} (agent {who}) had {n} or more negative turns in a row."
+                    ),
+                    json!({"consecutiveNegativeTurns": consecutive, "threshold": n}),
+                ),
+                SentimentTrigger::Share { above, over_last } => (
+                    format!(
+                        "{negative_recent} of the customer's last {recent} turns on contact {contact_id} (agent {who}) were negative (limit: more than {:.0}% of {over_last}).",
+                        above * 100.0
+                    ),
+                    json!({"negativeTurns": negative_recent, "turns": recent, "shareAbove": above, "overLast": over_last}),
+                ),
+            };
+            (
+                format!("negative customer sentiment ({who})"),
+                text,
+                observed,
+            )
+        }
+        Observed::CategoryMatched { category } => (
+            format!("category {category} ({who})"),
+            format!(
+                "Contact Lens matched category {category} on contact {contact_id} (agent {who})."
+            ),
+            json!({"category": category}),
+        ),
+        Observed::AttributeThreshold {
+            attribute,
+            value,
+            operator,
+            threshold,
+        } => (
+            format!("{attribute} {} ({who})", number(*value)),
+            format!(
+                "Contact attribute {attribute} is {} on contact {contact_id} (agent {who}); the rule fires when it is {} {}.",
+                number(*value),
+                operator.as_str(),
+                number(*threshold)
+            ),
+            json!({"attribute": attribute, "value": value, "operator": operator.as_str(), "threshold": threshold}),
+        ),
+    };
+
+    let body = json!({
+        "alertId": c.key.id(),
+        "rule": rule.name,
+        "kind": rule.kind.name(),
+        "severity": rule.severity.as_str(),
+        "at": canonical(&c.at),
+        "agent": agent.map(|a| json!({
+            "agentId": a.agent_id,
+            "username": a.username,
+            "routingProfile": a.routing_profile,
+            "hierarchyGroups": a.hierarchy.iter().flatten().collect::<Vec<_>>(),
+        })),
+        "contact": contact.map(|c| json!({"contactId": c.contact_id, "channel": c.channel, "queue": c.queue})),
+        "observed": observed,
+        "text": sentence,
+        "description": rule.description,
+    });
+
+    Rendered {
+        subject: subject(&format!(
+            "[{}] {}: {short}",
+            rule.severity.as_str().to_uppercase(),
+            rule.name
+        )),
+        body: body.to_string(),
+        attributes: attributes(rule, c),
+    }
+}
+
+/// The message attributes: only non-empty values (SNS refuses empty strings).
+fn attributes(rule: &Rule, c: &Candidate) -> BTreeMap<String, String> {
+    let agent = c.facts.agent.as_ref();
+    let contact = c.facts.contact.as_ref();
+    let mut out = BTreeMap::new();
+    let mut put = |name: &str, value: Option<&str>| {
+        if let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) {
+            out.insert(name.to_owned(), v.to_owned());
+        }
+    };
+    put(attr::RULE, Some(&rule.name));
+    put(attr::SEVERITY, Some(rule.severity.as_str()));
+    put(
+        attr::ROUTING_PROFILE,
+        agent.and_then(|a| a.routing_profile.as_deref()),
+    );
+    for (name, level) in attr::HIERARCHY_LEVELS
+        .iter()
+        .zip(agent.map(|a| a.hierarchy.clone()).unwrap_or_default())
+    {
+        put(name, level.as_deref());
+    }
+    put(attr::QUEUE, contact.and_then(|c| c.queue.as_deref()));
+    put(
+        attr::AGENT_USERNAME,
+        agent.and_then(|a| a.username.as_deref()),
+    );
+    put(attr::CHANNEL, contact.and_then(|c| c.channel.as_deref()));
+    out
+}
+
+/// An SNS subject: ASCII only (anything else becomes `?`), no line breaks or control characters, < 100 characters.
+pub fn subject(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|ch| match ch {
+            ' '..='~' => ch,
+            c if c.is_control() => ' ',
+            _ => '?',
+        })
+        .take(MAX_SUBJECT)
+        .collect();
+    let trimmed = out.trim_end().len();
+    out.truncate(trimmed);
+    if out.is_empty() {
+        "Supervisor alert".into()
+    } else {
+        out
+    }
+}
+
+fn clock(t: &DateTime<Utc>) -> String {
+    t.format("%H:%M:%S UTC").to_string()
+}
+
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// The body as JSON (tests and tools).
+pub fn body_json(r: &Rendered) -> Value {
+    serde_json::from_str(&r.body).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_short_ascii_single_lines() {
+        let s = subject("[WARNING] r: Agent Jöhn\nin Pause café for 30 min");
+        assert_eq!(s, "[WARNING] r: Agent J?hn in Pause caf? for 30 min");
+        let long = subject(&"x".repeat(300));
+        assert_eq!(long.len(), MAX_SUBJECT);
+        assert!(subject("\n\t").starts_with("Supervisor"));
+    }
+
+    #[test]
+    fn numbers_read_naturally() {
+        assert_eq!(number(1.0), "1");
+        assert_eq!(number(-3.5), "-3.5");
+    }
+}

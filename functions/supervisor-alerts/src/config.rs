@@ -1,0 +1,159 @@
+//! The function's configuration, read and validated once at init. Every error names the variable (and, for the
+//! rules document, the rule and the field).
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `ALERT_STATE_TABLE` | required | DynamoDB table (`pk`/`sk` strings, TTL `expires_at`) for claims, cooldowns, joins, windows |
+//! | `ALERT_TOPIC_ARN` | required | SNS topic alerts are published to |
+//! | `ALERT_RULES` | — | the rules document, inline JSON (exactly one of `ALERT_RULES`, `ALERT_RULES_FILE`) |
+//! | `ALERT_RULES_FILE` | — | path of the rules document (e.g. packaged with the function) |
+//! | `ALERT_LEASE_SECONDS` | `90` | how long a delivery holds an alert claim; keep it above the function timeout |
+//! | `ALERT_CLAIM_TTL_HOURS` | `192` | how long alert claims are kept; above the streams' retention (max 7 days) |
+//! | `CONTACT_STATE_TTL_HOURS` | `24` | how long contact→agent joins and sentiment state live after their last update |
+//! | `QUARANTINE_BUCKET` | required | bucket poison records go to ([`shared::config::QuarantineConfig`]) |
+//! | `QUARANTINE_PREFIX` | `quarantine/` | key prefix of the quarantine |
+
+use chrono::TimeDelta;
+use shared::config::{ConfigError as EnvError, Env, QuarantineConfig, parsed, required};
+
+use crate::rules::{Rules, RulesError, validate};
+use crate::state::Ttls;
+
+pub const ALERT_STATE_TABLE: &str = "ALERT_STATE_TABLE";
+pub const ALERT_TOPIC_ARN: &str = "ALERT_TOPIC_ARN";
+pub const ALERT_RULES: &str = "ALERT_RULES";
+pub const ALERT_RULES_FILE: &str = "ALERT_RULES_FILE";
+pub const ALERT_LEASE_SECONDS: &str = "ALERT_LEASE_SECONDS";
+pub const ALERT_CLAIM_TTL_HOURS: &str = "ALERT_CLAIM_TTL_HOURS";
+pub const CONTACT_STATE_TTL_HOURS: &str = "CONTACT_STATE_TTL_HOURS";
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    #[error(
+        "set exactly one of {ALERT_RULES} (inline JSON) and {ALERT_RULES_FILE} (a path); both are set"
+    )]
+    BothRuleSources,
+    #[error("missing alert rules: set {ALERT_RULES} (inline JSON) or {ALERT_RULES_FILE} (a path)")]
+    NoRules,
+    #[error("{ALERT_RULES_FILE} {path}: cannot read: {detail}")]
+    RulesFile { path: String, detail: String },
+    #[error("{source_name}: {error}")]
+    Rules {
+        source_name: String,
+        error: RulesError,
+    },
+    #[error("environment variable {var} is invalid: {detail}")]
+    Invalid { var: &'static str, detail: String },
+}
+
+/// Tunables of state and delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub lease: TimeDelta,
+    pub ttls: Ttls,
+}
+
+impl Settings {
+    /// The defaults, with the missed-contacts window TTL sized for `rules`.
+    pub fn for_rules(rules: &Rules) -> Self {
+        Self {
+            lease: TimeDelta::seconds(90),
+            ttls: Ttls {
+                claim: TimeDelta::hours(192),
+                contact: TimeDelta::hours(24),
+                missed: missed_ttl(rules),
+            },
+        }
+    }
+}
+
+fn missed_ttl(rules: &Rules) -> TimeDelta {
+    rules.missed_window().0 + TimeDelta::hours(1)
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub table: String,
+    pub topic_arn: String,
+    pub rules: Rules,
+    pub settings: Settings,
+    pub quarantine: QuarantineConfig,
+}
+
+fn set(env: &impl Env, name: &str) -> Option<String> {
+    env.var(name).filter(|v| !v.trim().is_empty())
+}
+
+/// Reads the rules document from `ALERT_RULES` or `ALERT_RULES_FILE` (exactly one) and validates it.
+pub fn rules_from_env(env: &impl Env) -> Result<Rules, ConfigError> {
+    match (set(env, ALERT_RULES), set(env, ALERT_RULES_FILE)) {
+        (Some(_), Some(_)) => Err(ConfigError::BothRuleSources),
+        (None, None) => Err(ConfigError::NoRules),
+        (Some(text), None) => validate(&text).map_err(|error| ConfigError::Rules {
+            source_name: ALERT_RULES.into(),
+            error,
+        }),
+        (None, Some(path)) => {
+            let text =
+                std::fs::read_to_string(path.trim()).map_err(|e| ConfigError::RulesFile {
+                    path: path.clone(),
+                    detail: e.to_string(),
+                })?;
+            validate(&text).map_err(|error| ConfigError::Rules {
+                source_name: format!("{ALERT_RULES_FILE} {path}"),
+                error,
+            })
+        }
+    }
+}
+
+impl Config {
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        let table = required(env, ALERT_STATE_TABLE)?;
+        let topic_arn = required(env, ALERT_TOPIC_ARN)?;
+        if !topic_arn.starts_with("arn:") {
+            return Err(ConfigError::Invalid {
+                var: ALERT_TOPIC_ARN,
+                detail: "expected an SNS topic ARN (arn:…:sns:…)".into(),
+            });
+        }
+        let rules = rules_from_env(env)?;
+        let lease: i64 = parsed(env, ALERT_LEASE_SECONDS, 90)?;
+        if !(1..=900).contains(&lease) {
+            return Err(ConfigError::Invalid {
+                var: ALERT_LEASE_SECONDS,
+                detail: "expected 1 to 900 seconds".into(),
+            });
+        }
+        let claim_hours: i64 = parsed(env, ALERT_CLAIM_TTL_HOURS, 192)?;
+        let contact_hours: i64 = parsed(env, CONTACT_STATE_TTL_HOURS, 24)?;
+        for (var, hours) in [
+            (ALERT_CLAIM_TTL_HOURS, claim_hours),
+            (CONTACT_STATE_TTL_HOURS, contact_hours),
+        ] {
+            if !(1..=24 * 366).contains(&hours) {
+                return Err(ConfigError::Invalid {
+                    var,
+                    detail: "expected 1 to 8784 hours".into(),
+                });
+            }
+        }
+        let settings = Settings {
+            lease: TimeDelta::seconds(lease),
+            ttls: Ttls {
+                claim: TimeDelta::hours(claim_hours),
+                contact: TimeDelta::hours(contact_hours),
+                missed: missed_ttl(&rules),
+            },
+        };
+        Ok(Self {
+            table,
+            topic_arn,
+            rules,
+            settings,
+            quarantine: QuarantineConfig::from_env(env)?,
+        })
+    }
+}

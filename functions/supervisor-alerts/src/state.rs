@@ -1,0 +1,466 @@
+//! The `ALERT_STATE_TABLE` layout: every item this function keeps, on any [`ItemStore`] (DynamoDB in Lambda,
+//! memory in tests and the replay). Keys `pk`/`sk` are strings; every item has a TTL (`expires_at`, epoch seconds);
+//! every item is bounded in size. No secondary index.
+//!
+//! | item | pk | sk | attributes | TTL |
+//! |---|---|---|---|---|
+//! | alert claim | `alert#<rule>#<subject>` | episode | `alert_id`, `status` PENDING/SENT/RETRYABLE, `lease_until`, `lease_token`, `attempts`, `claimed_at`, `sent_at`, `last_error` | claim TTL |
+//! | cooldown | `cooldown#<rule>#<agent:…\|contact:…>` | `cooldown` | `open_at`, `last_alert` | open_at + 1 h |
+//! | contact→agent join | `contact#<contact id>` | `agent` | `agent_id`, `username`, `routing_profile`, `h1`..`h5`, `queue`, `channel`, `seen` | join TTL |
+//! | missed window | `missed#<agent id>` | `window` | `contacts` [{id, at}] (≤ 50), `rev` | longest window + 1 h |
+//! | sentiment | `sentiment#<contact id>` | `window` | `recent`, `consecutive`, `turns`, `last_position`, `met`, `rev` | join TTL |
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{Value, json};
+use shared::model::time::{canonical, parse};
+use shared::ports::{
+    Condition, EXPIRES_AT, Item, ItemStore, PK, PortError, PortResult, SK, WriteOutcome,
+};
+
+use crate::engine::{AgentFacts, AlertKey, ContactJoin, MissedContact, SentimentState};
+
+pub const STATUS_PENDING: &str = "PENDING";
+pub const STATUS_SENT: &str = "SENT";
+pub const STATUS_RETRYABLE: &str = "RETRYABLE";
+
+/// How long items live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ttls {
+    /// Alert claims: longer than Kinesis can redeliver a record, so a replay never re-sends.
+    pub claim: TimeDelta,
+    /// Contact→agent joins and sentiment state: longer than a contact lasts.
+    pub contact: TimeDelta,
+    /// Missed-contact windows: the longest rule window.
+    pub missed: TimeDelta,
+}
+
+/// A claim as read from the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    Sent,
+    /// Being delivered (or the outcome of a publish is unknown) until `lease_until`.
+    Pending {
+        lease_until: DateTime<Utc>,
+        token: String,
+    },
+    /// A delivery failed definitely; the next delivery takes over at once.
+    Retryable {
+        token: String,
+    },
+}
+
+/// The lease a delivery holds on a claim; `token` makes conditional updates apply only to the holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub until: DateTime<Utc>,
+    pub token: String,
+}
+
+impl Lease {
+    pub fn new(until: DateTime<Utc>) -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+        Self {
+            until,
+            token: format!("{nanos:x}-{:x}-{n:x}", std::process::id()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AlertTable<S> {
+    store: S,
+    ttls: Ttls,
+}
+
+fn epoch(t: DateTime<Utc>) -> Value {
+    json!(t.timestamp())
+}
+
+fn item(pairs: impl IntoIterator<Item = (&'static str, Value)>) -> Item {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+fn str_of<'a>(item: &'a Item, attr: &str) -> Option<&'a str> {
+    item.get(attr).and_then(Value::as_str)
+}
+
+fn concurrent(what: &str) -> PortError {
+    PortError::transient("alert-state", format!("{what} changed concurrently"))
+}
+
+pub fn claim_pk(key: &AlertKey) -> String {
+    format!("alert#{}#{}", key.rule, key.subject)
+}
+
+fn claim_sk(key: &AlertKey) -> String {
+    if key.episode.is_empty() {
+        "-".into()
+    } else {
+        key.episode.clone()
+    }
+}
+
+impl<S: ItemStore> AlertTable<S> {
+    pub fn new(store: S, ttls: Ttls) -> Self {
+        Self { store, ttls }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    // -- alert claims -------------------------------------------------------------------------------------------
+
+    pub async fn claim(&self, key: &AlertKey) -> PortResult<Option<Claim>> {
+        let Some(item) = self.store.get(&claim_pk(key), &claim_sk(key)).await? else {
+            return Ok(None);
+        };
+        let token = str_of(&item, "lease_token").unwrap_or_default().to_owned();
+        Ok(Some(match str_of(&item, "status") {
+            Some(STATUS_SENT) => Claim::Sent,
+            Some(STATUS_RETRYABLE) => Claim::Retryable { token },
+            _ => Claim::Pending {
+                // An unreadable lease counts as expired: a later delivery takes over rather than wait forever.
+                lease_until: str_of(&item, "lease_until")
+                    .and_then(parse)
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC),
+                token,
+            },
+        }))
+    }
+
+    /// Claims a new alert (`Condition::NotExists`).
+    pub async fn claim_new(
+        &self,
+        key: &AlertKey,
+        lease: &Lease,
+        now: DateTime<Utc>,
+    ) -> PortResult<WriteOutcome> {
+        let claim = item([
+            (PK, json!(claim_pk(key))),
+            (SK, json!(claim_sk(key))),
+            ("alert_id", json!(key.id())),
+            ("status", json!(STATUS_PENDING)),
+            ("lease_until", json!(canonical(&lease.until))),
+            ("lease_token", json!(lease.token)),
+            ("attempts", json!(1)),
+            ("claimed_at", json!(canonical(&now))),
+            (EXPIRES_AT, epoch(now + self.ttls.claim)),
+        ]);
+        self.store.put(claim, Condition::NotExists).await
+    }
+
+    /// Takes over a claim whose lease expired or that was marked retryable: applies only if the claim still holds
+    /// the token that was read.
+    pub async fn take_over(
+        &self,
+        key: &AlertKey,
+        old_token: &str,
+        lease: &Lease,
+        now: DateTime<Utc>,
+    ) -> PortResult<WriteOutcome> {
+        let set = item([
+            ("status", json!(STATUS_PENDING)),
+            ("lease_until", json!(canonical(&lease.until))),
+            ("lease_token", json!(lease.token)),
+            ("claimed_at", json!(canonical(&now))),
+            (EXPIRES_AT, epoch(now + self.ttls.claim)),
+        ]);
+        self.store
+            .update(
+                &claim_pk(key),
+                &claim_sk(key),
+                set,
+                &[],
+                Condition::Equals {
+                    attr: "lease_token",
+                    value: json!(old_token),
+                },
+            )
+            .await
+    }
+
+    /// SNS accepted the message: the claim becomes SENT for good.
+    pub async fn confirm_sent(
+        &self,
+        key: &AlertKey,
+        lease: &Lease,
+        now: DateTime<Utc>,
+    ) -> PortResult<WriteOutcome> {
+        let set = item([
+            ("status", json!(STATUS_SENT)),
+            ("sent_at", json!(canonical(&now))),
+        ]);
+        self.store
+            .update(
+                &claim_pk(key),
+                &claim_sk(key),
+                set,
+                &["last_error"],
+                Condition::Equals {
+                    attr: "lease_token",
+                    value: json!(lease.token),
+                },
+            )
+            .await
+    }
+
+    /// The publish failed definitely (nothing was sent): the next delivery takes over at once.
+    pub async fn mark_retryable(
+        &self,
+        key: &AlertKey,
+        lease: &Lease,
+        error: &PortError,
+    ) -> PortResult<WriteOutcome> {
+        let set = item([
+            ("status", json!(STATUS_RETRYABLE)),
+            ("last_error", json!(error.to_string())),
+        ]);
+        self.store
+            .update(
+                &claim_pk(key),
+                &claim_sk(key),
+                set,
+                &[],
+                Condition::Equals {
+                    attr: "lease_token",
+                    value: json!(lease.token),
+                },
+            )
+            .await
+    }
+
+    /// The publish outcome is unknown (a timeout): the claim stays PENDING and its lease ends now, so the next
+    /// delivery takes over (and may send a second copy: the documented at-least-once case).
+    pub async fn end_lease(
+        &self,
+        key: &AlertKey,
+        lease: &Lease,
+        error: &PortError,
+        now: DateTime<Utc>,
+    ) -> PortResult<WriteOutcome> {
+        let set = item([
+            ("lease_until", json!(canonical(&now))),
+            ("last_error", json!(error.to_string())),
+        ]);
+        self.store
+            .update(
+                &claim_pk(key),
+                &claim_sk(key),
+                set,
+                &[],
+                Condition::Equals {
+                    attr: "lease_token",
+                    value: json!(lease.token),
+                },
+            )
+            .await
+    }
+
+    // -- cooldowns ----------------------------------------------------------------------------------------------
+
+    /// Opens the gate for `alert_id` if the rule's cooldown for `subject` is over at `at` (event time), and starts
+    /// a new cooldown; a gate already opened for this same alert (an earlier attempt) stays open.
+    pub async fn cooldown_gate(
+        &self,
+        rule: &str,
+        subject: &str,
+        alert_id: &str,
+        at: DateTime<Utc>,
+        cooldown: TimeDelta,
+        now: DateTime<Utc>,
+    ) -> PortResult<bool> {
+        let (pk, sk) = (format!("cooldown#{rule}#{subject}"), "cooldown");
+        let open_at = at + cooldown;
+        let set = item([
+            ("open_at", json!(canonical(&open_at))),
+            ("last_alert", json!(alert_id)),
+            (EXPIRES_AT, epoch(open_at.max(now) + TimeDelta::hours(1))),
+        ]);
+        let outcome = self
+            .store
+            .update(
+                &pk,
+                sk,
+                set,
+                &[],
+                Condition::NewerThan {
+                    attr: "open_at",
+                    value: canonical(&at),
+                },
+            )
+            .await?;
+        if outcome == WriteOutcome::Applied {
+            return Ok(true);
+        }
+        let held = self.store.get(&pk, sk).await?;
+        Ok(held.as_ref().and_then(|i| str_of(i, "last_alert")) == Some(alert_id))
+    }
+
+    // -- contact→agent join -------------------------------------------------------------------------------------
+
+    pub async fn put_joins(&self, joins: &[ContactJoin], now: DateTime<Utc>) -> PortResult<()> {
+        if joins.is_empty() {
+            return Ok(());
+        }
+        let items = joins
+            .iter()
+            .map(|j| {
+                let mut i = item([
+                    (PK, json!(format!("contact#{}", j.contact_id))),
+                    (SK, json!("agent")),
+                    ("agent_id", json!(j.agent.agent_id)),
+                    ("seen", json!(j.seen)),
+                    (EXPIRES_AT, epoch(now + self.ttls.contact)),
+                ]);
+                let optional = [
+                    ("username", &j.agent.username),
+                    ("routing_profile", &j.agent.routing_profile),
+                    ("queue", &j.queue),
+                    ("channel", &j.channel),
+                    ("h1", &j.agent.hierarchy[0]),
+                    ("h2", &j.agent.hierarchy[1]),
+                    ("h3", &j.agent.hierarchy[2]),
+                    ("h4", &j.agent.hierarchy[3]),
+                    ("h5", &j.agent.hierarchy[4]),
+                ];
+                for (name, value) in optional {
+                    if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                        i.insert(name.to_owned(), json!(v));
+                    }
+                }
+                i
+            })
+            .collect();
+        self.store.batch_put(items).await
+    }
+
+    pub async fn join(&self, contact_id: &str) -> PortResult<Option<ContactJoin>> {
+        let Some(i) = self
+            .store
+            .get(&format!("contact#{contact_id}"), "agent")
+            .await?
+        else {
+            return Ok(None);
+        };
+        let s = |name: &str| str_of(&i, name).map(str::to_owned);
+        Ok(Some(ContactJoin {
+            contact_id: contact_id.to_owned(),
+            agent: AgentFacts {
+                agent_id: s("agent_id").unwrap_or_default(),
+                username: s("username"),
+                routing_profile: s("routing_profile"),
+                hierarchy: [s("h1"), s("h2"), s("h3"), s("h4"), s("h5")],
+                queues: Vec::new(),
+                channels: Vec::new(),
+            },
+            channel: s("channel"),
+            queue: s("queue"),
+            seen: s("seen").unwrap_or_default(),
+        }))
+    }
+
+    // -- versioned state items (missed window, sentiment) -------------------------------------------------------
+
+    async fn read_versioned<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        pk: &str,
+        field: &str,
+    ) -> PortResult<(T, Option<i64>)> {
+        let Some(i) = self.store.get(pk, "window").await? else {
+            return Ok((T::default(), None));
+        };
+        let rev = i.get("rev").and_then(Value::as_i64);
+        // An unreadable state item starts over rather than blocking the key forever.
+        let value = i
+            .get(field)
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        Ok((value, rev))
+    }
+
+    async fn write_versioned(
+        &self,
+        pk: &str,
+        field: &'static str,
+        value: Value,
+        rev: Option<i64>,
+        expires: DateTime<Utc>,
+    ) -> PortResult<()> {
+        let next = rev.unwrap_or(0) + 1;
+        let state = item([
+            (PK, json!(pk)),
+            (SK, json!("window")),
+            (field, value),
+            ("rev", json!(next)),
+            (EXPIRES_AT, epoch(expires)),
+        ]);
+        let condition = match rev {
+            None => Condition::NotExists,
+            Some(r) => Condition::Equals {
+                attr: "rev",
+                value: json!(r),
+            },
+        };
+        match self.store.put(state, condition).await? {
+            WriteOutcome::Applied => Ok(()),
+            WriteOutcome::ConditionFailed => Err(concurrent(pk)),
+        }
+    }
+
+    pub async fn missed_window(
+        &self,
+        agent_id: &str,
+    ) -> PortResult<(Vec<MissedContact>, Option<i64>)> {
+        self.read_versioned(&format!("missed#{agent_id}"), "contacts")
+            .await
+    }
+
+    pub async fn save_missed_window(
+        &self,
+        agent_id: &str,
+        window: &[MissedContact],
+        rev: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> PortResult<()> {
+        let value = serde_json::to_value(window)
+            .map_err(|e| PortError::permanent("alert-state", e.to_string()))?;
+        self.write_versioned(
+            &format!("missed#{agent_id}"),
+            "contacts",
+            value,
+            rev,
+            now + self.ttls.missed,
+        )
+        .await
+    }
+
+    pub async fn sentiment(&self, contact_id: &str) -> PortResult<(SentimentState, Option<i64>)> {
+        self.read_versioned(&format!("sentiment#{contact_id}"), "state")
+            .await
+    }
+
+    pub async fn save_sentiment(
+        &self,
+        contact_id: &str,
+        state: &SentimentState,
+        rev: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> PortResult<()> {
+        let value = serde_json::to_value(state)
+            .map_err(|e| PortError::permanent("alert-state", e.to_string()))?;
+        self.write_versioned(
+            &format!("sentiment#{contact_id}"),
+            "state",
+            value,
+            rev,
+            now + self.ttls.contact,
+        )
+        .await
+    }
+}
