@@ -1,0 +1,213 @@
+//! Test helpers: fixtures from events/, Kinesis items, a manual clock, publishers that fail on purpose.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::Value;
+use shared::adapters::memory::MemoryPublisher;
+use shared::kinesis::{KinesisItem, SeqNo};
+use shared::ports::{Message, PortError, PortResult, Publisher};
+use supervisor_alerts::config::Settings;
+use supervisor_alerts::delivery::Clock;
+use supervisor_alerts::rules::{Rules, validate};
+
+pub fn events_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events")
+}
+
+/// A raw fixture's bytes, e.g. `raw/agent/status-break.json`.
+pub fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(events_dir().join(path)).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+}
+
+pub fn fixture_json(path: &str) -> Value {
+    serde_json::from_slice(&fixture(path)).unwrap()
+}
+
+/// The Kinesis records of an envelope file, in order.
+pub fn envelope(path: &str) -> Vec<KinesisItem> {
+    let event: aws_lambda_events::event::kinesis::KinesisEvent =
+        serde_json::from_slice(&fixture(path)).unwrap();
+    shared::kinesis::items_from_event(event)
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(1);
+
+/// A Kinesis item with a fresh, increasing sequence number.
+pub fn item(data: Vec<u8>, arrival: &str) -> KinesisItem {
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    KinesisItem {
+        index: 0,
+        seq: SeqNo::parse(&format!("4959{n:052}")),
+        shard_id: "shardId-000000000000".into(),
+        partition_key: "test".into(),
+        arrival: ts(arrival),
+        stream_arn: "arn:aws:kinesis:us-east-1:123456789012:stream/test".into(),
+        data,
+    }
+}
+
+pub fn json_item(v: &Value, arrival: &str) -> KinesisItem {
+    item(serde_json::to_vec(v).unwrap(), arrival)
+}
+
+/// Numbers items 0.. in batch order.
+pub fn batch(mut items: Vec<KinesisItem>) -> Vec<KinesisItem> {
+    for (i, it) in items.iter_mut().enumerate() {
+        it.index = i;
+    }
+    items
+}
+
+pub fn ts(s: &str) -> DateTime<Utc> {
+    shared::model::time::parse(s).unwrap()
+}
+
+/// An agent event fixture re-timed (and given a new event id), e.g. a heartbeat later in the same status.
+pub fn agent_event_at(path: &str, event_type: &str, at: &str) -> Value {
+    let mut v = fixture_json(path);
+    v["EventType"] = Value::String(event_type.into());
+    v["EventTimestamp"] = Value::String(at.into());
+    v["EventId"] = Value::String(format!("test-{}", SEQ.fetch_add(1, Ordering::Relaxed)));
+    if event_type == "HEART_BEAT" {
+        v["PreviousAgentSnapshot"] = v["CurrentAgentSnapshot"].clone();
+    }
+    v
+}
+
+pub fn rules(json: &str) -> Rules {
+    validate(json).unwrap_or_else(|e| panic!("test rules invalid: {e}"))
+}
+
+pub fn one_rule(rule: &str) -> Rules {
+    rules(&format!(r#"{{"rules":[{rule}]}}"#))
+}
+
+pub fn settings(rules: &Rules) -> Settings {
+    Settings::for_rules(rules)
+}
+
+#[derive(Debug, Clone)]
+pub struct ManualClock(pub Arc<Mutex<DateTime<Utc>>>);
+
+impl ManualClock {
+    pub fn at(s: &str) -> Self {
+        Self(Arc::new(Mutex::new(ts(s))))
+    }
+    pub fn advance(&self, d: TimeDelta) {
+        let mut t = self.0.lock().unwrap();
+        *t += d;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// What a publisher's next calls do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// SNS answers, but every entry failed on its side (server fault): definitely not published.
+    EntryTransient,
+    /// SNS refused the entries as invalid (sender fault).
+    EntryPermanent,
+    /// The call timed out: unknown whether SNS published.
+    Timeout,
+}
+
+/// Wraps the memory publisher and fails the first `fail_calls` calls as told.
+#[derive(Debug, Clone)]
+pub struct FlakyPublisher {
+    pub inner: MemoryPublisher,
+    pub failure: Failure,
+    pub fail_calls: Arc<AtomicUsize>,
+    pub calls: Arc<AtomicUsize>,
+}
+
+impl FlakyPublisher {
+    pub fn new(failure: Failure, fail_calls: usize) -> Self {
+        Self {
+            inner: MemoryPublisher::new(),
+            failure,
+            fail_calls: Arc::new(AtomicUsize::new(fail_calls)),
+            calls: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+}
+
+impl Publisher for FlakyPublisher {
+    async fn publish_batch(&self, messages: &[Message]) -> PortResult<Vec<PortResult<()>>> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let fail = self
+            .fail_calls
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        if !fail {
+            return self.inner.publish_batch(messages).await;
+        }
+        match self.failure {
+            Failure::EntryTransient => Ok(messages
+                .iter()
+                .map(|_| Err(PortError::transient("sns", "entry failed: InternalError")))
+                .collect()),
+            Failure::EntryPermanent => Ok(messages
+                .iter()
+                .map(|_| {
+                    Err(PortError::permanent(
+                        "sns",
+                        "entry rejected: InvalidParameter",
+                    ))
+                })
+                .collect()),
+            Failure::Timeout => Err(PortError::transient("sns", "timeout")),
+        }
+    }
+}
+
+/// The published messages' bodies as JSON.
+pub fn bodies(messages: &[Message]) -> Vec<Value> {
+    messages
+        .iter()
+        .map(|m| serde_json::from_str(&m.body).unwrap())
+        .collect()
+}
+
+/// Published alert ids, in publish order.
+pub fn alert_ids(messages: &[Message]) -> Vec<String> {
+    bodies(messages)
+        .iter()
+        .map(|b| b["alertId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Published rule names, in publish order.
+pub fn rule_names(messages: &[Message]) -> Vec<String> {
+    messages
+        .iter()
+        .map(|m| m.attributes["rule"].clone())
+        .collect()
+}
+
+pub fn attrs(m: &Message) -> BTreeMap<String, String> {
+    m.attributes.clone()
+}
+
+/// Sentences and numbers that must never reach an alert or a log line.
+pub const PERSONAL_DATA: &[&str] = &[
+    "teal kayak paddle",
+    "third time I have called",
+    "tracking page has said pending",
+    "full refund",
+    "speak to your supervisor",
+    "thermostat",
+    "ridiculous",
+    "+1555555",
+    "John",
+    "Doe",
+    "Ann Smith",
+];
