@@ -13,20 +13,33 @@ statements are not in the template, so they cannot be checked.
 Resource policies (bucket, key and topic policies) are out of scope: they name principals, and their Deny
 statements legitimately use "s3:*".
 
-Usage: template_policy_check.py TEMPLATE [TEMPLATE ...]
+The same checks then run on the template as the SAM transform expands it, which is where SAM's implicit
+function roles appear: a function without a Role gets a generated role with AWSLambdaBasicExecutionRole (plus
+AWSLambdaKinesisExecutionRole etc. for stream events), AWS managed policies that grant on Resource "*". The
+expansion uses the samtranslator package that ships with aws-sam-cli (.venv-sam, from
+`scripts/setup-venv.sh --sam`; override with SAM_PYTHON=/path/to/python), offline, with a dummy region and
+account. Without it that part is skipped and says so; --require-expanded makes the skip a failure.
+
+Usage: template_policy_check.py [--require-expanded] TEMPLATE [TEMPLATE ...]
+       template_policy_check.py --expand TEMPLATE   (prints the SAM-expanded template as JSON)
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator
 
 # Actions that AWS does not let a policy scope to a resource (the Service Authorization Reference lists no
 # resource type for them), so Resource "*" is the only way to grant them.
 ALLOWED_UNSCOPED_ACTIONS: dict[str, str] = {
-    # Lists the account's streams; the Lambda Kinesis poller may call it. No resource type exists.
+    # Lists the account's streams; the Lambda Kinesis poller may call it. The Service Authorization Reference
+    # gives it no resource type (unlike kinesis:ListShards, which takes the stream ARN).
     "kinesis:ListStreams": "no resource-level permissions",
     # Scope with the cloudwatch:namespace condition key instead.
     "cloudwatch:PutMetricData": "no resource-level permissions",
@@ -37,6 +50,15 @@ ALLOWED_UNSCOPED_ACTIONS: dict[str, str] = {
 
 # AWS managed policies that grant far more than any of these functions needs.
 BROAD_MANAGED_POLICY_MARKERS = ("FullAccess", "AdministratorAccess", "PowerUserAccess")
+# The managed policies SAM attaches to the roles it generates for functions (AWSLambdaBasicExecutionRole,
+# AWSLambdaKinesisExecutionRole, AWSLambdaDynamoDBExecutionRole, AWSLambdaSQSQueueExecutionRole, ...): all grant
+# their actions on Resource "*" (logs of every group, every stream of the account).
+WILDCARD_EXECUTION_ROLE_POLICY = re.compile(r"(^|/)AWSLambda[A-Za-z]*ExecutionRole$")
+
+ROOT = Path(__file__).resolve().parent.parent
+# Placeholders for the offline SAM expansion; only the shape of the output matters here.
+DUMMY_REGION = "us-east-1"
+DUMMY_ACCOUNT = "123456789012"
 
 
 @dataclass(frozen=True)
@@ -185,6 +207,8 @@ def check_managed_policy_name(name: Any, where: str) -> list[Violation]:
     text = literal(name)
     if text is not None and any(marker in text for marker in BROAD_MANAGED_POLICY_MARKERS):
         return [Violation(where, f"broad managed policy {text!r}")]
+    if text is not None and WILDCARD_EXECUTION_ROLE_POLICY.search(text):
+        return [Violation(where, f'managed policy {text!r} grants on Resource "*"; give the function a Role')]
     return []
 
 
@@ -206,7 +230,11 @@ def check_serverless_policies(policies: Any, where: str) -> list[Violation]:
 
 def check_template(path: str) -> tuple[list[Violation], int]:
     """Returns the violations and the number of policy documents inspected."""
-    template = load_template(path)
+    return check_resources(load_template(path), path)
+
+
+def check_resources(template: Any, label: str) -> tuple[list[Violation], int]:
+    """Checks the identity policies of a loaded template; label prefixes every violation."""
     violations: list[Violation] = []
     documents = 0
     resources = template.get("Resources", {}) if isinstance(template, dict) else {}
@@ -215,7 +243,7 @@ def check_template(path: str) -> tuple[list[Violation], int]:
             continue
         kind = resource.get("Type")
         properties = resource.get("Properties") or {}
-        where = f"{path}: {logical_id}"
+        where = f"{label}: {logical_id}"
         if kind == "AWS::Serverless::Function":
             policies = properties.get("Policies")
             if policies is not None:
@@ -234,20 +262,146 @@ def check_template(path: str) -> tuple[list[Violation], int]:
     return violations, documents
 
 
+# ------------------------------------------------------------------------------------------ SAM expansion
+
+
+class ExpansionUnavailable(Exception):
+    """No Python with samtranslator (aws-sam-cli) was found; the expanded check cannot run."""
+
+
+def sam_python() -> str | None:
+    """A Python interpreter that can import samtranslator: SAM_PYTHON, this one, or .venv-sam's."""
+    configured = os.environ.get("SAM_PYTHON")
+    if configured:
+        return configured
+    try:
+        import samtranslator  # type: ignore[import-untyped]  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        return sys.executable
+    candidate = ROOT / ".venv-sam" / "bin" / "python"
+    return str(candidate) if candidate.exists() else None
+
+
+def _offline_environment() -> dict[str, str]:
+    """The environment of the expansion: a dummy region, no profile, no credentials, no metadata service."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("AWS_") or key in ("AWS_CA_BUNDLE",)
+    }
+    environment.update(
+        AWS_DEFAULT_REGION=DUMMY_REGION,
+        AWS_REGION=DUMMY_REGION,
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        SAM_CLI_TELEMETRY="0",
+    )
+    return environment
+
+
+def expand_in_process(path: str) -> dict[str, Any]:
+    """Runs the SAM transform on TEMPLATE; call only in the offline environment (see expand_sam)."""
+    from samtranslator.translator.transform import transform  # type: ignore[import-untyped]
+
+    class NoManagedPolicyLookup:
+        """samtranslator resolves managed policy names from its bundled map first; this fallback would call
+        IAM, so it knows nothing and unknown names stay as written (and are checked as names)."""
+
+        def load(self) -> dict[str, str]:
+            return {}
+
+    # Through JSON: the transform wants plain dicts and strings, not cfn-lint's node types.
+    template = json.loads(json.dumps(load_template(path)))
+    # `sam build` / `sam package` replace local code paths with S3 locations; the transform accepts only those.
+    local_paths = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::LayerVersion": "ContentUri"}
+    for resource in (template.get("Resources") or {}).values():
+        if not isinstance(resource, dict) or resource.get("Type") not in local_paths:
+            continue
+        properties = resource.setdefault("Properties", {})
+        if isinstance(properties, dict) and "InlineCode" not in properties:
+            properties[local_paths[resource["Type"]]] = "s3://placeholder-bucket/placeholder.zip"
+    parameters = {"AWS::Region": DUMMY_REGION, "AWS::AccountId": DUMMY_ACCOUNT, "AWS::Partition": "aws"}
+    return transform(template, parameters, NoManagedPolicyLookup())
+
+
+def expand_sam(path: str) -> dict[str, Any]:
+    """The SAM-expanded template, computed offline in a child process of a Python that has samtranslator."""
+    python = sam_python()
+    if python is None:
+        raise ExpansionUnavailable(
+            "no Python with samtranslator: run scripts/setup-venv.sh --sam (or set SAM_PYTHON)"
+        )
+    try:
+        completed = subprocess.run(
+            [python, str(Path(__file__).resolve()), "--expand", path],
+            capture_output=True,
+            text=True,
+            env=_offline_environment(),
+            timeout=300,
+            check=False,
+        )
+    except OSError as error:
+        raise RuntimeError(f"cannot run {python}: {error}") from error
+    if completed.returncode != 0:
+        detail = (completed.stderr.strip() or completed.stdout.strip()).splitlines()
+        raise RuntimeError(f"SAM transform of {path} failed: {detail[-1] if detail else completed.returncode}")
+    return json.loads(completed.stdout)
+
+
+def check_expanded(path: str) -> tuple[list[Violation], int]:
+    """Checks the SAM-expanded template. Raises ExpansionUnavailable without aws-sam-cli."""
+    return check_resources(expand_sam(path), f"{path} (SAM-expanded)")
+
+
+# ------------------------------------------------------------------------------------------ command line
+
+
+def report(label: str, violations: list[Violation], documents: int) -> bool:
+    for violation in violations:
+        print(violation)
+    if violations:
+        print(f"{label}: {len(violations)} policy violation(s)")
+        return False
+    print(f"{label}: {documents} policy document(s), no wildcard actions or unscoped resources")
+    return True
+
+
 def main(argv: list[str]) -> int:
-    if not argv:
-        print(__doc__.strip().splitlines()[-1], file=sys.stderr)
+    usage = __doc__.strip().splitlines()[-2].replace("Usage: ", "usage: ")
+    if argv[:1] == ["--expand"]:
+        if len(argv) != 2:
+            print(usage, file=sys.stderr)
+            return 2
+        try:
+            expanded = expand_in_process(argv[1])
+        except ImportError as error:
+            print(f"--expand needs samtranslator (aws-sam-cli): {error}", file=sys.stderr)
+            return 2
+        json.dump(expanded, sys.stdout)
+        return 0
+    require_expanded = "--require-expanded" in argv
+    paths = [arg for arg in argv if arg != "--require-expanded"]
+    if not paths or any(path.startswith("--") for path in paths):
+        print(usage, file=sys.stderr)
         return 2
     failed = False
-    for path in argv:
+    for path in paths:
         violations, documents = check_template(path)
-        for violation in violations:
-            print(violation)
-        if violations:
+        failed |= not report(path, violations, documents)
+        try:
+            violations, documents = check_expanded(path)
+        except ExpansionUnavailable as unavailable:
+            print(f"{path} (SAM-expanded): SKIPPED: {unavailable}")
+            failed |= require_expanded
+            continue
+        except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as error:
+            print(f"{path} (SAM-expanded): FAILED: {error}")
             failed = True
-            print(f"{path}: {len(violations)} policy violation(s)")
-        else:
-            print(f"{path}: {documents} policy document(s), no wildcard actions or unscoped resources")
+            continue
+        failed |= not report(f"{path} (SAM-expanded)", violations, documents)
     return 1 if failed else 0
 
 

@@ -62,6 +62,142 @@ def test_real_template_has_the_three_function_policies() -> None:
     assert documents == 3
 
 
+FUNCTIONS = {
+    # logical id of the function: (its role, its log group, the name the code knows it by)
+    "ContactArchiverFunction": ("ContactArchiverRole", "ContactArchiverLogGroup", "contact-archiver"),
+    "AgentStateFunction": ("AgentStateRole", "AgentStateLogGroup", "agent-state"),
+    "SupervisorAlertsFunction": ("SupervisorAlertsRole", "SupervisorAlertsLogGroup", "supervisor-alerts"),
+}
+
+
+def resources() -> dict:
+    return checker.load_template(str(TEMPLATE))["Resources"]
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_each_function_has_its_own_explicit_role(function: str) -> None:
+    role, log_group, name = FUNCTIONS[function]
+    properties = resources()[function]["Properties"]
+    assert properties["Role"] == {"Fn::GetAtt": [role, "Arn"]}
+    assert "Policies" not in properties, "SAM ignores Policies when Role is set"
+    role_properties = resources()[role]["Properties"]
+    assert resources()[role]["Type"] == "AWS::IAM::Role"
+    assert "ManagedPolicyArns" not in role_properties
+    (trust,) = role_properties["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    (policy,) = role_properties["Policies"]
+    assert policy["PolicyName"] == name
+    statements = {s["Sid"]: s for s in checker.items(policy["PolicyDocument"]["Statement"]) if "Sid" in s}
+    assert statements["WriteLogs"]["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert f"log-group:${{{log_group}}}:log-stream:*" in statements["WriteLogs"]["Resource"]["Fn::Sub"]
+    assert statements["WriteFailedBatches"]["Resource"] == {"Fn::Sub": "${FailedBatchesBucket.Arn}/*"}
+    assert "kms:Decrypt" in statements["UseKey"]["Action"]
+    actions = [a for s in statements.values() for a in checker.items(s["Action"])]
+    assert "cloudwatch:PutMetricData" not in actions, "metrics go through EMF in the logs"
+
+
+# ------------------------------------------------------------------------------------------ SAM expansion
+
+
+def require_sam() -> None:
+    if checker.sam_python() is None:
+        pytest.skip("aws-sam-cli (samtranslator) is not installed: scripts/setup-venv.sh --sam")
+
+
+KINESIS_FUNCTION = (
+    "  Stream:\n"
+    "    Type: AWS::Kinesis::Stream\n"
+    "    Properties: {{ShardCount: 1}}\n"
+    "  Fn:\n"
+    "    Type: AWS::Serverless::Function\n"
+    "    Properties:\n"
+    "      Runtime: provided.al2023\n"
+    "      Handler: bootstrap\n"
+    "      CodeUri: .\n"
+    "{role}"
+    "      Events:\n"
+    "        Records:\n"
+    "          Type: Kinesis\n"
+    "          Properties: {{Stream: !GetAtt Stream.Arn, StartingPosition: LATEST}}\n"
+)
+
+EXPLICIT_ROLE = (
+    "  FnRole:\n"
+    "    Type: AWS::IAM::Role\n"
+    "    Properties:\n"
+    "      AssumeRolePolicyDocument:\n"
+    "        Statement: [{Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}]\n"
+    "      Policies:\n"
+    "        - PolicyName: fn\n"
+    "          PolicyDocument:\n"
+    "            Statement:\n"
+    "              - {Effect: Allow, Action: [kinesis:GetRecords, kinesis:ListShards], Resource: !GetAtt Stream.Arn}\n"
+)
+
+
+def test_expanded_check_catches_a_function_that_relies_on_the_implicit_role(tmp_path: Path) -> None:
+    require_sam()
+    # GIVEN a function with a Kinesis event, no Role and no Policies: nothing in the template itself to flag
+    path = write_template(tmp_path, KINESIS_FUNCTION.format(role=""))
+    assert checker.check_template(path) == ([], 0)
+
+    # WHEN the SAM-expanded template is checked
+    found, _ = checker.check_expanded(path)
+
+    # THEN SAM's generated role and its wildcard managed policies are reported
+    messages = sorted(v.message for v in found)
+    assert [v.where.split(": ")[1].split()[0] for v in found] == ["FnRole", "FnRole"]
+    assert messages == [
+        "managed policy 'arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole' grants on Resource "
+        '"*"; give the function a Role',
+        "managed policy 'arn:aws:iam::aws:policy/service-role/AWSLambdaKinesisExecutionRole' grants on Resource "
+        '"*"; give the function a Role',
+    ]
+
+
+def test_expanded_check_passes_the_same_function_with_an_explicit_role(tmp_path: Path) -> None:
+    require_sam()
+    path = write_template(tmp_path, KINESIS_FUNCTION.format(role="      Role: !GetAtt FnRole.Arn\n") + EXPLICIT_ROLE)
+    assert checker.check_expanded(path) == ([], 1)
+
+
+def test_real_template_expanded_has_only_the_three_explicit_roles() -> None:
+    require_sam()
+    found, documents = checker.check_expanded(str(TEMPLATE))
+    assert found == []
+    assert documents == 3
+    expanded = checker.expand_sam(str(TEMPLATE))["Resources"]
+    roles = sorted(k for k, v in expanded.items() if v["Type"] == "AWS::IAM::Role")
+    assert roles == sorted(role for role, _, _ in FUNCTIONS.values())
+
+
+def test_main_reports_the_expanded_violations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    require_sam()
+    path = write_template(tmp_path, KINESIS_FUNCTION.format(role=""))
+    assert checker.main([path]) == 1
+    out = capsys.readouterr().out
+    assert f"{path} (SAM-expanded): 2 policy violation(s)" in out
+
+
+def test_without_sam_the_expanded_check_is_skipped_unless_required(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(checker, "sam_python", lambda: None)
+    path = write_template(tmp_path, KINESIS_FUNCTION.format(role=""))
+    assert checker.main([path]) == 0
+    assert "(SAM-expanded): SKIPPED" in capsys.readouterr().out
+    assert checker.main(["--require-expanded", path]) == 1
+
+
+def test_a_broken_sam_python_fails_instead_of_skipping(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAM_PYTHON", str(tmp_path / "no-such-python"))
+    assert checker.main([str(TEMPLATE)]) == 1
+    assert "(SAM-expanded): FAILED: cannot run" in capsys.readouterr().out
+
+
 # ------------------------------------------------------------------------------------------ bad templates fail
 
 
@@ -187,7 +323,28 @@ def test_sam_policy_templates_and_full_access_policies_fail(tmp_path: Path) -> N
     assert found == [
         "SAM policy template DynamoDBCrudPolicy: write explicit statements instead",
         "broad managed policy 'AmazonS3FullAccess'",
+        "managed policy 'AWSLambdaBasicExecutionRole' grants on Resource \"*\"; give the function a Role",
     ]
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaKinesisExecutionRole",
+        "!Sub 'arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole'",
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
+    ],
+)
+def test_wildcard_execution_role_policies_fail_on_roles(tmp_path: Path, arn: str) -> None:
+    found = violations_of(
+        tmp_path,
+        "  Role:\n"
+        "    Type: AWS::IAM::Role\n"
+        "    Properties:\n"
+        "      AssumeRolePolicyDocument: {Version: '2012-10-17', Statement: []}\n"
+        f"      ManagedPolicyArns: [{arn}]\n",
+    )
+    assert len(found) == 1 and found[0].endswith('grants on Resource "*"; give the function a Role')
 
 
 def test_iam_roles_and_policies_are_checked(tmp_path: Path) -> None:
@@ -353,3 +510,87 @@ def test_view_sql_keeps_the_newest_version_of_each_contact(tmp_path: Path) -> No
         ("a", "a-tie-2", "03"),
         ("b", "b-only", "02"),
     ]
+
+
+# ------------------------------------------------------------------------------------------ metrics and alarms
+
+
+def telemetry_names() -> tuple[str, list[str]]:
+    """The EMF namespace and record metric names, as the Rust code defines them."""
+    source = (ROOT / "shared" / "src" / "telemetry.rs").read_text()
+    namespace = re.search(r'pub const NAMESPACE: &str = "([^"]+)"', source)
+    names = re.findall(r'pub const RECORDS_[A-Z_]+: &str = "([^"]+)"', source)
+    assert namespace and names
+    return namespace.group(1), names
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_each_function_alarms_on_quarantined_records(function: str) -> None:
+    _, _, name = FUNCTIONS[function]
+    namespace, names = telemetry_names()
+    alarm = resources()[function.replace("Function", "QuarantinedAlarm")]["Properties"]
+    assert "RecordsQuarantined" in names
+    assert (alarm["Namespace"], alarm["MetricName"]) == (namespace, "RecordsQuarantined")
+    assert alarm["Dimensions"] == [{"Name": "Function", "Value": name}]
+    assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"]) == ("Sum", 300, 1)
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmActions"] == [{"Ref": "OpsTopic"}]
+
+
+def dashboard() -> dict:
+    body = resources()["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    return json.loads(re.sub(r"\$\{[^}]*\}", "x", body))
+
+
+def expand_metric_rows(rows: list[list]) -> list[list]:
+    """CloudWatch's shorthand: "." repeats the value above, "..." the leading values of the row above."""
+    expanded: list[list] = []
+    for row in rows:
+        values = [v for v in row if not isinstance(v, dict)]
+        if values[:1] == ["..."]:
+            previous = expanded[-1]
+            values = previous[: len(previous) - len(values) + 1] + values[1:]
+        else:
+            values = [expanded[-1][i] if v == "." else v for i, v in enumerate(values)]
+        expanded.append(values)
+    return expanded
+
+
+def test_dashboard_shows_every_record_metric_of_every_function() -> None:
+    namespace, names = telemetry_names()
+    shown = {
+        tuple(row)
+        for widget in dashboard()["widgets"]
+        if widget["type"] == "metric"
+        for row in expand_metric_rows(widget["properties"]["metrics"])
+    }
+    for _, _, function in FUNCTIONS.values():
+        for metric in names:
+            assert (namespace, metric, "Function", function) in shown
+
+
+def test_failed_batches_page_the_ops_topic() -> None:
+    everything = resources()
+    bucket = everything["FailedBatchesBucket"]["Properties"]
+    assert bucket["NotificationConfiguration"] == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+    rule = everything["FailedBatchesRule"]["Properties"]
+    assert rule["EventPattern"]["detail"]["bucket"]["name"] == [{"Ref": "FailedBatchesBucket"}]
+    assert rule["EventPattern"]["detail-type"] == ["Object Created"]
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Ref": "OpsTopic"}
+    template = target["InputTransformer"]["InputTemplate"]
+    assert template.startswith('"') and template.endswith('"') and "<key>" in template
+
+    statements = {s["Sid"]: s for s in everything["OpsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]}
+    publish = statements["FailedBatchesRulePublishes"]
+    assert publish["Principal"] == {"Service": "events.amazonaws.com"}
+    assert publish["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["FailedBatchesRule", "Arn"]}}}
+    # Replacing the default topic policy must not lock out the alarms.
+    alarms = statements["CloudWatchAlarmsPublish"]
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert alarms["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"].endswith(":alarm:*")
+    # The topic is encrypted: the publishing services must be able to use its key.
+    key = everything["EncryptionKey"]["Properties"]["KeyPolicy"]["Statement"]
+    key_users = {s["Principal"].get("Service") for s in key if isinstance(s["Principal"].get("Service"), str)}
+    assert {"events.amazonaws.com", "cloudwatch.amazonaws.com"} <= key_users
