@@ -45,7 +45,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 section "python environments"
-scripts/setup-venv.sh
+scripts/setup-venv.sh --sam
+# The SAM-expanded template must be checked too (SAM adds managed policies of its own).
+export REQUIRE_SAM_EXPANSION=1
 done_section
 
 section "moto server"
