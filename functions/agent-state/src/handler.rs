@@ -90,11 +90,12 @@ impl<S: ItemStore> Processor for AgentStateHandler<S> {
             .into_iter()
             .map(|(agent, events)| AgentPlan::new(agent, events, &self.settings))
             .collect();
-        let (history_failures, mut work) = self.write_history(&plans).await;
-        // Futures built in a loop (not a `map` closure) keep the batch future `Send` for any lifetime.
+        let (history_failures, mut work) = Box::pin(self.write_history(&plans)).await;
+        // Futures built in a loop (not a `map` closure) keep the batch future `Send` for any lifetime; boxed, they
+        // keep its type shallow enough for rustc's layout computation.
         let mut agent_writes = Vec::with_capacity(plans.len());
         for (plan, failure) in plans.iter().zip(history_failures) {
-            agent_writes.push(self.apply_agent(plan, failure));
+            agent_writes.push(Box::pin(self.apply_agent(plan, failure)));
         }
         let results: Vec<(Vec<(usize, Disposition)>, Work)> = futures::stream::iter(agent_writes)
             .buffer_unordered(CONCURRENCY)
@@ -106,6 +107,7 @@ impl<S: ItemStore> Processor for AgentStateHandler<S> {
                 out[i] = Some(d);
             }
         }
+        work.bridged_items = Box::pin(self.write_bridged(std::mem::take(&mut work.bridged))).await;
         work.agents = plans.len();
         work.events = plans.iter().map(|p| p.events.len()).sum();
         work.duplicates = plans.iter().map(|p| p.duplicates.len()).sum();
@@ -138,7 +140,12 @@ struct Planned {
     order: String,
     event: AgentEvent,
     update: Update,
+    /// History items the event finishes, from its own previous snapshot.
     history: Vec<Item>,
+    /// For an event without a previous snapshot (LOGIN, LOGOUT): the history it finishes relative to the agent's
+    /// preceding event in this batch. Written only when one write applies both, because only then is that event
+    /// certainly the state the event replaced (a batch may also hold an old duplicate or a late arrival).
+    bridged: Vec<Item>,
 }
 
 impl AgentPlan {
@@ -158,12 +165,13 @@ impl AgentPlan {
 
         let mut planned: Vec<Planned> = Vec::with_capacity(kept.len());
         for (order, index, event) in kept {
-            // LOGIN and LOGOUT come without a previous snapshot: the agent's preceding event in this batch stands in.
-            let previous = event
-                .previous
-                .as_ref()
-                .or_else(|| planned.last().and_then(|p| p.event.current.as_ref()));
-            let history = state::history(&event, previous, settings);
+            let history = state::history(&event, event.previous.as_ref(), settings);
+            let bridged = match (&event.previous, planned.last()) {
+                (None, Some(before)) => {
+                    state::history(&event, before.event.current.as_ref(), settings)
+                }
+                _ => Vec::new(),
+            };
             let update = state::effect(&event, settings);
             planned.push(Planned {
                 index,
@@ -171,6 +179,7 @@ impl AgentPlan {
                 event,
                 update,
                 history,
+                bridged,
             });
         }
         let position: HashMap<&str, usize> = planned
@@ -260,6 +269,24 @@ impl<S: ItemStore> AgentStateHandler<S> {
         (failures, work)
     }
 
+    /// Writes the bridged history (see [`Planned::bridged`]) after the current items. Best effort: the events are
+    /// applied already, so a failure is logged and counted, not retried (a redelivery would find them stale).
+    async fn write_bridged(&self, items: Vec<Item>) -> usize {
+        let mut seen = std::collections::HashSet::new();
+        let unique: Vec<Item> = items
+            .into_iter()
+            .filter(|i| seen.insert(state::item_key(i)))
+            .collect();
+        let count = unique.len();
+        if count > 0
+            && let Err(error) = self.store.batch_put(unique).await
+        {
+            warn!(items = count, error = %error, "bridged history write failed; those episodes are not recorded");
+            metrics::counter!("AgentStateBridgedHistoryFailures").increment(count as u64);
+        }
+        count
+    }
+
     // -----------------------------------------------------------------------------------------------------------
     // 4. One conditional write per agent.
 
@@ -295,6 +322,7 @@ impl<S: ItemStore> AgentStateHandler<S> {
     }
 
     /// Applies an agent's events (in order) with one folded write when nothing in the table is newer than the oldest.
+    /// (The rare fallback is boxed: it keeps the common path's future small and its type shallow.)
     async fn apply(&self, agent: &str, events: &[Planned], work: &mut Work) -> Vec<Disposition> {
         let Some(oldest) = events.first() else {
             return Vec::new();
@@ -304,10 +332,13 @@ impl<S: ItemStore> AgentStateHandler<S> {
             .write(agent, fold(events), attr::EVENT_ORDER, &oldest.order)
             .await
         {
-            Ok(WriteOutcome::Applied) => vec![Disposition::Done; events.len()],
+            Ok(WriteOutcome::Applied) => {
+                work.bridge(events);
+                vec![Disposition::Done; events.len()]
+            }
             Ok(WriteOutcome::ConditionFailed) => {
                 work.fallbacks += 1;
-                self.apply_overlapping(agent, events, work).await
+                Box::pin(self.apply_overlapping(agent, events, work)).await
             }
             Err(e) if e.is_transient() => vec![Disposition::Retry(e); events.len()],
             Err(_) => self.apply_one_by_one(agent, events, work).await,
@@ -354,7 +385,10 @@ impl<S: ItemStore> AgentStateHandler<S> {
             .write(agent, fold(newer), attr::EVENT_ORDER, &oldest_newer.order)
             .await
         {
-            Ok(WriteOutcome::Applied) => out.extend(newer.iter().map(|_| Disposition::Done)),
+            Ok(WriteOutcome::Applied) => {
+                work.bridge(newer);
+                out.extend(newer.iter().map(|_| Disposition::Done));
+            }
             Ok(WriteOutcome::ConditionFailed) => {
                 out.extend(self.apply_one_by_one(agent, newer, work).await)
             }
@@ -463,7 +497,7 @@ fn poison(agent: &str, planned: &Planned, error: &PortError) -> Disposition {
 // Telemetry.
 
 /// What one batch cost: logged once per batch and emitted as metrics.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 struct Work {
     agents: usize,
     events: usize,
@@ -480,10 +514,21 @@ struct Work {
     reads: usize,
     history_items: usize,
     history_calls: usize,
+    /// History items bridged from a batch predecessor (LOGIN/LOGOUT), written after the current items.
+    bridged: Vec<Item>,
+    bridged_items: usize,
 }
 
 impl Work {
+    /// Keeps the bridged history of events applied by one write together with their predecessor.
+    fn bridge(&mut self, applied_together: &[Planned]) {
+        for planned in applied_together.iter().skip(1) {
+            self.bridged.extend(planned.bridged.iter().cloned());
+        }
+    }
+
     fn add(&mut self, o: &Work) {
+        self.bridged.extend(o.bridged.iter().cloned());
         self.folded_writes += o.folded_writes;
         self.fallbacks += o.fallbacks;
         self.event_writes += o.event_writes;
@@ -503,6 +548,7 @@ impl Work {
             reads = self.reads,
             history_items = self.history_items,
             history_calls = self.history_calls,
+            bridged_items = self.bridged_items,
             "agent state written"
         );
         let pairs = [
@@ -511,7 +557,10 @@ impl Work {
             ("AgentStateEventWrites", self.event_writes),
             ("AgentStateSessionWrites", self.session_writes),
             ("AgentStateReads", self.reads),
-            ("AgentStateHistoryItems", self.history_items),
+            (
+                "AgentStateHistoryItems",
+                self.history_items + self.bridged_items,
+            ),
             ("AgentStateDuplicates", self.duplicates),
         ];
         for (name, value) in pairs {

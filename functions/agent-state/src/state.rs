@@ -336,8 +336,9 @@ pub fn activity_start(
 // ---------------------------------------------------------------------------------------------------------------
 // History.
 
-/// The history items the event finishes. `previous` is the event's `PreviousAgentSnapshot`, or — when Connect sent
-/// none (LOGIN, LOGOUT) — the snapshot of the agent's preceding event in the same batch, if there is one.
+/// The history items the event finishes, compared with `previous`: the event's `PreviousAgentSnapshot`, or — when
+/// Connect sent none (LOGIN, LOGOUT) — the snapshot of the event it is known to have replaced (the handler passes
+/// the agent's preceding event when one write applies both).
 ///
 /// * A status episode ends when a STATE_CHANGE or LOGOUT shows another status (name or start time) than the
 ///   previous snapshot: the previous status, from its start to the new status' start (or the event time).

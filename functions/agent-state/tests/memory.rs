@@ -89,11 +89,9 @@ async fn the_agent_day_costs_one_conditional_write_per_agent() {
         2,
         "jdoe and asmith: one folded write each"
     );
-    assert_eq!(
-        store.batch_writes.get(),
-        1,
-        "six history items in one BatchWriteItem"
-    );
+    // Five history items before the current items; the episode the LOGOUT ends (known only from the event before
+    // it in the batch) after them.
+    assert_eq!(store.batch_writes.get(), 2);
     assert_eq!(store.reads.get(), 0, "no read before writing");
 }
 
@@ -245,6 +243,21 @@ async fn a_login_delivered_after_a_newer_heartbeat_still_marks_the_agent_logged_
         "but the session attributes are newer: applied"
     );
     assert_eq!(a.login_at.as_deref(), Some("2026-11-02T13:00:00.000Z"));
+    assert_eq!(a.last_event_type, "HEART_BEAT");
+}
+
+#[tokio::test]
+async fn a_fold_overlapping_a_newer_logout_does_not_log_the_agent_in() {
+    // GIVEN the table holds LOGOUT t2, WHEN a batch brings LOGIN t1 and HEART_BEAT t3 (t1 < t2 < t3),
+    // THEN the LOGIN is stale and the heartbeat leaves the agent logged out, as one-by-one application would.
+    let store = memory_store();
+    let h = handler(store.clone());
+    run(&h, &batch(&[raw("logout")])).await;
+    let report = run(&h, &batch(&[raw("login"), raw("heartbeat-after-logout")])).await;
+    assert_eq!((report.stale, report.done), (1, 1));
+    let a = agent(&store, JDOE).await;
+    assert_eq!(a.logged_in, Some(false));
+    assert_eq!(a.login_at, None);
     assert_eq!(a.last_event_type, "HEART_BEAT");
 }
 

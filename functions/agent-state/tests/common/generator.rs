@@ -144,7 +144,7 @@ impl AgentSim {
             3 => self.set_status(Status::Training),
             4 => self.set_status(Status::Available),
             5 => self.config_change(),
-            6 if c % 5 == 0 => self.logout(),
+            6 => self.logout(),
             _ if self.status == Status::Available => {
                 self.offer(if c % 3 == 0 { "CHAT" } else { "VOICE" })
             }
