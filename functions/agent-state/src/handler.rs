@@ -355,20 +355,26 @@ impl<S: ItemStore> AgentStateHandler<S> {
     ) -> Vec<Disposition> {
         work.reads += 1;
         let stored = match self.store.get(agent, CURRENT_SK).await {
-            Ok(item) => item.and_then(|i| {
-                i.get(attr::EVENT_ORDER)
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-            }),
+            Ok(item) => item.unwrap_or_default(),
             Err(e) if e.is_transient() => return vec![Disposition::Retry(e); events.len()],
             Err(_) => return self.apply_one_by_one(agent, events, work).await,
         };
-        let split =
-            events.partition_point(|p| stored.as_deref().is_some_and(|s| p.order.as_str() <= s));
+        let stored_order = |name: &str| stored.get(name).and_then(|v| v.as_str());
+        let split = events.partition_point(|p| {
+            stored_order(attr::EVENT_ORDER).is_some_and(|s| p.order.as_str() <= s)
+        });
         let (older, newer) = events.split_at(split);
         let mut out = Vec::with_capacity(events.len());
         for (k, planned) in older.iter().enumerate() {
-            match self.apply_session(agent, planned, work).await {
+            // A replayed LOGIN/LOGOUT is not newer than the stored session either: no write needed.
+            let session_is_newer =
+                stored_order(attr::SESSION_ORDER).is_none_or(|s| planned.order.as_str() > s);
+            let result = if session_is_newer {
+                self.apply_session(agent, planned, work).await
+            } else {
+                Ok(())
+            };
+            match result {
                 Ok(()) => out.push(Disposition::Stale),
                 Err(e) if e.is_transient() => {
                     out.extend(events[k..].iter().map(|_| Disposition::Retry(e.clone())));
