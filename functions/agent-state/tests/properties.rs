@@ -47,7 +47,7 @@ async fn deliver<S: shared::ports::ItemStore>(
         let end = (pos + 1 + c % 12).min(stream.len());
         let report = run(h, &batch(&stream[pos..end])).await;
         assert_eq!(report.failed, 0);
-        pos = if c % 4 == 0 && k < 200 {
+        pos = if c.is_multiple_of(4) && k < 200 {
             pos + (c / 4) % (end - pos)
         } else {
             end

@@ -120,7 +120,7 @@ impl AgentSim {
         let c = usize::from(choice);
         if !self.logged_in {
             // Heartbeats continue for a while after a logout; otherwise the agent logs in.
-            return if self.ever_logged_in && c % 3 != 0 {
+            return if self.ever_logged_in && !c.is_multiple_of(3) {
                 self.heartbeat()
             } else {
                 self.login()
@@ -130,7 +130,7 @@ impl AgentSim {
             return match c % 10 {
                 0 => self.heartbeat(),
                 1 if first.channel == "CHAT" && self.contacts.len() < 3 => self.offer("CHAT"),
-                2 if self.next_status.is_none() => self.enqueue_status(if c % 4 == 0 {
+                2 if self.next_status.is_none() => self.enqueue_status(if c.is_multiple_of(4) {
                     Status::Break
                 } else {
                     Status::Training
@@ -146,7 +146,7 @@ impl AgentSim {
             5 => self.config_change(),
             6 => self.logout(),
             _ if self.status == Status::Available => {
-                self.offer(if c % 3 == 0 { "CHAT" } else { "VOICE" })
+                self.offer(if c.is_multiple_of(3) { "CHAT" } else { "VOICE" })
             }
             _ => self.set_status(Status::Available),
         }
@@ -220,9 +220,9 @@ impl AgentSim {
         let now = self.now;
         let contact = &mut self.contacts[0];
         let next = match contact.state {
-            "CONNECTING" if c % 7 == 0 => Some("MISSED"),
+            "CONNECTING" if c.is_multiple_of(7) => Some("MISSED"),
             "CONNECTING" => Some("CONNECTED"),
-            "CONNECTED" if c % 3 == 0 => Some("CONNECTED_ONHOLD"),
+            "CONNECTED" if c.is_multiple_of(3) => Some("CONNECTED_ONHOLD"),
             "CONNECTED" => Some("ENDED"),
             "CONNECTED_ONHOLD" => Some("CONNECTED"),
             _ => None, // ENDED (after-contact work done) or MISSED (cleared): the contact leaves the snapshot.
