@@ -8,7 +8,7 @@
 //! | cooldown | `cooldown#<rule>#<agent:…\|contact:…>` | `cooldown` | `open_at`, `last_alert` | open_at + 1 h |
 //! | contact→agent join | `contact#<contact id>` | `agent` | `agent_id`, `username`, `routing_profile`, `h1`..`h5`, `queue`, `channel`, `seen` | join TTL |
 //! | missed window | `missed#<agent id>` | `window` | `contacts` [{id, at}] (≤ 50), `rev` | longest window + 1 h |
-//! | sentiment | `sentiment#<contact id>` | `window` | `recent`, `consecutive`, `turns`, `last_position`, `met`, `rev` | join TTL |
+//! | sentiment | `sentiment#<contact id>` | `window` | `state` {`recent`, `consecutive`, `turns`, `last_position`, `met`}, `rev` | join TTL |
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
