@@ -128,3 +128,13 @@ fn contact_record_fixtures_expose_agent_queue_and_hierarchy() {
     let ConnectRecord::Contact(abandoned) = classify(&data).unwrap() else { panic!() };
     assert!(abandoned.agent.is_none());
 }
+
+#[test]
+fn chat_segments_expose_turn_times_and_categories_named_only_in_matched_details() {
+    let data = std::fs::read(events_dir().join("raw/segments/chat-segments.json")).unwrap();
+    let ConnectRecord::Segment(seg) = classify(&data).unwrap() else { panic!("a segment") };
+    assert!(seg.matched_categories().any(|c| c == "device-malfunction"));
+    let t = seg.segments.iter().find_map(|s| s.transcript.as_ref()).unwrap();
+    assert_eq!(t.absolute_time().map(|t| t.to_rfc3339()), Some("2026-11-02T09:05:31.220+00:00".into()));
+    assert_eq!(seg.customer_sentiments().filter(|s| *s == "NEGATIVE").count(), 1);
+}

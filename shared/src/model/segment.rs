@@ -62,11 +62,15 @@ impl AnalysisSegment {
             .filter_map(|t| t.sentiment.as_deref())
     }
 
+    /// Matched category names: voice lists them in `MatchedCategories`, chat names them only as the keys of
+    /// `MatchedDetails`; both are read, each name once per record.
     pub fn matched_categories(&self) -> impl Iterator<Item = &str> {
+        let mut seen = std::collections::BTreeSet::new();
         self.segments
             .iter()
             .filter_map(|s| s.categories.as_ref())
-            .flat_map(|c| c.matched_categories.iter().map(String::as_str))
+            .flat_map(|c| c.matched_categories.iter().chain(c.matched_detail_names.iter()).map(String::as_str))
+            .filter(move |name| seen.insert(*name))
     }
 }
 
@@ -95,10 +99,31 @@ pub struct Transcript {
     pub begin_offset_millis: Option<i64>,
     #[serde(default)]
     pub end_offset_millis: Option<i64>,
+    /// Voice: absent. Chat (2.0.0): `Time.AbsoluteTime`; a top-level `AbsoluteTime` is accepted too.
     #[serde(default)]
     pub absolute_time: Option<String>,
     #[serde(default)]
+    pub time: Option<TranscriptTime>,
+    #[serde(default)]
     pub sentiment: Option<String>,
+}
+
+impl Transcript {
+    /// When the turn happened (chat only), parsed to UTC.
+    pub fn absolute_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.time
+            .as_ref()
+            .and_then(|t| t.absolute_time.as_deref())
+            .or(self.absolute_time.as_deref())
+            .and_then(super::time::parse)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TranscriptTime {
+    #[serde(default)]
+    pub absolute_time: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -106,4 +131,12 @@ pub struct Transcript {
 pub struct Categories {
     #[serde(default, deserialize_with = "nullable::vec")]
     pub matched_categories: Vec<String>,
+    /// The keys of `MatchedDetails` (the category names); the points of interest are not kept.
+    #[serde(rename = "MatchedDetails", default, deserialize_with = "map_keys")]
+    pub matched_detail_names: Vec<String>,
+}
+
+fn map_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let map: Option<std::collections::BTreeMap<String, serde::de::IgnoredAny>> = Option::deserialize(d)?;
+    Ok(map.map(|m| m.into_keys().collect()).unwrap_or_default())
 }
