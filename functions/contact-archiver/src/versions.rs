@@ -74,7 +74,9 @@ mod tests {
     use super::*;
 
     fn ctr(id: &str, lut: Option<&str>, extra: &str) -> ArchivedContactRecord {
-        let lut = lut.map(|t| format!(",\"LastUpdateTimestamp\":\"{t}\"")).unwrap_or_default();
+        let lut = lut
+            .map(|t| format!(",\"LastUpdateTimestamp\":\"{t}\""))
+            .unwrap_or_default();
         let json = format!(
             "{{\"AWSContactTraceRecordFormatVersion\":\"2017-03-10\",\"ContactId\":\"{id}\"{lut},\"X\":\"{extra}\"}}"
         );
@@ -85,7 +87,10 @@ mod tests {
     fn the_newest_last_update_wins_whatever_the_order() {
         let old = ctr("c", Some("2026-11-02T12:08:12Z"), "zzz");
         let new = ctr("c", Some("2026-11-02T18:45:12Z"), "aaa");
-        for input in [vec![old.clone(), new.clone()], vec![new.clone(), old.clone()]] {
+        for input in [
+            vec![old.clone(), new.clone()],
+            vec![new.clone(), old.clone()],
+        ] {
             assert_eq!(newest_versions(input)["c"], new);
         }
     }
@@ -112,5 +117,35 @@ mod tests {
         let out = newest_versions([ctr("a", None, ""), ctr("b", None, "")]);
         assert_eq!(out.keys().collect::<Vec<_>>(), ["a", "b"]);
         assert!(ArchivedContactRecord::from_bytes(br#"{"AgentARN":"x","EventId":"e","EventType":"LOGIN","EventTimestamp":"2026-11-02T09:00:00Z"}"#).is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_newest_versions_do_not_depend_on_arrival_order(
+            versions in proptest::collection::vec((0..3u8, proptest::option::of(0..4u8), 0..3u8), 1..12),
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let records: Vec<ArchivedContactRecord> = versions
+                .iter()
+                .map(|(c, lut, x)| ctr(&format!("c{c}"), lut.map(|s| format!("2026-11-02T12:00:0{s}Z")).as_deref(), &format!("x{x}")))
+                .collect();
+            let mut shuffled = records.clone();
+            // A seeded Fisher-Yates shuffle.
+            let mut state = seed | 1;
+            for i in (1..shuffled.len()).rev() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                shuffled.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            let expected = newest_versions(records.clone());
+            proptest::prop_assert_eq!(newest_versions(shuffled), expected.clone());
+            // And each winner is a maximum of its contact's versions under (timestamp, raw).
+            for (id, winner) in expected {
+                for r in records.iter().filter(|r| r.contact_id == id) {
+                    proptest::prop_assert!(r.version_order() <= winner.version_order());
+                }
+            }
+        }
     }
 }
