@@ -9,9 +9,13 @@ use serde_json::Value;
 /// An error from an adapter. Every error knows whether retrying can help.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PortError {
-    /// Throttling, 5xx, timeouts, lost connections: report the record, Lambda delivers it again.
+    /// The request was refused and had no effect (throttling, 4xx): report the record, Lambda delivers it again.
     #[error("transient {service} error: {detail}")]
     Transient { service: &'static str, detail: String },
+    /// Timeouts, 5xx, lost connections: retry, but the request may have taken effect (e.g. a message published
+    /// whose answer was lost). Callers that must not repeat an effect treat this differently from `Transient`.
+    #[error("transient {service} error, outcome unknown: {detail}")]
+    Ambiguous { service: &'static str, detail: String },
     /// The request can never succeed for this record (e.g. an item over DynamoDB's 400 KB limit): quarantine it.
     #[error("permanent {service} error: {detail}")]
     Permanent { service: &'static str, detail: String },
@@ -21,11 +25,26 @@ impl PortError {
     pub fn transient(service: &'static str, detail: impl Into<String>) -> Self {
         Self::Transient { service, detail: detail.into() }
     }
+    pub fn ambiguous(service: &'static str, detail: impl Into<String>) -> Self {
+        Self::Ambiguous { service, detail: detail.into() }
+    }
     pub fn permanent(service: &'static str, detail: impl Into<String>) -> Self {
         Self::Permanent { service, detail: detail.into() }
     }
+    /// Retrying can help (both `Transient` and `Ambiguous`).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Transient { .. })
+        !matches!(self, Self::Permanent { .. })
+    }
+    /// The request certainly had no effect.
+    pub fn is_definite(&self) -> bool {
+        !matches!(self, Self::Ambiguous { .. })
+    }
+    /// The same error, as a retryable one (for a caller that knows retrying is right anyway).
+    pub fn into_transient(self) -> Self {
+        match self {
+            Self::Permanent { service, detail } => Self::Transient { service, detail },
+            other => other,
+        }
     }
 }
 

@@ -248,12 +248,7 @@ impl<S: ItemStore> AgentStateHandler<S> {
         for (keys, result) in results {
             let Err(error) = result else { continue };
             warn!(items = keys.len(), error = %error, "history write failed; its events will be retried");
-            let error = match error {
-                PortError::Permanent { service, detail } => {
-                    PortError::Transient { service, detail }
-                }
-                transient => transient,
-            };
+            let error = error.into_transient();
             for &(a, pos) in keys
                 .iter()
                 .flat_map(|k| owners.get(k).into_iter().flatten())

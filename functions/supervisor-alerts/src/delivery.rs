@@ -78,10 +78,7 @@ pub struct Deliverer<P, C> {
 /// A failure that certainly published nothing: SNS refused the request itself (a 4xx, e.g. throttling or a bad
 /// parameter), or the error is permanent. Everything else (timeouts, connection failures, 5xx) is ambiguous.
 pub fn is_definite(e: &PortError) -> bool {
-    match e {
-        PortError::Permanent { .. } => true,
-        PortError::Transient { detail, .. } => detail.contains("(HTTP 4"),
-    }
+    e.is_definite()
 }
 
 impl<P: Publisher, C: Clock> Deliverer<P, C> {

@@ -20,26 +20,27 @@ pub fn custom_endpoint(service_env: &str) -> bool {
         .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()))
 }
 
-/// Maps an SDK error to a port error. Network failures, timeouts, throttling and 5xx are transient; so is
-/// everything else unless a call site knows better (a misconfigured bucket or table must not turn good
+/// Maps an SDK error to a port error. Throttling and other 4xx are transient (nothing happened); timeouts,
+/// connection failures and 5xx are ambiguous (retry, but it may have happened); so is everything else unless a
+/// call site knows better (a misconfigured bucket or table must not turn good
 /// records into poison: they are retried, then reach the on-failure destination).
 pub(crate) fn sdk_error<E>(service: &'static str, err: &SdkError<E, HttpResponse>) -> PortError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let detail = match err {
+    match err {
         SdkError::ServiceError(ctx) => {
             let status = ctx.raw().status().as_u16();
             let code = ctx.err().code().unwrap_or("unknown");
-            format!("{code} (HTTP {status})")
+            let detail = format!("{code} (HTTP {status})");
+            if status >= 500 { PortError::ambiguous(service, detail) } else { PortError::transient(service, detail) }
         }
-        SdkError::TimeoutError(_) => "timeout".to_owned(),
-        SdkError::DispatchFailure(_) => "dispatch failure (connection)".to_owned(),
-        SdkError::ResponseError(_) => "unreadable response".to_owned(),
-        SdkError::ConstructionFailure(_) => return PortError::permanent(service, "request construction failed"),
-        _ => "unknown SDK error".to_owned(),
-    };
-    PortError::transient(service, detail)
+        SdkError::TimeoutError(_) => PortError::ambiguous(service, "timeout"),
+        SdkError::DispatchFailure(_) => PortError::ambiguous(service, "dispatch failure (connection)"),
+        SdkError::ResponseError(_) => PortError::ambiguous(service, "unreadable response"),
+        SdkError::ConstructionFailure(_) => PortError::permanent(service, "request construction failed"),
+        _ => PortError::ambiguous(service, "unknown SDK error"),
+    }
 }
 
 fn status_of<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {

@@ -29,7 +29,10 @@ impl Fault {
             Fault::Timeout => "injected: timeout before the request was applied",
             Fault::ResponseLost => "injected: timeout after the request was applied (response lost)",
         };
-        PortError::transient(service, detail)
+        match self {
+            Fault::Throttled => PortError::transient(service, detail),
+            _ => PortError::ambiguous(service, detail),
+        }
     }
 }
 

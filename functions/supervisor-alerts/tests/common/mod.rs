@@ -164,7 +164,7 @@ impl Publisher for FlakyPublisher {
                     ))
                 })
                 .collect()),
-            Failure::Timeout => Err(PortError::transient("sns", "timeout")),
+            Failure::Timeout => Err(PortError::ambiguous("sns", "timeout")),
         }
     }
 }
