@@ -137,10 +137,7 @@ impl<S: ObjectStore> Archiver<S> {
             }
             Ok(PutOutcome::AlreadyExists) => {
                 metrics::counter!(metric::OBJECTS_ALREADY_PRESENT).increment(1);
-                info!(
-                    kind,
-                    format, key, records, "archive object already present (earlier delivery)"
-                );
+                info!(kind, format, key, records, "archive object already present");
             }
             Err(e) => {
                 metrics::counter!(metric::OBJECTS_FAILED).increment(1);

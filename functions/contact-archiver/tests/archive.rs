@@ -3,8 +3,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, TimestampMillisecondType};
@@ -22,7 +21,7 @@ use parquet::basic::{LogicalType, TimeUnit};
 use shared::adapters::memory::MemoryObjectStore;
 use shared::batch::{BatchReport, Disposition, Processor, run_items};
 use shared::kinesis::KinesisItem;
-use shared::ports::{ObjectStore, PortError, PortResult, PutObject, PutOutcome};
+use shared::ports::{ObjectStore, PortError, PutOutcome};
 use shared::quarantine::ObjectQuarantine;
 use shared::{ConnectRecord, classify};
 
@@ -263,52 +262,6 @@ async fn every_bad_input_file_is_quarantined_or_archived_as_its_manifest_says() 
         report.quarantined,
         manifest.iter().filter(|c| c.expect == "invalid").count()
     );
-}
-
-/// An object store whose PUTs fail for keys under `failing_prefix` while `failing` is set.
-struct FailingPrefix {
-    inner: MemoryObjectStore,
-    failing_prefix: String,
-    failing: AtomicBool,
-    error: PortError,
-    outcomes: Mutex<Vec<(String, PortResult<PutOutcome>)>>,
-}
-
-impl FailingPrefix {
-    fn new(failing_prefix: &str, error: PortError) -> Self {
-        Self {
-            inner: MemoryObjectStore::new(),
-            failing_prefix: failing_prefix.into(),
-            failing: AtomicBool::new(true),
-            error,
-            outcomes: Mutex::new(Vec::new()),
-        }
-    }
-    fn take_outcomes(&self) -> BTreeMap<String, PortResult<PutOutcome>> {
-        std::mem::take(&mut *self.outcomes.lock().unwrap())
-            .into_iter()
-            .collect()
-    }
-}
-
-impl ObjectStore for FailingPrefix {
-    async fn put_if_absent(&self, object: PutObject) -> PortResult<PutOutcome> {
-        let key = object.key.clone();
-        let outcome =
-            if self.failing.load(Ordering::SeqCst) && key.starts_with(&self.failing_prefix) {
-                Err(self.error.clone())
-            } else {
-                self.inner.put_if_absent(object).await
-            };
-        self.outcomes.lock().unwrap().push((key, outcome.clone()));
-        outcome
-    }
-    async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>> {
-        self.inner.get(key).await
-    }
-    async fn list(&self, prefix: &str) -> PortResult<Vec<String>> {
-        self.inner.list(prefix).await
-    }
 }
 
 /// CTRs alternating between 2026-11-02 (even positions) and 2026-11-03 (odd positions).

@@ -5,7 +5,13 @@ use std::path::{Path, PathBuf};
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use chrono::{DateTime, TimeZone, Utc};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use shared::adapters::memory::MemoryObjectStore;
 use shared::kinesis::{KinesisItem, SeqNo, items_from_event};
+use shared::ports::{ObjectStore, PortError, PortResult, PutObject, PutOutcome};
 
 pub const SHARD: &str = "shardId-000000000000";
 pub const STREAM: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/connect-ctr";
@@ -92,4 +98,50 @@ pub fn synthetic_ctrs(n: usize) -> Vec<Vec<u8>> {
             )
         })
         .collect()
+}
+
+/// An object store whose PUTs fail for keys under `failing_prefix` while `failing` is set.
+pub struct FailingPrefix {
+    pub inner: MemoryObjectStore,
+    failing_prefix: String,
+    pub failing: AtomicBool,
+    error: PortError,
+    outcomes: Mutex<Vec<(String, PortResult<PutOutcome>)>>,
+}
+
+impl FailingPrefix {
+    pub fn new(failing_prefix: &str, error: PortError) -> Self {
+        Self {
+            inner: MemoryObjectStore::new(),
+            failing_prefix: failing_prefix.into(),
+            failing: AtomicBool::new(true),
+            error,
+            outcomes: Mutex::new(Vec::new()),
+        }
+    }
+    pub fn take_outcomes(&self) -> BTreeMap<String, PortResult<PutOutcome>> {
+        std::mem::take(&mut *self.outcomes.lock().unwrap())
+            .into_iter()
+            .collect()
+    }
+}
+
+impl ObjectStore for FailingPrefix {
+    async fn put_if_absent(&self, object: PutObject) -> PortResult<PutOutcome> {
+        let key = object.key.clone();
+        let outcome =
+            if self.failing.load(Ordering::SeqCst) && key.starts_with(&self.failing_prefix) {
+                Err(self.error.clone())
+            } else {
+                self.inner.put_if_absent(object).await
+            };
+        self.outcomes.lock().unwrap().push((key, outcome.clone()));
+        outcome
+    }
+    async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>> {
+        self.inner.get(key).await
+    }
+    async fn list(&self, prefix: &str) -> PortResult<Vec<String>> {
+        self.inner.list(prefix).await
+    }
 }
