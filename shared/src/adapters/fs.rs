@@ -91,11 +91,21 @@ pub struct JsonlPublisher {
 }
 
 impl JsonlPublisher {
+    /// Starts a new file (truncating an old one).
     pub fn create(path: &Path) -> std::io::Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
         Ok(Self { file: Arc::new(Mutex::new(std::fs::File::create(path)?)) })
+    }
+
+    /// Appends to a file, creating it if needed.
+    pub fn append(path: &Path) -> std::io::Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Self { file: Arc::new(Mutex::new(file)) })
     }
 }
 

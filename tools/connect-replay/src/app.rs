@@ -1,0 +1,358 @@
+//! The commands: wiring of backends, the replay, and what is printed and written afterwards.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use agent_state::AgentStateHandler;
+use agent_state::table::AgentView;
+use contact_archiver::config::ArchiveFormat;
+use contact_archiver::handler::Archiver;
+use indicatif::{ProgressBar, ProgressStyle};
+use shared::adapters::aws::dynamodb::DynamoItemStore;
+use shared::adapters::aws::s3::S3ObjectStore;
+use shared::adapters::aws::sns::SnsPublisher;
+use shared::adapters::fs::{FsObjectStore, JsonlPublisher, load_items, save_items};
+use shared::adapters::memory::MemoryItemStore;
+use shared::model::{ConnectRecord, RecordKind};
+use shared::ports::{ItemStore, ObjectStore, Publisher, SK};
+use shared::quarantine::ObjectQuarantine;
+use supervisor_alerts::handler::Handler as AlertsHandler;
+use supervisor_alerts::rules::Rules;
+
+use crate::generate::{GenRecord, Stream};
+use crate::replay::{Functions, Hosted, ReplayOptions, ReplayStats, replay};
+use crate::report::{AlertMark, Timelines};
+
+pub type AppResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// The sample rules the demo uses (they ship with the tool).
+pub const DEMO_RULES: &str = include_str!("../rules.demo.json");
+
+/// File names inside a local output directory.
+pub const ARCHIVE_DIR: &str = "archive";
+pub const AGENT_TABLE_FILE: &str = "agent-state.json";
+pub const ALERT_TABLE_FILE: &str = "alert-state.json";
+pub const ALERTS_FILE: &str = "alerts.jsonl";
+pub const REPORT_FILE: &str = "report.html";
+
+pub struct Outcome {
+    pub stats: ReplayStats,
+    pub elapsed: std::time::Duration,
+    pub functions: Vec<(&'static str, shared::BatchReport)>,
+    pub timelines: Timelines,
+}
+
+fn progress_bar(total: Option<u64>, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = match total {
+        Some(n) => ProgressBar::new(n),
+        None => ProgressBar::new_spinner(),
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} records ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Runs `records` through the three functions on the given stores.
+#[allow(clippy::too_many_arguments)]
+pub async fn execute<O, I, P>(
+    records: impl Iterator<Item = GenRecord>,
+    archive: O,
+    quarantine_store: O,
+    agent_table: I,
+    alert_table: I,
+    publisher: P,
+    rules: Rules,
+    options: &ReplayOptions,
+    expected: Option<u64>,
+    with_timelines: bool,
+    quiet: bool,
+) -> Outcome
+where
+    O: ObjectStore + Clone + 'static,
+    I: ItemStore + Clone + 'static,
+    P: Publisher + 'static,
+{
+    let quarantine = ObjectQuarantine::new(quarantine_store, "quarantine/");
+    let archiver = Hosted::new(
+        contact_archiver::handler::NAME,
+        Archiver::new(archive, "", ArchiveFormat::Both),
+        quarantine.clone(),
+    );
+    let agent_state = Hosted::new(
+        agent_state::NAME,
+        AgentStateHandler::new(agent_table, agent_state::config::Settings::default()),
+        quarantine.clone(),
+    );
+    let settings = supervisor_alerts::config::Settings::for_rules(&rules);
+    let alerts =
+        Hosted::new(supervisor_alerts::NAME, AlertsHandler::new(rules, alert_table, publisher, settings), quarantine);
+    let bar = progress_bar(expected, quiet);
+    let mut timelines = Timelines::default();
+    let started = Instant::now();
+    let functions = Functions { archiver: &archiver, agent_state: &agent_state, alerts: &alerts };
+    let stats = replay(records, functions, options, |window| {
+        bar.inc(window.len() as u64);
+        if with_timelines {
+            observe(&mut timelines, window);
+        }
+    })
+    .await;
+    let elapsed = started.elapsed();
+    bar.finish_and_clear();
+    Outcome {
+        stats,
+        elapsed,
+        functions: vec![
+            (archiver.name, archiver.totals()),
+            (agent_state.name, agent_state.totals()),
+            (alerts.name, alerts.totals()),
+        ],
+        timelines,
+    }
+}
+
+fn observe(timelines: &mut Timelines, window: &[GenRecord]) {
+    for r in window.iter().filter(|r| r.stream == Stream::AgentEvents) {
+        if let Ok(ConnectRecord::Agent(e)) = shared::classify(&r.data)
+            && let Some(snapshot) = e.current.as_ref()
+        {
+            let name = snapshot.username().unwrap_or(&e.agent_arn).to_owned();
+            timelines.observe(&name, e.event_timestamp, snapshot.activity().label());
+        }
+    }
+}
+
+/// The local backends, rooted in one output directory.
+pub struct Local {
+    pub out: PathBuf,
+    pub archive: FsObjectStore,
+    pub agent_table: MemoryItemStore,
+    pub alert_table: MemoryItemStore,
+}
+
+impl Local {
+    /// Opens the directory; `fresh` empties what a previous run left (object keys would collide).
+    pub fn open(out: &Path, fresh: bool) -> AppResult<Self> {
+        if fresh {
+            for name in [ARCHIVE_DIR, AGENT_TABLE_FILE, ALERT_TABLE_FILE, ALERTS_FILE, REPORT_FILE] {
+                let path = out.join(name);
+                if path.is_dir() {
+                    std::fs::remove_dir_all(&path)?;
+                } else if path.exists() {
+                    std::fs::remove_file(&path)?;
+                }
+            }
+        }
+        std::fs::create_dir_all(out)?;
+        let local = Self {
+            out: out.to_owned(),
+            archive: FsObjectStore::new(out.join(ARCHIVE_DIR)),
+            agent_table: MemoryItemStore::new(&agent_state::INDEXES),
+            alert_table: MemoryItemStore::new(&[]),
+        };
+        for (store, file) in [(&local.agent_table, AGENT_TABLE_FILE), (&local.alert_table, ALERT_TABLE_FILE)] {
+            let path = out.join(file);
+            if path.exists() {
+                load_items(store, &path)?;
+            }
+        }
+        Ok(local)
+    }
+
+    pub async fn run(
+        &self,
+        records: impl Iterator<Item = GenRecord>,
+        rules: Rules,
+        options: &ReplayOptions,
+        expected: Option<u64>,
+        with_timelines: bool,
+        quiet: bool,
+    ) -> AppResult<Outcome> {
+        let publisher = JsonlPublisher::append(&self.out.join(ALERTS_FILE))?;
+        let outcome = execute(
+            records,
+            self.archive.clone(),
+            self.archive.clone(),
+            self.agent_table.clone(),
+            self.alert_table.clone(),
+            publisher,
+            rules,
+            options,
+            expected,
+            with_timelines,
+            quiet,
+        )
+        .await;
+        save_items(&self.agent_table, &self.out.join(AGENT_TABLE_FILE))?;
+        save_items(&self.alert_table, &self.out.join(ALERT_TABLE_FILE))?;
+        Ok(outcome)
+    }
+
+    /// The current agent items, ordered by username.
+    pub fn board(&self) -> Vec<AgentView> {
+        let mut agents: Vec<AgentView> = self
+            .agent_table
+            .all()
+            .into_iter()
+            .filter(|i| i.get(SK).and_then(|v| v.as_str()) == Some("CURRENT"))
+            .filter_map(|i| serde_json::from_value(serde_json::Value::Object(i)).ok())
+            .collect();
+        agents.sort_by(|a, b| a.username.cmp(&b.username));
+        agents
+    }
+
+    /// Published alerts, as the JSON-lines publisher wrote them.
+    pub fn alerts(&self) -> AppResult<Vec<serde_json::Value>> {
+        let path = self.out.join(ALERTS_FILE);
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
+        Ok(std::fs::read_to_string(path)?.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+    }
+
+    /// Archive object counts per top-level prefix (kind and format), and quarantined records.
+    pub async fn archive_counts(&self) -> AppResult<BTreeMap<String, usize>> {
+        let mut counts = BTreeMap::new();
+        for key in self.archive.list("").await? {
+            let top = key.split('/').next().unwrap_or("").to_owned();
+            *counts.entry(top).or_insert(0) += 1;
+        }
+        Ok(counts)
+    }
+}
+
+/// The AWS backends, from the same environment variables the functions read.
+pub struct Aws {
+    pub archive: S3ObjectStore,
+    pub quarantine: S3ObjectStore,
+    pub agent_table: DynamoItemStore,
+    pub alert_table: DynamoItemStore,
+    pub publisher: SnsPublisher,
+}
+
+impl Aws {
+    pub async fn from_env() -> AppResult<Self> {
+        use shared::config::{ProcessEnv, optional, required};
+        let env = ProcessEnv;
+        let cfg = shared::adapters::aws::sdk_config().await;
+        let s3 = S3ObjectStore::client(&cfg);
+        let dynamo = aws_sdk_dynamodb::Client::new(&cfg);
+        let archive_bucket = required(&env, "ARCHIVE_BUCKET")?;
+        let quarantine_bucket = optional(&env, "QUARANTINE_BUCKET", &archive_bucket);
+        Ok(Self {
+            archive: S3ObjectStore::new(s3.clone(), archive_bucket),
+            quarantine: S3ObjectStore::new(s3, quarantine_bucket),
+            agent_table: DynamoItemStore::new(dynamo.clone(), required(&env, "AGENT_STATE_TABLE")?, &agent_state::INDEXES),
+            alert_table: DynamoItemStore::new(dynamo, required(&env, "ALERT_STATE_TABLE")?, &[]),
+            publisher: SnsPublisher::new(aws_sdk_sns::Client::new(&cfg), required(&env, "ALERT_TOPIC_ARN")?),
+        })
+    }
+
+    pub async fn board(&self) -> AppResult<Vec<AgentView>> {
+        Ok(agent_state::table::agents_of_instance(&self.agent_table, &crate::generate::instance_arn()).await?)
+    }
+}
+
+/// Loads rules from a file, or the demo rules.
+pub fn load_rules(path: Option<&Path>) -> AppResult<Rules> {
+    let (name, text) = match path {
+        Some(p) => (p.display().to_string(), std::fs::read_to_string(p)?),
+        None => ("built-in demo rules".to_owned(), DEMO_RULES.to_owned()),
+    };
+    supervisor_alerts::rules::validate(&text).map_err(|e| format!("{name}: {e}").into())
+}
+
+// -- printing ------------------------------------------------------------------------------------------------
+
+pub fn print_board(agents: &[AgentView]) {
+    println!("{:<14} {:<20} {:<20} {:<14} {:>8} {:<9}", "AGENT", "ACTIVITY", "STATUS", "PROFILE", "CONTACTS", "LOGGED IN");
+    for a in agents {
+        println!(
+            "{:<14} {:<20} {:<20} {:<14} {:>8} {:<9}",
+            a.username.as_deref().unwrap_or("?"),
+            a.activity.as_deref().unwrap_or("?"),
+            a.status.as_ref().and_then(|s| s.name.as_deref()).unwrap_or("?"),
+            a.routing_profile.as_ref().and_then(|r| r.name.as_deref()).unwrap_or("?"),
+            a.contacts.len(),
+            if a.is_logged_in() { "yes" } else { "no" },
+        );
+    }
+}
+
+pub fn summary_rows(outcome: &Outcome) -> Vec<(String, String)> {
+    let mut rows = Vec::new();
+    let secs = outcome.elapsed.as_secs_f64();
+    rows.push(("records replayed".into(), outcome.stats.total().to_string()));
+    for (stream, n) in &outcome.stats.records {
+        rows.push((format!("  {}", stream_name(*stream)), n.to_string()));
+    }
+    rows.push(("replay time".into(), format!("{secs:.2} s ({:.0} records/s)", outcome.stats.total() as f64 / secs.max(1e-9))));
+    for (name, t) in &outcome.functions {
+        rows.push((
+            format!("{name}"),
+            format!(
+                "in {} · done {} · stale {} · skipped {} · quarantined {} · failed {}",
+                t.records_in, t.done, t.stale, t.skipped, t.quarantined, t.failed
+            ),
+        ));
+    }
+    rows.push(("records given up (on-failure destination)".into(), outcome.stats.on_failure().to_string()));
+    rows.push(("blocked shards".into(), outcome.stats.blocked_lanes().to_string()));
+    rows
+}
+
+pub fn stream_name(s: Stream) -> &'static str {
+    match s {
+        Stream::AgentEvents => "agent events",
+        Stream::ContactRecords => "contact records",
+        Stream::Segments => "Contact Lens segments",
+    }
+}
+
+pub fn alerts_by_rule(alerts: &[serde_json::Value]) -> BTreeMap<String, usize> {
+    let mut by_rule = BTreeMap::new();
+    for a in alerts {
+        let rule = a["body"]["rule"].as_str().unwrap_or("?").to_owned();
+        *by_rule.entry(rule).or_insert(0) += 1;
+    }
+    by_rule
+}
+
+pub fn alert_marks(alerts: &[serde_json::Value]) -> Vec<AlertMark> {
+    alerts
+        .iter()
+        .filter_map(|a| {
+            let body = &a["body"];
+            Some(AlertMark {
+                at: shared::model::time::parse(body["at"].as_str()?)?,
+                agent: body["agent"]["username"].as_str().unwrap_or("").to_owned(),
+                rule: body["rule"].as_str()?.to_owned(),
+                severity: body["severity"].as_str().unwrap_or("").to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// Object counts by archive prefix, labelled.
+pub fn archive_rows(counts: &BTreeMap<String, usize>) -> Vec<(String, String)> {
+    let kinds: Vec<&str> = RecordKind::ALL.iter().map(|k| k.slug()).collect();
+    counts
+        .iter()
+        .map(|(prefix, n)| {
+            let label = if prefix == "quarantine" {
+                "quarantined records".to_owned()
+            } else if kinds.contains(&prefix.as_str()) {
+                format!("archive objects {prefix} (gzip NDJSON)")
+            } else {
+                format!("archive objects {prefix}")
+            };
+            (label, n.to_string())
+        })
+        .collect()
+}

@@ -1,0 +1,178 @@
+//! Replays records through the three functions with the shared event-source-mapping simulator.
+//!
+//! Records are taken in windows (default 20,000): each window is put on three simulated streams (agent events,
+//! contact records, segments) and drained into every function attached to each stream — agent events first, so
+//! the contact→agent join exists when that window's segments arrive, as it would in real time. Memory stays flat
+//! whatever the number of records.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use aws_lambda_events::streams::KinesisEventResponse;
+use shared::batch::{BatchReport, Processor, run_items};
+use shared::kinesis::KinesisItem;
+use shared::quarantine::Quarantine;
+use shared::sim::{EsmConfig, Invoke, SimReport, SimStream, drain};
+
+use crate::generate::{GenRecord, Stream};
+
+/// One function as the simulator invokes it, adding up its batch reports.
+pub struct Hosted<P, Q> {
+    pub name: &'static str,
+    processor: P,
+    quarantine: Q,
+    totals: Mutex<BatchReport>,
+}
+
+impl<P: Processor, Q: Quarantine> Hosted<P, Q> {
+    pub fn new(name: &'static str, processor: P, quarantine: Q) -> Self {
+        Self { name, processor, quarantine, totals: Mutex::new(BatchReport::default()) }
+    }
+    pub fn totals(&self) -> BatchReport {
+        self.totals.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    pub fn processor(&self) -> &P {
+        &self.processor
+    }
+}
+
+impl<P: Processor, Q: Quarantine> Invoke for Hosted<P, Q> {
+    async fn invoke(&self, batch: Vec<KinesisItem>) -> Result<KinesisEventResponse, String> {
+        let (response, report) =
+            run_items(self.name, &batch, &self.processor, &self.quarantine).await.map_err(|e| e.to_string())?;
+        let mut t = self.totals.lock().unwrap_or_else(|p| p.into_inner());
+        t.records_in += report.records_in;
+        t.done += report.done;
+        t.stale += report.stale;
+        t.skipped += report.skipped;
+        t.quarantined += report.quarantined;
+        t.failed += report.failed;
+        t.redelivered += report.redelivered;
+        Ok(response)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    pub window: usize,
+    pub shards: usize,
+    pub esm: EsmConfig,
+    /// Whether the archiver is attached to the agent-event and segment streams too (not only contact records).
+    pub archive_all_streams: bool,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        Self {
+            window: 20_000,
+            shards: 2,
+            esm: EsmConfig { batch_size: 500, ..EsmConfig::default() },
+            archive_all_streams: true,
+        }
+    }
+}
+
+/// What the replay saw, per stream and per (function, stream).
+#[derive(Debug, Clone, Default)]
+pub struct ReplayStats {
+    pub records: BTreeMap<Stream, usize>,
+    pub delivery: BTreeMap<(&'static str, Stream), SimReport>,
+}
+
+impl ReplayStats {
+    pub fn total(&self) -> usize {
+        self.records.values().sum()
+    }
+    pub fn on_failure(&self) -> usize {
+        self.delivery.values().map(|r| r.on_failure.iter().map(|f| f.records).sum::<usize>()).sum()
+    }
+    pub fn blocked_lanes(&self) -> usize {
+        self.delivery.values().map(|r| r.blocked_lanes).sum()
+    }
+    fn add(&mut self, function: &'static str, stream: Stream, report: SimReport) {
+        let entry = self.delivery.entry((function, stream)).or_default();
+        entry.invocations += report.invocations;
+        entry.records_delivered += report.records_delivered;
+        entry.function_errors += report.function_errors;
+        entry.partial_failures += report.partial_failures;
+        entry.on_failure.extend(report.on_failure);
+        entry.blocked_lanes += report.blocked_lanes;
+    }
+}
+
+/// The three functions under replay.
+pub struct Functions<'a, A, S, L> {
+    pub archiver: &'a A,
+    pub agent_state: &'a S,
+    pub alerts: &'a L,
+}
+
+/// Replays `records` and returns what was delivered. `progress` is told how many records each window held.
+pub async fn replay<A, S, L>(
+    records: impl Iterator<Item = GenRecord>,
+    functions: Functions<'_, A, S, L>,
+    options: &ReplayOptions,
+    mut progress: impl FnMut(&[GenRecord]),
+) -> ReplayStats
+where
+    A: Invoke + Named,
+    S: Invoke + Named,
+    L: Invoke + Named,
+{
+    let mut stats = ReplayStats::default();
+    let mut window = Vec::with_capacity(options.window);
+    let mut records = records.peekable();
+    while records.peek().is_some() {
+        window.clear();
+        window.extend(records.by_ref().take(options.window.max(1)));
+        progress(&window);
+        let mut streams: BTreeMap<Stream, SimStream> =
+            Stream::ALL.iter().map(|s| (*s, SimStream::new(s.arn(), options.shards))).collect();
+        for r in &window {
+            *stats.records.entry(r.stream).or_default() += 1;
+            if let Some(stream) = streams.get_mut(&r.stream) {
+                stream.put(r.partition_key.clone(), r.data.clone(), r.at);
+            }
+        }
+        let esm = &options.esm;
+        let agent_events = &streams[&Stream::AgentEvents];
+        let segments = &streams[&Stream::Segments];
+        let ctrs = &streams[&Stream::ContactRecords];
+        let archive_all = options.archive_all_streams;
+
+        let (a, b, c) = tokio::join!(
+            drain(agent_events, esm, functions.agent_state),
+            drain(agent_events, esm, functions.alerts),
+            async {
+                if archive_all { drain(agent_events, esm, functions.archiver).await } else { SimReport::default() }
+            },
+        );
+        stats.add(functions.agent_state.name(), Stream::AgentEvents, a);
+        stats.add(functions.alerts.name(), Stream::AgentEvents, b);
+        if archive_all {
+            stats.add(functions.archiver.name(), Stream::AgentEvents, c);
+        }
+        let (a, b) = tokio::join!(drain(segments, esm, functions.alerts), async {
+            if archive_all { drain(segments, esm, functions.archiver).await } else { SimReport::default() }
+        });
+        stats.add(functions.alerts.name(), Stream::Segments, a);
+        if archive_all {
+            stats.add(functions.archiver.name(), Stream::Segments, b);
+        }
+        let (a, b) = tokio::join!(drain(ctrs, esm, functions.archiver), drain(ctrs, esm, functions.alerts));
+        stats.add(functions.archiver.name(), Stream::ContactRecords, a);
+        stats.add(functions.alerts.name(), Stream::ContactRecords, b);
+    }
+    stats
+}
+
+/// A function's name, for the statistics.
+pub trait Named {
+    fn name(&self) -> &'static str;
+}
+
+impl<P, Q> Named for Hosted<P, Q> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+}
