@@ -19,13 +19,8 @@ pub mod attr {
     pub const RULE: &str = "rule";
     pub const SEVERITY: &str = "severity";
     pub const ROUTING_PROFILE: &str = "routingProfile";
-    pub const HIERARCHY_LEVELS: [&str; 5] = [
-        "hierarchyLevel1",
-        "hierarchyLevel2",
-        "hierarchyLevel3",
-        "hierarchyLevel4",
-        "hierarchyLevel5",
-    ];
+    pub const HIERARCHY_LEVELS: [&str; 5] =
+        ["hierarchyLevel1", "hierarchyLevel2", "hierarchyLevel3", "hierarchyLevel4", "hierarchyLevel5"];
     pub const QUEUE: &str = "queue";
     pub const AGENT_USERNAME: &str = "agentUsername";
     pub const CHANNEL: &str = "channel";
@@ -42,9 +37,7 @@ pub struct Rendered {
 pub fn render(rule: &Rule, c: &Candidate) -> Rendered {
     let agent = c.facts.agent.as_ref();
     let contact = c.facts.contact.as_ref();
-    let who = agent
-        .and_then(|a| a.username.clone())
-        .unwrap_or_else(|| "unknown agent".into());
+    let who = agent.and_then(|a| a.username.clone()).unwrap_or_else(|| "unknown agent".into());
     let contact_id = contact.map(|c| c.contact_id.as_str()).unwrap_or("");
 
     let (short, sentence, observed) = match &c.observed {
@@ -52,18 +45,11 @@ pub fn render(rule: &Rule, c: &Candidate) -> Rendered {
             format!("{who} entered {status}"),
             format!(
                 "Agent {who} entered status {status}{}.",
-                since
-                    .map(|s| format!(" at {}", clock(&s)))
-                    .unwrap_or_default()
+                since.map(|s| format!(" at {}", clock(&s))).unwrap_or_default()
             ),
             json!({"status": status, "since": since.as_ref().map(canonical)}),
         ),
-        Observed::StatusTooLong {
-            status,
-            since,
-            lasted,
-            longer_than,
-        } => (
+        Observed::StatusTooLong { status, since, lasted, longer_than } => (
             format!("{who} in {status} for {}", human_duration(*lasted)),
             format!(
                 "Agent {who} has been in status {status} for {} (since {}; the limit is {}).",
@@ -74,15 +60,8 @@ pub fn render(rule: &Rule, c: &Candidate) -> Rendered {
             json!({"status": status, "since": canonical(since), "durationSeconds": lasted.num_seconds(),
                    "limitSeconds": longer_than.num_seconds()}),
         ),
-        Observed::AcwTooLong {
-            since,
-            lasted,
-            longer_than,
-        } => (
-            format!(
-                "{who} in after-contact work for {}",
-                human_duration(*lasted)
-            ),
+        Observed::AcwTooLong { since, lasted, longer_than } => (
+            format!("{who} in after-contact work for {}", human_duration(*lasted)),
             format!(
                 "Agent {who} has been in after-contact work on contact {contact_id} for {} (since {}; the limit is {}).",
                 human_duration(*lasted),
@@ -91,27 +70,15 @@ pub fn render(rule: &Rule, c: &Candidate) -> Rendered {
             ),
             json!({"since": canonical(since), "durationSeconds": lasted.num_seconds(), "limitSeconds": longer_than.num_seconds()}),
         ),
-        Observed::MissedContacts {
-            missed,
-            within,
-            count,
-        } => (
-            format!(
-                "{who} missed {missed} contacts in {}",
-                human_duration(*within)
-            ),
+        Observed::MissedContacts { missed, within, count } => (
+            format!("{who} missed {missed} contacts in {}", human_duration(*within)),
             format!(
                 "Agent {who} missed or rejected {missed} contacts within {} (the limit is {count}).",
                 human_duration(*within)
             ),
             json!({"missedContacts": missed, "windowSeconds": within.num_seconds(), "count": count}),
         ),
-        Observed::NegativeSentiment {
-            trigger,
-            consecutive,
-            negative_recent,
-            recent,
-        } => {
+        Observed::NegativeSentiment { trigger, consecutive, negative_recent, recent } => {
             let (text, observed) = match trigger {
                 SentimentTrigger::Consecutive(n) => (
                     format!(
@@ -127,25 +94,14 @@ pub fn render(rule: &Rule, c: &Candidate) -> Rendered {
                     json!({"negativeTurns": negative_recent, "turns": recent, "shareAbove": above, "overLast": over_last}),
                 ),
             };
-            (
-                format!("negative customer sentiment ({who})"),
-                text,
-                observed,
-            )
+            (format!("negative customer sentiment ({who})"), text, observed)
         }
         Observed::CategoryMatched { category } => (
             format!("category {category} ({who})"),
-            format!(
-                "Contact Lens matched category {category} on contact {contact_id} (agent {who})."
-            ),
+            format!("Contact Lens matched category {category} on contact {contact_id} (agent {who})."),
             json!({"category": category}),
         ),
-        Observed::AttributeThreshold {
-            attribute,
-            value,
-            operator,
-            threshold,
-        } => (
+        Observed::AttributeThreshold { attribute, value, operator, threshold } => (
             format!("{attribute} {} ({who})", number(*value)),
             format!(
                 "Contact attribute {attribute} is {} on contact {contact_id} (agent {who}); the rule fires when it is {} {}.",
@@ -176,11 +132,7 @@ pub fn render(rule: &Rule, c: &Candidate) -> Rendered {
     });
 
     Rendered {
-        subject: subject(&format!(
-            "[{}] {}: {short}",
-            rule.severity.as_str().to_uppercase(),
-            rule.name
-        )),
+        subject: subject(&format!("[{}] {}: {short}", rule.severity.as_str().to_uppercase(), rule.name)),
         body: body.to_string(),
         attributes: attributes(rule, c),
     }
@@ -198,21 +150,12 @@ fn attributes(rule: &Rule, c: &Candidate) -> BTreeMap<String, String> {
     };
     put(attr::RULE, Some(&rule.name));
     put(attr::SEVERITY, Some(rule.severity.as_str()));
-    put(
-        attr::ROUTING_PROFILE,
-        agent.and_then(|a| a.routing_profile.as_deref()),
-    );
-    for (name, level) in attr::HIERARCHY_LEVELS
-        .iter()
-        .zip(agent.map(|a| a.hierarchy.clone()).unwrap_or_default())
-    {
+    put(attr::ROUTING_PROFILE, agent.and_then(|a| a.routing_profile.as_deref()));
+    for (name, level) in attr::HIERARCHY_LEVELS.iter().zip(agent.map(|a| a.hierarchy.clone()).unwrap_or_default()) {
         put(name, level.as_deref());
     }
     put(attr::QUEUE, contact.and_then(|c| c.queue.as_deref()));
-    put(
-        attr::AGENT_USERNAME,
-        agent.and_then(|a| a.username.as_deref()),
-    );
+    put(attr::AGENT_USERNAME, agent.and_then(|a| a.username.as_deref()));
     put(attr::CHANNEL, contact.and_then(|c| c.channel.as_deref()));
     out
 }
@@ -230,11 +173,7 @@ pub fn subject(text: &str) -> String {
         .collect();
     let trimmed = out.trim_end().len();
     out.truncate(trimmed);
-    if out.is_empty() {
-        "Supervisor alert".into()
-    } else {
-        out
-    }
+    if out.is_empty() { "Supervisor alert".into() } else { out }
 }
 
 fn clock(t: &DateTime<Utc>) -> String {
@@ -242,11 +181,7 @@ fn clock(t: &DateTime<Utc>) -> String {
 }
 
 fn number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v}")
-    }
+    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v}") }
 }
 
 /// The body as JSON (tests and tools).

@@ -31,19 +31,14 @@ pub const CONTACT_STATE_TTL_HOURS: &str = "CONTACT_STATE_TTL_HOURS";
 pub enum ConfigError {
     #[error(transparent)]
     Env(#[from] EnvError),
-    #[error(
-        "set exactly one of {ALERT_RULES} (inline JSON) and {ALERT_RULES_FILE} (a path); both are set"
-    )]
+    #[error("set exactly one of {ALERT_RULES} (inline JSON) and {ALERT_RULES_FILE} (a path); both are set")]
     BothRuleSources,
     #[error("missing alert rules: set {ALERT_RULES} (inline JSON) or {ALERT_RULES_FILE} (a path)")]
     NoRules,
     #[error("{ALERT_RULES_FILE} {path}: cannot read: {detail}")]
     RulesFile { path: String, detail: String },
     #[error("{source_name}: {error}")]
-    Rules {
-        source_name: String,
-        error: RulesError,
-    },
+    Rules { source_name: String, error: RulesError },
     #[error("environment variable {var} is invalid: {detail}")]
     Invalid { var: &'static str, detail: String },
 }
@@ -60,11 +55,7 @@ impl Settings {
     pub fn for_rules(rules: &Rules) -> Self {
         Self {
             lease: TimeDelta::seconds(90),
-            ttls: Ttls {
-                claim: TimeDelta::hours(192),
-                contact: TimeDelta::hours(24),
-                missed: missed_ttl(rules),
-            },
+            ttls: Ttls { claim: TimeDelta::hours(192), contact: TimeDelta::hours(24), missed: missed_ttl(rules) },
         }
     }
 }
@@ -91,20 +82,14 @@ pub fn rules_from_env(env: &impl Env) -> Result<Rules, ConfigError> {
     match (set(env, ALERT_RULES), set(env, ALERT_RULES_FILE)) {
         (Some(_), Some(_)) => Err(ConfigError::BothRuleSources),
         (None, None) => Err(ConfigError::NoRules),
-        (Some(text), None) => validate(&text).map_err(|error| ConfigError::Rules {
-            source_name: ALERT_RULES.into(),
-            error,
-        }),
+        (Some(text), None) => {
+            validate(&text).map_err(|error| ConfigError::Rules { source_name: ALERT_RULES.into(), error })
+        }
         (None, Some(path)) => {
-            let text =
-                std::fs::read_to_string(path.trim()).map_err(|e| ConfigError::RulesFile {
-                    path: path.clone(),
-                    detail: e.to_string(),
-                })?;
-            validate(&text).map_err(|error| ConfigError::Rules {
-                source_name: format!("{ALERT_RULES_FILE} {path}"),
-                error,
-            })
+            let text = std::fs::read_to_string(path.trim())
+                .map_err(|e| ConfigError::RulesFile { path: path.clone(), detail: e.to_string() })?;
+            validate(&text)
+                .map_err(|error| ConfigError::Rules { source_name: format!("{ALERT_RULES_FILE} {path}"), error })
         }
     }
 }
@@ -122,22 +107,13 @@ impl Config {
         let rules = rules_from_env(env)?;
         let lease: i64 = parsed(env, ALERT_LEASE_SECONDS, 90)?;
         if !(1..=900).contains(&lease) {
-            return Err(ConfigError::Invalid {
-                var: ALERT_LEASE_SECONDS,
-                detail: "expected 1 to 900 seconds".into(),
-            });
+            return Err(ConfigError::Invalid { var: ALERT_LEASE_SECONDS, detail: "expected 1 to 900 seconds".into() });
         }
         let claim_hours: i64 = parsed(env, ALERT_CLAIM_TTL_HOURS, 192)?;
         let contact_hours: i64 = parsed(env, CONTACT_STATE_TTL_HOURS, 24)?;
-        for (var, hours) in [
-            (ALERT_CLAIM_TTL_HOURS, claim_hours),
-            (CONTACT_STATE_TTL_HOURS, contact_hours),
-        ] {
+        for (var, hours) in [(ALERT_CLAIM_TTL_HOURS, claim_hours), (CONTACT_STATE_TTL_HOURS, contact_hours)] {
             if !(1..=24 * 366).contains(&hours) {
-                return Err(ConfigError::Invalid {
-                    var,
-                    detail: "expected 1 to 8784 hours".into(),
-                });
+                return Err(ConfigError::Invalid { var, detail: "expected 1 to 8784 hours".into() });
             }
         }
         let settings = Settings {
@@ -148,12 +124,6 @@ impl Config {
                 missed: missed_ttl(&rules),
             },
         };
-        Ok(Self {
-            table,
-            topic_arn,
-            rules,
-            settings,
-            quarantine: QuarantineConfig::from_env(env)?,
-        })
+        Ok(Self { table, topic_arn, rules, settings, quarantine: QuarantineConfig::from_env(env)? })
     }
 }

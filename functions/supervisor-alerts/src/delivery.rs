@@ -83,11 +83,7 @@ pub fn is_definite(e: &PortError) -> bool {
 
 impl<P: Publisher, C: Clock> Deliverer<P, C> {
     pub fn new(publisher: P, clock: C, lease: TimeDelta) -> Self {
-        Self {
-            publisher,
-            clock,
-            lease,
-        }
+        Self { publisher, clock, lease }
     }
 
     pub fn publisher(&self) -> &P {
@@ -147,21 +143,10 @@ impl<P: Publisher, C: Clock> Deliverer<P, C> {
         if existing == Some(Claim::Sent) {
             return Ok(Prepared::Duplicate);
         }
-        let rule = rules
-            .get(c.rule())
-            .ok_or_else(|| PortError::permanent("rules", format!("no rule {}", c.rule())))?;
+        let rule = rules.get(c.rule()).ok_or_else(|| PortError::permanent("rules", format!("no rule {}", c.rule())))?;
         let now = self.clock.now();
         if rule.cooldown > TimeDelta::zero()
-            && !table
-                .cooldown_gate(
-                    c.rule(),
-                    &c.cooldown_subject(),
-                    &c.key.id(),
-                    c.at,
-                    rule.cooldown,
-                    now,
-                )
-                .await?
+            && !table.cooldown_gate(c.rule(), &c.cooldown_subject(), &c.key.id(), c.at, rule.cooldown, now).await?
         {
             return Ok(Prepared::Suppressed);
         }
@@ -185,10 +170,9 @@ impl<P: Publisher, C: Clock> Deliverer<P, C> {
         };
         match outcome {
             WriteOutcome::Applied => Ok(Prepared::Claimed(lease)),
-            WriteOutcome::ConditionFailed => Err(PortError::transient(
-                "alert-state",
-                format!("alert {} was claimed concurrently", c.key.id()),
-            )),
+            WriteOutcome::ConditionFailed => {
+                Err(PortError::transient("alert-state", format!("alert {} was claimed concurrently", c.key.id())))
+            }
         }
     }
 
@@ -215,10 +199,7 @@ impl<P: Publisher, C: Clock> Deliverer<P, C> {
         let results = match self.publisher.publish_batch(&messages).await {
             Ok(results) if results.len() == chunk.len() => results,
             Ok(results) => {
-                let e = PortError::transient(
-                    "sns",
-                    format!("{} results for {} entries", results.len(), chunk.len()),
-                );
+                let e = PortError::transient("sns", format!("{} results for {} entries", results.len(), chunk.len()));
                 vec![Err(e); chunk.len()]
             }
             Err(e) => {
@@ -239,13 +220,7 @@ impl<P: Publisher, C: Clock> Deliverer<P, C> {
         }
     }
 
-    async fn confirm<S: ItemStore>(
-        &self,
-        table: &AlertTable<S>,
-        c: &Candidate,
-        lease: &Lease,
-        done: &mut Delivered,
-    ) {
+    async fn confirm<S: ItemStore>(&self, table: &AlertTable<S>, c: &Candidate, lease: &Lease, done: &mut Delivered) {
         let mut last = None;
         for attempt in 0..3u32 {
             if attempt > 0 {

@@ -64,29 +64,17 @@ impl Scope {
     pub fn matches(&self, facts: &Facts) -> bool {
         let agent = facts.agent.as_ref();
         let (queues, channels): (Vec<&str>, Vec<&str>) = match &facts.contact {
-            Some(c) => (
-                c.queue.as_deref().into_iter().collect(),
-                c.channel.as_deref().into_iter().collect(),
-            ),
+            Some(c) => (c.queue.as_deref().into_iter().collect(), c.channel.as_deref().into_iter().collect()),
             None => (
-                agent
-                    .map(|a| a.queues.iter().map(String::as_str).collect())
-                    .unwrap_or_default(),
-                agent
-                    .map(|a| a.channels.iter().map(String::as_str).collect())
-                    .unwrap_or_default(),
+                agent.map(|a| a.queues.iter().map(String::as_str).collect()).unwrap_or_default(),
+                agent.map(|a| a.channels.iter().map(String::as_str).collect()).unwrap_or_default(),
             ),
         };
         any_listed(&self.agents, agent.and_then(|a| a.username.as_deref()))
-            && any_listed(
-                &self.routing_profiles,
-                agent.and_then(|a| a.routing_profile.as_deref()),
-            )
+            && any_listed(&self.routing_profiles, agent.and_then(|a| a.routing_profile.as_deref()))
             && any_listed(
                 &self.hierarchy_groups,
-                agent
-                    .into_iter()
-                    .flat_map(|a| a.hierarchy.iter().flatten().map(String::as_str)),
+                agent.into_iter().flat_map(|a| a.hierarchy.iter().flatten().map(String::as_str)),
             )
             && any_listed(&self.queues, queues)
             && any_listed(&self.channels, channels)
@@ -95,11 +83,7 @@ impl Scope {
 
 /// The agent id (UUID) from an agent ARN `arn:aws:connect:…:instance/<id>/agent/<agent-id>`.
 pub fn agent_id_of(agent_arn: &str) -> String {
-    agent_arn
-        .rsplit_once("/agent/")
-        .map(|(_, id)| id)
-        .unwrap_or(agent_arn)
-        .to_owned()
+    agent_arn.rsplit_once("/agent/").map(|(_, id)| id).unwrap_or(agent_arn).to_owned()
 }
 
 /// The agent facts of an agent event (current snapshot, else the previous one).
@@ -107,13 +91,7 @@ pub fn agent_facts(ev: &AgentEvent) -> AgentFacts {
     let snap = ev.current.as_ref().or(ev.previous.as_ref());
     let profile = snap.and_then(|s| s.routing_profile());
     let mut queues: Vec<String> = profile
-        .map(|p| {
-            p.inbound_queues
-                .iter()
-                .filter_map(|q| q.name.clone())
-                .filter(|n| !n.is_empty())
-                .collect()
-        })
+        .map(|p| p.inbound_queues.iter().filter_map(|q| q.name.clone()).filter(|n| !n.is_empty()).collect())
         .unwrap_or_default();
     queues.sort();
     queues.dedup();
@@ -122,11 +100,7 @@ pub fn agent_facts(ev: &AgentEvent) -> AgentFacts {
             p.concurrency
                 .iter()
                 .filter_map(|c| c.channel.clone())
-                .chain(
-                    p.inbound_queues
-                        .iter()
-                        .flat_map(|q| q.channels.iter().cloned()),
-                )
+                .chain(p.inbound_queues.iter().flat_map(|q| q.channels.iter().cloned()))
                 .collect()
         })
         .unwrap_or_default();
@@ -136,9 +110,7 @@ pub fn agent_facts(ev: &AgentEvent) -> AgentFacts {
         agent_id: agent_id_of(&ev.agent_arn),
         username: snap.and_then(|s| s.username()).map(str::to_owned),
         routing_profile: profile.and_then(|p| p.name.clone()),
-        hierarchy: snap
-            .map(|s| s.hierarchy_names().map(|n| n.map(str::to_owned)))
-            .unwrap_or_default(),
+        hierarchy: snap.map(|s| s.hierarchy_names().map(|n| n.map(str::to_owned))).unwrap_or_default(),
         queues,
         channels,
     }
@@ -174,41 +146,13 @@ impl AlertKey {
 /// What the rule saw; goes into the alert body. Never transcript text, never a phone number.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Observed {
-    StatusEntered {
-        status: String,
-        since: Option<DateTime<Utc>>,
-    },
-    StatusTooLong {
-        status: String,
-        since: DateTime<Utc>,
-        lasted: TimeDelta,
-        longer_than: TimeDelta,
-    },
-    AcwTooLong {
-        since: DateTime<Utc>,
-        lasted: TimeDelta,
-        longer_than: TimeDelta,
-    },
-    MissedContacts {
-        missed: usize,
-        within: TimeDelta,
-        count: u32,
-    },
-    NegativeSentiment {
-        trigger: SentimentTrigger,
-        consecutive: u32,
-        negative_recent: usize,
-        recent: usize,
-    },
-    CategoryMatched {
-        category: String,
-    },
-    AttributeThreshold {
-        attribute: String,
-        value: f64,
-        operator: Operator,
-        threshold: f64,
-    },
+    StatusEntered { status: String, since: Option<DateTime<Utc>> },
+    StatusTooLong { status: String, since: DateTime<Utc>, lasted: TimeDelta, longer_than: TimeDelta },
+    AcwTooLong { since: DateTime<Utc>, lasted: TimeDelta, longer_than: TimeDelta },
+    MissedContacts { missed: usize, within: TimeDelta, count: u32 },
+    NegativeSentiment { trigger: SentimentTrigger, consecutive: u32, negative_recent: usize, recent: usize },
+    CategoryMatched { category: String },
+    AttributeThreshold { attribute: String, value: f64, operator: Operator, threshold: f64 },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -256,20 +200,13 @@ pub fn evaluate_agent_event(rules: &Rules, ev: &AgentEvent) -> Vec<Candidate> {
     };
     let agent = agent_facts(ev);
     let status = current.agent_status.as_ref();
-    let status_name = status
-        .and_then(|s| s.name.as_deref())
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
+    let status_name = status.and_then(|s| s.name.as_deref()).map(str::trim).filter(|s| !s.is_empty());
     let status_start = status.and_then(|s| s.start_timestamp);
     let previous_status = ev.previous.as_ref().and_then(|p| p.agent_status.as_ref());
     let entered = ev.event_type != AgentEventType::HeartBeat
-        && previous_status.is_none_or(|p| {
-            p.name.as_deref().map(str::trim) != status_name || p.start_timestamp != status_start
-        });
-    let agent_only = Facts {
-        agent: Some(agent.clone()),
-        contact: None,
-    };
+        && previous_status
+            .is_none_or(|p| p.name.as_deref().map(str::trim) != status_name || p.start_timestamp != status_start);
+    let agent_only = Facts { agent: Some(agent.clone()), contact: None };
 
     for rule in &rules.rules {
         match &rule.kind {
@@ -283,25 +220,15 @@ pub fn evaluate_agent_event(rules: &Rules, ev: &AgentEvent) -> Vec<Candidate> {
                         &mut out,
                         rule,
                         Candidate {
-                            key: AlertKey {
-                                rule: rule.name.clone(),
-                                subject: agent.agent_id.clone(),
-                                episode,
-                            },
+                            key: AlertKey { rule: rule.name.clone(), subject: agent.agent_id.clone(), episode },
                             at: ev.event_timestamp,
                             facts: agent_only.clone(),
-                            observed: Observed::StatusEntered {
-                                status: name.to_owned(),
-                                since: status_start,
-                            },
+                            observed: Observed::StatusEntered { status: name.to_owned(), since: status_start },
                         },
                     );
                 }
             }
-            RuleKind::StatusTooLong {
-                statuses,
-                longer_than,
-            } => {
+            RuleKind::StatusTooLong { statuses, longer_than } => {
                 if let (Some(name), Some(since)) = (status_name, status_start)
                     && listed(statuses, name)
                 {
@@ -330,13 +257,8 @@ pub fn evaluate_agent_event(rules: &Rules, ev: &AgentEvent) -> Vec<Candidate> {
                 }
             }
             RuleKind::AcwTooLong { longer_than } => {
-                for c in current
-                    .contacts
-                    .iter()
-                    .filter(|c| c.state.as_deref() == Some("ENDED"))
-                {
-                    let (Some(since), Some(contact)) = (c.state_start_timestamp, contact_facts(c))
-                    else {
+                for c in current.contacts.iter().filter(|c| c.state.as_deref() == Some("ENDED")) {
+                    let (Some(since), Some(contact)) = (c.state_start_timestamp, contact_facts(c)) else {
                         continue;
                     };
                     let lasted = ev.event_timestamp - since;
@@ -351,15 +273,8 @@ pub fn evaluate_agent_event(rules: &Rules, ev: &AgentEvent) -> Vec<Candidate> {
                                     episode: canonical(&since),
                                 },
                                 at: ev.event_timestamp,
-                                facts: Facts {
-                                    agent: Some(agent.clone()),
-                                    contact: Some(contact),
-                                },
-                                observed: Observed::AcwTooLong {
-                                    since,
-                                    lasted,
-                                    longer_than: *longer_than,
-                                },
+                                facts: Facts { agent: Some(agent.clone()), contact: Some(contact) },
+                                observed: Observed::AcwTooLong { since, lasted, longer_than: *longer_than },
                             },
                         );
                     }
@@ -401,21 +316,14 @@ pub fn missed_in_event(ev: &AgentEvent) -> Vec<MissedContact> {
 
 /// Adds contacts to the window (a contact counts once, however many events show it), keeps the ones within
 /// `keep` of the newest and at most [`MAX_WINDOW`]. Returns whether the window changed.
-pub fn merge_missed(
-    window: &mut Vec<MissedContact>,
-    new: &[MissedContact],
-    keep: TimeDelta,
-) -> bool {
+pub fn merge_missed(window: &mut Vec<MissedContact>, new: &[MissedContact], keep: TimeDelta) -> bool {
     let before = window.clone();
     for m in new {
         if !window.iter().any(|w| w.contact_id == m.contact_id) {
             window.push(m.clone());
         }
     }
-    window.sort_by(|a, b| {
-        a.at.cmp(&b.at)
-            .then_with(|| a.contact_id.cmp(&b.contact_id))
-    });
+    window.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.contact_id.cmp(&b.contact_id)));
     if let Some(newest) = window.last().map(|m| m.at) {
         window.retain(|m| newest - m.at <= keep);
     }
@@ -429,21 +337,14 @@ pub fn merge_missed(
 pub fn evaluate_missed(rules: &Rules, ev: &AgentEvent, window: &[MissedContact]) -> Vec<Candidate> {
     let mut out = Vec::new();
     let agent = agent_facts(ev);
-    let contacts: BTreeMap<String, &SnapshotContact> = ev
-        .current
-        .iter()
-        .flat_map(|s| s.contacts.iter())
-        .filter_map(|c| Some((c.contact_id.clone()?, c)))
-        .collect();
+    let contacts: BTreeMap<String, &SnapshotContact> =
+        ev.current.iter().flat_map(|s| s.contacts.iter()).filter_map(|c| Some((c.contact_id.clone()?, c))).collect();
     for m in missed_in_event(ev) {
         for rule in &rules.rules {
             let RuleKind::MissedContacts { count, within } = rule.kind else {
                 continue;
             };
-            let missed = window
-                .iter()
-                .filter(|w| w.at <= m.at && m.at - w.at < within)
-                .count();
+            let missed = window.iter().filter(|w| w.at <= m.at && m.at - w.at < within).count();
             if missed < count as usize {
                 continue;
             }
@@ -458,15 +359,8 @@ pub fn evaluate_missed(rules: &Rules, ev: &AgentEvent, window: &[MissedContact])
                         episode: m.contact_id.clone(),
                     },
                     at: ev.event_timestamp,
-                    facts: Facts {
-                        agent: Some(agent.clone()),
-                        contact,
-                    },
-                    observed: Observed::MissedContacts {
-                        missed,
-                        within,
-                        count,
-                    },
+                    facts: Facts { agent: Some(agent.clone()), contact },
+                    observed: Observed::MissedContacts { missed, within, count },
                 },
             );
         }
@@ -500,11 +394,7 @@ pub fn contact_joins(ev: &AgentEvent) -> Vec<ContactJoin> {
         .filter_map(contact_facts)
         .map(|c| ContactJoin {
             contact_id: c.contact_id,
-            agent: AgentFacts {
-                queues: Vec::new(),
-                channels: Vec::new(),
-                ..agent.clone()
-            },
+            agent: AgentFacts { queues: Vec::new(), channels: Vec::new(), ..agent.clone() },
             channel: c.channel,
             queue: c.queue,
             seen: ev.order_key(),
@@ -550,10 +440,7 @@ pub fn segment_detail(data: &[u8], seg: &AnalysisSegment) -> SegmentDetail {
                 .filter(|t| t.participant_role.as_deref() == Some("CUSTOMER"))
                 .filter_map(|t| {
                     let label = t.sentiment.as_deref()?;
-                    Some(Turn {
-                        position: t.begin_offset_millis.map(offset_position),
-                        negative: label == "NEGATIVE",
-                    })
+                    Some(Turn { position: t.begin_offset_millis.map(offset_position), negative: label == "NEGATIVE" })
                 })
                 .collect(),
             categories: seg.matched_categories().map(str::to_owned).collect(),
@@ -631,17 +518,11 @@ mod wire {
                         (None, Some(time)) => Some(format!("t{}", canonical(&time))),
                         (None, None) => None,
                     };
-                    out.turns.push(Turn {
-                        position,
-                        negative: label == "NEGATIVE",
-                    });
+                    out.turns.push(Turn { position, negative: label == "NEGATIVE" });
                 }
                 if let Some(c) = s.categories {
-                    let names = c
-                        .matched
-                        .unwrap_or_default()
-                        .into_iter()
-                        .chain(c.details.unwrap_or_default().into_keys());
+                    let names =
+                        c.matched.unwrap_or_default().into_iter().chain(c.details.unwrap_or_default().into_keys());
                     for name in names {
                         if !out.categories.contains(&name) {
                             out.categories.push(name);
@@ -691,11 +572,7 @@ pub fn apply_turns(rules: &Rules, state: &mut SentimentState, turns: &[Turn]) ->
         state.recent.push(if turn.negative { 'N' } else { '.' });
         let excess = state.recent.len().saturating_sub(window);
         state.recent.drain(..excess);
-        state.consecutive = if turn.negative {
-            state.consecutive.saturating_add(1)
-        } else {
-            0
-        };
+        state.consecutive = if turn.negative { state.consecutive.saturating_add(1) } else { 0 };
         if turn.position.is_some() {
             state.last_position.clone_from(&turn.position);
         }
@@ -721,12 +598,7 @@ pub fn apply_turns(rules: &Rules, state: &mut SentimentState, turns: &[Turn]) ->
 }
 
 /// Candidates of the sentiment rules met on the contact (one alert per contact and rule: episode `contact`).
-pub fn evaluate_sentiment(
-    rules: &Rules,
-    state: &SentimentState,
-    facts: &Facts,
-    at: DateTime<Utc>,
-) -> Vec<Candidate> {
+pub fn evaluate_sentiment(rules: &Rules, state: &SentimentState, facts: &Facts, at: DateTime<Utc>) -> Vec<Candidate> {
     let mut out = Vec::new();
     let Some(contact) = facts.contact.as_ref() else {
         return out;
@@ -739,9 +611,7 @@ pub fn evaluate_sentiment(
             continue;
         }
         let recent = match trigger {
-            SentimentTrigger::Share { over_last, .. } => {
-                (over_last as usize).min(state.recent.len())
-            }
+            SentimentTrigger::Share { over_last, .. } => (over_last as usize).min(state.recent.len()),
             SentimentTrigger::Consecutive(_) => state.recent.len(),
         };
         push_if_in_scope(
@@ -768,12 +638,7 @@ pub fn evaluate_sentiment(
 }
 
 /// Candidates of the category rules (one alert per contact, rule and category).
-pub fn evaluate_categories(
-    rules: &Rules,
-    categories: &[String],
-    facts: &Facts,
-    at: DateTime<Utc>,
-) -> Vec<Candidate> {
+pub fn evaluate_categories(rules: &Rules, categories: &[String], facts: &Facts, at: DateTime<Utc>) -> Vec<Candidate> {
     let mut out = Vec::new();
     let Some(contact) = facts.contact.as_ref() else {
         return out;
@@ -795,9 +660,7 @@ pub fn evaluate_categories(
                         },
                         at,
                         facts: facts.clone(),
-                        observed: Observed::CategoryMatched {
-                            category: w.clone(),
-                        },
+                        observed: Observed::CategoryMatched { category: w.clone() },
                     },
                 );
             }
@@ -812,10 +675,7 @@ pub fn segment_facts(seg: &AnalysisSegment, join: Option<&ContactJoin>) -> Facts
         agent: join.map(|j| j.agent.clone()),
         contact: Some(ContactFacts {
             contact_id: seg.contact_id.clone(),
-            channel: seg
-                .channel
-                .clone()
-                .or_else(|| join.and_then(|j| j.channel.clone())),
+            channel: seg.channel.clone().or_else(|| join.and_then(|j| j.channel.clone())),
             queue: join.and_then(|j| j.queue.clone()),
         }),
     }
@@ -844,17 +704,9 @@ pub fn ctr_hierarchy(data: &[u8], ctr: &ContactRecord) -> [Option<String>; 5] {
     }
     let body = data.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(data);
     let mut out: [Option<String>; 5] = Default::default();
-    if let Ok(Record {
-        agent: Some(Agent {
-            groups: Some(groups),
-        }),
-    }) = serde_json::from_slice::<Record>(body)
-    {
+    if let Ok(Record { agent: Some(Agent { groups: Some(groups) }) }) = serde_json::from_slice::<Record>(body) {
         for (i, slot) in out.iter_mut().enumerate() {
-            *slot = groups
-                .get(&format!("Level{}", i + 1))
-                .and_then(|g| g.as_ref())
-                .and_then(|g| g.name.clone());
+            *slot = groups.get(&format!("Level{}", i + 1)).and_then(|g| g.as_ref()).and_then(|g| g.name.clone());
         }
     }
     if out.iter().all(Option::is_none)
@@ -885,32 +737,15 @@ pub fn ctr_facts(ctr: &ContactRecord, hierarchy: [Option<String>; 5]) -> Facts {
 
 /// Candidates of the attribute-threshold rules (one alert per contact and rule; a republished CTR gives the same
 /// key). An attribute that is absent or not a number does not fire.
-pub fn evaluate_ctr(
-    rules: &Rules,
-    ctr: &ContactRecord,
-    facts: &Facts,
-    fallback_at: DateTime<Utc>,
-) -> Vec<Candidate> {
+pub fn evaluate_ctr(rules: &Rules, ctr: &ContactRecord, facts: &Facts, fallback_at: DateTime<Utc>) -> Vec<Candidate> {
     let mut out = Vec::new();
-    let at = ctr
-        .disconnect_timestamp
-        .or(ctr.last_update_timestamp)
-        .or(ctr.initiation_timestamp)
-        .unwrap_or(fallback_at);
+    let at = ctr.disconnect_timestamp.or(ctr.last_update_timestamp).or(ctr.initiation_timestamp).unwrap_or(fallback_at);
     for rule in &rules.rules {
-        let RuleKind::AttributeThreshold {
-            attribute,
-            operator,
-            value: threshold,
-        } = &rule.kind
-        else {
+        let RuleKind::AttributeThreshold { attribute, operator, value: threshold } = &rule.kind else {
             continue;
         };
-        let Some(value) = ctr
-            .attributes
-            .get(attribute)
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|v| v.is_finite())
+        let Some(value) =
+            ctr.attributes.get(attribute).and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite())
         else {
             continue;
         };

@@ -21,9 +21,7 @@ use futures::StreamExt;
 use shared::batch::{Disposition, Processor};
 use shared::classify::{InvalidReason, classify};
 use shared::kinesis::KinesisItem;
-use shared::model::{
-    AgentEvent, AnalysisSegment, ConnectRecord, ContactRecord, RecordKind, SegmentEventType,
-};
+use shared::model::{AgentEvent, AnalysisSegment, ConnectRecord, ContactRecord, RecordKind, SegmentEventType};
 use shared::ports::{ItemStore, PortError, PortResult, Publisher};
 use tracing::debug;
 
@@ -68,9 +66,7 @@ impl<S: ItemStore, P: Publisher, C: Clock> Handler<S, P, C> {
     /// Whether any configured rule needs records of this kind.
     pub fn handles(&self, kind: RecordKind) -> bool {
         match kind {
-            RecordKind::AgentEvent => {
-                self.rules.has_agent_rules() || self.rules.has_segment_rules()
-            }
+            RecordKind::AgentEvent => self.rules.has_agent_rules() || self.rules.has_segment_rules(),
             RecordKind::AnalysisSegment => self.rules.has_segment_rules(),
             RecordKind::ContactRecord => self.rules.has_ctr_rules(),
         }
@@ -100,9 +96,7 @@ impl<S: ItemStore, P: Publisher, C: Clock> Handler<S, P, C> {
                     failed = true;
                     Disposition::Retry(e)
                 }
-                Err(e) => Disposition::Poison(InvalidReason::Unsupported {
-                    detail: e.to_string(),
-                }),
+                Err(e) => Disposition::Poison(InvalidReason::Unsupported { detail: e.to_string() }),
             };
             out.push((i, disposition));
         }
@@ -118,10 +112,7 @@ impl<S: ItemStore, P: Publisher, C: Clock> Handler<S, P, C> {
         if candidates.is_empty() {
             return Ok(());
         }
-        let delivered = self
-            .deliverer
-            .deliver(&self.table, &self.rules, candidates)
-            .await;
+        let delivered = self.deliverer.deliver(&self.table, &self.rules, candidates).await;
         match delivered.error {
             Some(e) => Err(e),
             None => Ok(()),
@@ -132,9 +123,7 @@ impl<S: ItemStore, P: Publisher, C: Clock> Handler<S, P, C> {
     async fn on_agent_event(&self, ev: &AgentEvent) -> PortResult<Vec<Candidate>> {
         let now = self.deliverer.clock().now();
         if self.rules.has_segment_rules() {
-            self.table
-                .put_joins(&engine::contact_joins(ev), now)
-                .await?;
+            self.table.put_joins(&engine::contact_joins(ev), now).await?;
         }
         let mut candidates = engine::evaluate_agent_event(&self.rules, ev);
         if self.rules.has_missed_rules() {
@@ -143,9 +132,7 @@ impl<S: ItemStore, P: Publisher, C: Clock> Handler<S, P, C> {
                 let agent_id = engine::agent_id_of(&ev.agent_arn);
                 let (mut window, rev) = self.table.missed_window(&agent_id).await?;
                 if engine::merge_missed(&mut window, &missed, self.rules.missed_window().0) {
-                    self.table
-                        .save_missed_window(&agent_id, &window, rev, now)
-                        .await?;
+                    self.table.save_missed_window(&agent_id, &window, rev, now).await?;
                 }
                 candidates.extend(engine::evaluate_missed(&self.rules, ev, &window));
             }
@@ -154,11 +141,7 @@ impl<S: ItemStore, P: Publisher, C: Clock> Handler<S, P, C> {
     }
 
     /// Contact Lens segments: the sentiment window and matched categories, scoped through the join.
-    async fn on_segment(
-        &self,
-        item: &KinesisItem,
-        seg: &AnalysisSegment,
-    ) -> PortResult<Vec<Candidate>> {
+    async fn on_segment(&self, item: &KinesisItem, seg: &AnalysisSegment) -> PortResult<Vec<Candidate>> {
         if seg.event_type != SegmentEventType::Segments {
             return Ok(Vec::new());
         }
@@ -176,18 +159,11 @@ impl<S: ItemStore, P: Publisher, C: Clock> Handler<S, P, C> {
         if self.rules.has_sentiment_rules() && !detail.turns.is_empty() {
             let (mut state, rev) = self.table.sentiment(&seg.contact_id).await?;
             if engine::apply_turns(&self.rules, &mut state, &detail.turns) {
-                self.table
-                    .save_sentiment(&seg.contact_id, &state, rev, self.deliverer.clock().now())
-                    .await?;
+                self.table.save_sentiment(&seg.contact_id, &state, rev, self.deliverer.clock().now()).await?;
             }
             candidates.extend(engine::evaluate_sentiment(&self.rules, &state, &facts, at));
         }
-        candidates.extend(engine::evaluate_categories(
-            &self.rules,
-            &detail.categories,
-            &facts,
-            at,
-        ));
+        candidates.extend(engine::evaluate_categories(&self.rules, &detail.categories, &facts, at));
         Ok(candidates)
     }
 
@@ -214,36 +190,23 @@ impl<S: ItemStore, P: Publisher, C: Clock> Processor for Handler<S, P, C> {
                 }
             };
             if !self.handles(record.kind()) {
-                debug!(
-                    kind = record.kind().slug(),
-                    "record kind not used by the configured rules"
-                );
+                debug!(kind = record.kind().slug(), "record kind not used by the configured rules");
                 out[i] = Disposition::Skipped;
                 continue;
             }
             match &record {
-                ConnectRecord::Agent(ev) => agents
-                    .entry(ev.agent_arn.clone())
-                    .or_default()
-                    .push((i, record)),
-                ConnectRecord::Segment(seg) => contacts
-                    .entry(seg.contact_id.clone())
-                    .or_default()
-                    .push((i, record)),
-                ConnectRecord::Contact(ctr) => contacts
-                    .entry(ctr.contact_id.clone())
-                    .or_default()
-                    .push((i, record)),
+                ConnectRecord::Agent(ev) => agents.entry(ev.agent_arn.clone()).or_default().push((i, record)),
+                ConnectRecord::Segment(seg) => contacts.entry(seg.contact_id.clone()).or_default().push((i, record)),
+                ConnectRecord::Contact(ctr) => contacts.entry(ctr.contact_id.clone()).or_default().push((i, record)),
             }
         }
         // Agent events first: the joins they write are what segment rules are scoped by.
         for groups in [agents, contacts] {
-            let results: Vec<Vec<(usize, Disposition)>> =
-                futures::stream::iter(groups.into_values())
-                    .map(|records| self.process_key(items, records))
-                    .buffer_unordered(KEY_CONCURRENCY)
-                    .collect()
-                    .await;
+            let results: Vec<Vec<(usize, Disposition)>> = futures::stream::iter(groups.into_values())
+                .map(|records| self.process_key(items, records))
+                .buffer_unordered(KEY_CONCURRENCY)
+                .collect()
+                .await;
             for (i, disposition) in results.into_iter().flatten() {
                 out[i] = disposition;
             }

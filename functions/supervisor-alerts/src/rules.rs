@@ -57,10 +57,7 @@ pub enum RuleKind {
     /// The agent enters one of the statuses.
     StatusEntered { statuses: Vec<String> },
     /// The agent has been in one of the statuses longer than `longer_than` (one alert per status episode).
-    StatusTooLong {
-        statuses: Vec<String>,
-        longer_than: TimeDelta,
-    },
+    StatusTooLong { statuses: Vec<String>, longer_than: TimeDelta },
     /// A contact has been in after-contact work (State ENDED) longer than `longer_than`.
     AcwTooLong { longer_than: TimeDelta },
     /// `count` missed or rejected contacts within `within` for one agent.
@@ -70,11 +67,7 @@ pub enum RuleKind {
     /// A listed Contact Lens category is matched on a contact.
     CategoryMatched { categories: Vec<String> },
     /// A contact attribute, parsed as a number, compared with a threshold.
-    AttributeThreshold {
-        attribute: String,
-        operator: Operator,
-        value: f64,
-    },
+    AttributeThreshold { attribute: String, operator: Operator, value: f64 },
 }
 
 impl RuleKind {
@@ -160,9 +153,7 @@ pub struct Scope {
 impl Scope {
     /// Whether the scope needs to know the agent (a contact→agent join) to match.
     pub fn needs_agent(&self) -> bool {
-        !self.routing_profiles.is_empty()
-            || !self.hierarchy_groups.is_empty()
-            || !self.agents.is_empty()
+        !self.routing_profiles.is_empty() || !self.hierarchy_groups.is_empty() || !self.agents.is_empty()
     }
     pub fn is_empty(&self) -> bool {
         self.routing_profiles.is_empty()
@@ -188,36 +179,23 @@ impl Rules {
     }
     /// Rules that read Contact Lens segments (they need the contact→agent join from agent events too).
     pub fn has_segment_rules(&self) -> bool {
-        self.rules.iter().any(|r| {
-            matches!(
-                r.kind,
-                RuleKind::NegativeSentiment(_) | RuleKind::CategoryMatched { .. }
-            )
-        })
+        self.rules.iter().any(|r| matches!(r.kind, RuleKind::NegativeSentiment(_) | RuleKind::CategoryMatched { .. }))
     }
     pub fn has_sentiment_rules(&self) -> bool {
-        self.rules
-            .iter()
-            .any(|r| matches!(r.kind, RuleKind::NegativeSentiment(_)))
+        self.rules.iter().any(|r| matches!(r.kind, RuleKind::NegativeSentiment(_)))
     }
     pub fn has_missed_rules(&self) -> bool {
-        self.rules
-            .iter()
-            .any(|r| matches!(r.kind, RuleKind::MissedContacts { .. }))
+        self.rules.iter().any(|r| matches!(r.kind, RuleKind::MissedContacts { .. }))
     }
     pub fn has_ctr_rules(&self) -> bool {
-        self.rules
-            .iter()
-            .any(|r| matches!(r.kind, RuleKind::AttributeThreshold { .. }))
+        self.rules.iter().any(|r| matches!(r.kind, RuleKind::AttributeThreshold { .. }))
     }
     /// How many recent customer turns the sentiment state keeps per contact.
     pub fn sentiment_window(&self) -> usize {
         self.rules
             .iter()
             .filter_map(|r| match r.kind {
-                RuleKind::NegativeSentiment(SentimentTrigger::Share { over_last, .. }) => {
-                    Some(over_last as usize)
-                }
+                RuleKind::NegativeSentiment(SentimentTrigger::Share { over_last, .. }) => Some(over_last as usize),
                 _ => None,
             })
             .max()
@@ -225,14 +203,10 @@ impl Rules {
     }
     /// The longest missed-contacts window, and the largest count (bounds the window item).
     pub fn missed_window(&self) -> (TimeDelta, usize) {
-        self.rules
-            .iter()
-            .fold((TimeDelta::zero(), 0), |(w, n), r| match r.kind {
-                RuleKind::MissedContacts { count, within } => {
-                    (w.max(within), n.max(count as usize))
-                }
-                _ => (w, n),
-            })
+        self.rules.iter().fold((TimeDelta::zero(), 0), |(w, n), r| match r.kind {
+            RuleKind::MissedContacts { count, within } => (w.max(within), n.max(count as usize)),
+            _ => (w, n),
+        })
     }
     pub fn get(&self, name: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.name == name)
@@ -247,11 +221,7 @@ pub enum RulesError {
     #[error("rules document: {0}")]
     Document(String),
     #[error("rule {rule}: field `{field}`: {detail}")]
-    Field {
-        rule: String,
-        field: String,
-        detail: String,
-    },
+    Field { rule: String, field: String, detail: String },
 }
 
 /// Parses and validates a rules document.
@@ -265,37 +235,27 @@ pub fn validate(text: &str) -> Result<Rules, RulesError> {
     };
     for key in doc.keys() {
         if key != "rules" && key != "description" {
-            return Err(RulesError::Document(format!(
-                "unknown top-level field `{key}` (allowed: rules, description)"
-            )));
+            return Err(RulesError::Document(format!("unknown top-level field `{key}` (allowed: rules, description)")));
         }
     }
     let rules = match doc.get("rules") {
         None => {
-            return Err(RulesError::Document(
-                "missing field `rules` (a list of rules)".into(),
-            ));
+            return Err(RulesError::Document("missing field `rules` (a list of rules)".into()));
         }
         Some(Value::Array(a)) => a,
         Some(other) => {
-            return Err(RulesError::Document(format!(
-                "`rules` must be a list, found {}",
-                type_name(other)
-            )));
+            return Err(RulesError::Document(format!("`rules` must be a list, found {}", type_name(other))));
         }
     };
     if rules.is_empty() {
-        return Err(RulesError::Document(
-            "`rules` is empty: no alert would ever be sent".into(),
-        ));
+        return Err(RulesError::Document("`rules` is empty: no alert would ever be sent".into()));
     }
     let mut out = Vec::with_capacity(rules.len());
     let mut names = BTreeSet::new();
     for (index, value) in rules.iter().enumerate() {
         let rule = parse_rule(index, value)?;
         if !names.insert(rule.name.clone()) {
-            return Err(RuleCtx::new(index, Some(&rule.name))
-                .err("name", "duplicate rule name: names must be unique"));
+            return Err(RuleCtx::new(index, Some(&rule.name)).err("name", "duplicate rule name: names must be unique"));
         }
         out.push(rule);
     }
@@ -366,22 +326,11 @@ impl RuleCtx {
         Self { label }
     }
     fn err(&self, field: &str, detail: impl fmt::Display) -> RulesError {
-        RulesError::Field {
-            rule: self.label.clone(),
-            field: field.to_owned(),
-            detail: detail.to_string(),
-        }
+        RulesError::Field { rule: self.label.clone(), field: field.to_owned(), detail: detail.to_string() }
     }
 }
 
-const COMMON_FIELDS: [&str; 6] = [
-    "name",
-    "kind",
-    "severity",
-    "scope",
-    "cooldown",
-    "description",
-];
+const COMMON_FIELDS: [&str; 6] = ["name", "kind", "severity", "scope", "cooldown", "description"];
 const KINDS: &str = "status_entered, status_too_long, acw_too_long, missed_contacts, negative_sentiment, category_matched, attribute_threshold";
 
 fn kind_fields(kind: &str) -> Option<&'static [&'static str]> {
@@ -399,32 +348,20 @@ fn kind_fields(kind: &str) -> Option<&'static [&'static str]> {
 
 fn parse_rule(index: usize, value: &Value) -> Result<Rule, RulesError> {
     let Value::Object(obj) = value else {
-        return Err(RuleCtx::new(index, None).err(
-            "(rule)",
-            format!("expected an object, found {}", type_name(value)),
-        ));
+        return Err(RuleCtx::new(index, None).err("(rule)", format!("expected an object, found {}", type_name(value))));
     };
     let name_value = obj.get("name").and_then(Value::as_str);
     let ctx = RuleCtx::new(index, name_value);
     let f = Fields { obj, ctx: &ctx };
 
     let name = f.string("name")?;
-    if name.len() > MAX_NAME_LEN
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    if name.len() > MAX_NAME_LEN || !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     {
-        return Err(ctx.err(
-            "name",
-            format!("must be 1–{MAX_NAME_LEN} characters of A–Z, a–z, 0–9, '-', '_', '.'"),
-        ));
+        return Err(ctx.err("name", format!("must be 1–{MAX_NAME_LEN} characters of A–Z, a–z, 0–9, '-', '_', '.'")));
     }
     let kind_name = f.string("kind")?;
     let Some(allowed) = kind_fields(&kind_name) else {
-        return Err(ctx.err(
-            "kind",
-            format!("unknown kind {kind_name:?} (expected one of: {KINDS})"),
-        ));
+        return Err(ctx.err("kind", format!("unknown kind {kind_name:?} (expected one of: {KINDS})")));
     };
     for key in obj.keys() {
         if !COMMON_FIELDS.contains(&key.as_str()) && !allowed.contains(&key.as_str()) {
@@ -443,10 +380,7 @@ fn parse_rule(index: usize, value: &Value) -> Result<Rule, RulesError> {
         "warning" => Severity::Warning,
         "critical" => Severity::Critical,
         other => {
-            return Err(ctx.err(
-                "severity",
-                format!("unknown severity {other:?} (expected info, warning or critical)"),
-            ));
+            return Err(ctx.err("severity", format!("unknown severity {other:?} (expected info, warning or critical)")));
         }
     };
     let cooldown = f.duration("cooldown", true)?;
@@ -455,61 +389,35 @@ fn parse_rule(index: usize, value: &Value) -> Result<Rule, RulesError> {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(other) => {
-            return Err(ctx.err(
-                "description",
-                format!("expected a string, found {}", type_name(other)),
-            ));
+            return Err(ctx.err("description", format!("expected a string, found {}", type_name(other))));
         }
     };
     let kind = match kind_name.as_str() {
-        "status_entered" => RuleKind::StatusEntered {
-            statuses: f.string_list("statuses")?,
-        },
+        "status_entered" => RuleKind::StatusEntered { statuses: f.string_list("statuses")? },
         "status_too_long" => RuleKind::StatusTooLong {
             statuses: f.string_list("statuses")?,
             longer_than: f.duration("longer_than", false)?,
         },
-        "acw_too_long" => RuleKind::AcwTooLong {
-            longer_than: f.duration("longer_than", false)?,
-        },
+        "acw_too_long" => RuleKind::AcwTooLong { longer_than: f.duration("longer_than", false)? },
         "missed_contacts" => {
             let within = f.duration("within", false)?;
             if within > MAX_MISSED_WINDOW {
                 return Err(ctx.err("within", "at most 24h"));
             }
-            RuleKind::MissedContacts {
-                count: f.count("count")?,
-                within,
-            }
+            RuleKind::MissedContacts { count: f.count("count")?, within }
         }
         "negative_sentiment" => RuleKind::NegativeSentiment(parse_sentiment(&f)?),
-        "category_matched" => RuleKind::CategoryMatched {
-            categories: f.string_list("categories")?,
-        },
+        "category_matched" => RuleKind::CategoryMatched { categories: f.string_list("categories")? },
         "attribute_threshold" => {
             let op = f.string("operator")?;
             let operator = Operator::parse(&op).ok_or_else(|| {
-                ctx.err(
-                    "operator",
-                    format!("unknown operator {op:?} (expected <, <=, >, >=, == or !=)"),
-                )
+                ctx.err("operator", format!("unknown operator {op:?} (expected <, <=, >, >=, == or !=)"))
             })?;
-            RuleKind::AttributeThreshold {
-                attribute: f.string("attribute")?,
-                operator,
-                value: f.number("value")?,
-            }
+            RuleKind::AttributeThreshold { attribute: f.string("attribute")?, operator, value: f.number("value")? }
         }
         _ => unreachable!("kind_fields accepted only the kinds matched here"),
     };
-    Ok(Rule {
-        name,
-        severity,
-        scope,
-        cooldown,
-        description,
-        kind,
-    })
+    Ok(Rule { name, severity, scope, cooldown, description, kind })
 }
 
 fn parse_sentiment(f: &Fields<'_>) -> Result<SentimentTrigger, RulesError> {
@@ -523,8 +431,12 @@ fn parse_sentiment(f: &Fields<'_>) -> Result<SentimentTrigger, RulesError> {
             }
             Ok(SentimentTrigger::Share { above, over_last: f.count("over_last")? })
         }
-        (false, true, false) => Err(f.ctx.err("over_last", "missing: share_above needs over_last (how many recent turns)")),
-        (false, false, true) => Err(f.ctx.err("share_above", "missing: over_last needs share_above (a share, e.g. 0.6)")),
+        (false, true, false) => {
+            Err(f.ctx.err("over_last", "missing: share_above needs over_last (how many recent turns)"))
+        }
+        (false, false, true) => {
+            Err(f.ctx.err("share_above", "missing: over_last needs share_above (a share, e.g. 0.6)"))
+        }
         (false, false, false) => Err(f.ctx.err(
             "consecutive",
             "missing: give either consecutive (N negative turns in a row) or share_above + over_last",
@@ -536,31 +448,19 @@ fn parse_sentiment(f: &Fields<'_>) -> Result<SentimentTrigger, RulesError> {
 fn parse_scope(f: &Fields<'_>) -> Result<Scope, RulesError> {
     let obj = match f.obj.get("scope") {
         None => {
-            return Err(f
-                .ctx
-                .err("scope", "missing (use {} for every agent and contact)"));
+            return Err(f.ctx.err("scope", "missing (use {} for every agent and contact)"));
         }
         Some(Value::Object(o)) => o,
         Some(other) => {
-            return Err(f.ctx.err(
-                "scope",
-                format!("expected an object, found {}", type_name(other)),
-            ));
+            return Err(f.ctx.err("scope", format!("expected an object, found {}", type_name(other))));
         }
     };
-    const KEYS: [&str; 5] = [
-        "routing_profiles",
-        "hierarchy_groups",
-        "queues",
-        "agents",
-        "channels",
-    ];
+    const KEYS: [&str; 5] = ["routing_profiles", "hierarchy_groups", "queues", "agents", "channels"];
     for key in obj.keys() {
         if !KEYS.contains(&key.as_str()) {
-            return Err(f.ctx.err(
-                &format!("scope.{key}"),
-                format!("unknown scope key (allowed: {})", KEYS.join(", ")),
-            ));
+            return Err(f
+                .ctx
+                .err(&format!("scope.{key}"), format!("unknown scope key (allowed: {})", KEYS.join(", "))));
         }
     }
     let list = |key: &str| -> Result<Vec<String>, RulesError> {
@@ -578,17 +478,9 @@ fn parse_scope(f: &Fields<'_>) -> Result<Scope, RulesError> {
     })
 }
 
-fn string_list(
-    v: &Value,
-    field: &str,
-    ctx: &RuleCtx,
-    allow_empty: bool,
-) -> Result<Vec<String>, RulesError> {
+fn string_list(v: &Value, field: &str, ctx: &RuleCtx, allow_empty: bool) -> Result<Vec<String>, RulesError> {
     let Value::Array(items) = v else {
-        return Err(ctx.err(
-            field,
-            format!("expected a list of strings, found {}", type_name(v)),
-        ));
+        return Err(ctx.err(field, format!("expected a list of strings, found {}", type_name(v))));
     };
     if items.is_empty() && !allow_empty {
         return Err(ctx.err(field, "empty list: name at least one"));
@@ -599,10 +491,7 @@ fn string_list(
         .map(|(i, item)| match item {
             Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
             Value::String(_) => Err(ctx.err(&format!("{field}[{i}]"), "empty string")),
-            other => Err(ctx.err(
-                &format!("{field}[{i}]"),
-                format!("expected a string, found {}", type_name(other)),
-            )),
+            other => Err(ctx.err(&format!("{field}[{i}]"), format!("expected a string, found {}", type_name(other)))),
         })
         .collect()
 }
@@ -623,10 +512,7 @@ impl Fields<'_> {
         match self.get(field)? {
             Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
             Value::String(_) => Err(self.ctx.err(field, "empty string")),
-            other => Err(self.ctx.err(
-                field,
-                format!("expected a string, found {}", type_name(other)),
-            )),
+            other => Err(self.ctx.err(field, format!("expected a string, found {}", type_name(other)))),
         }
     }
     fn string_list(&self, field: &str) -> Result<Vec<String>, RulesError> {
@@ -636,13 +522,9 @@ impl Fields<'_> {
         let d = match self.get(field)? {
             Value::String(s) => parse_duration(s).map_err(|e| self.ctx.err(field, e))?,
             other => {
-                return Err(self.ctx.err(
-                    field,
-                    format!(
-                        "expected a duration string such as \"15m\", found {}",
-                        type_name(other)
-                    ),
-                ));
+                return Err(self
+                    .ctx
+                    .err(field, format!("expected a duration string such as \"15m\", found {}", type_name(other))));
             }
         };
         if !zero_ok && d <= TimeDelta::zero() {
@@ -653,22 +535,15 @@ impl Fields<'_> {
     fn count(&self, field: &str) -> Result<u32, RulesError> {
         match self.get(field)?.as_u64() {
             Some(n) if (1..=u64::from(MAX_WINDOW)).contains(&n) => Ok(n as u32),
-            _ => Err(self.ctx.err(
-                field,
-                format!("expected a whole number from 1 to {MAX_WINDOW}"),
-            )),
+            _ => Err(self.ctx.err(field, format!("expected a whole number from 1 to {MAX_WINDOW}"))),
         }
     }
     fn number(&self, field: &str) -> Result<f64, RulesError> {
         match self.get(field)? {
-            Value::Number(n) => n
-                .as_f64()
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| self.ctx.err(field, "not a finite number")),
-            other => Err(self.ctx.err(
-                field,
-                format!("expected a number, found {}", type_name(other)),
-            )),
+            Value::Number(n) => {
+                n.as_f64().filter(|x| x.is_finite()).ok_or_else(|| self.ctx.err(field, "not a finite number"))
+            }
+            other => Err(self.ctx.err(field, format!("expected a number, found {}", type_name(other)))),
         }
     }
 }
@@ -680,9 +555,7 @@ mod tests {
     const TEMPLATE_DEFAULT: &str = r#"{"rules":[{"name":"break-too-long","kind":"status_too_long","severity":"warning","statuses":["Break"],"longer_than":"15m","cooldown":"30m","scope":{}}]}"#;
 
     fn err_of(text: &str) -> String {
-        validate(text)
-            .expect_err("the document must be refused")
-            .to_string()
+        validate(text).expect_err("the document must be refused").to_string()
     }
 
     fn with_rule(rule: &str) -> String {
@@ -700,10 +573,7 @@ mod tests {
         assert!(r.scope.is_empty());
         assert_eq!(
             r.kind,
-            RuleKind::StatusTooLong {
-                statuses: vec!["Break".into()],
-                longer_than: TimeDelta::minutes(15)
-            }
+            RuleKind::StatusTooLong { statuses: vec!["Break".into()], longer_than: TimeDelta::minutes(15) }
         );
     }
 
@@ -721,17 +591,7 @@ mod tests {
         assert_eq!(parse_duration("15m"), Ok(TimeDelta::minutes(15)));
         assert_eq!(parse_duration("2h"), Ok(TimeDelta::hours(2)));
         assert_eq!(parse_duration("1d"), Ok(TimeDelta::days(1)));
-        for bad in [
-            "",
-            "15",
-            "m",
-            "1.5h",
-            "-5m",
-            "15 min",
-            "5w",
-            "+5m",
-            "99999999999999d",
-        ] {
+        for bad in ["", "15", "m", "1.5h", "-5m", "15 min", "5w", "+5m", "99999999999999d"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} must be refused");
         }
         assert_eq!(human_duration(TimeDelta::seconds(90)), "1 min 30 s");
@@ -744,20 +604,12 @@ mod tests {
         let e = err_of(&with_rule(
             r#"{"name":"break-too-long","kind":"status_too_long","severity":"warning","statuses":["Break"],"longer_than":"15x","cooldown":"30m","scope":{}}"#,
         ));
-        assert!(
-            e.contains(r#"#1 "break-too-long""#)
-                && e.contains("`longer_than`")
-                && e.contains("15x"),
-            "{e}"
-        );
+        assert!(e.contains(r#"#1 "break-too-long""#) && e.contains("`longer_than`") && e.contains("15x"), "{e}");
 
         let e = err_of(&with_rule(
             r#"{"name":"a","kind":"status_entered","severity":"loud","statuses":["X"],"cooldown":"0s","scope":{}}"#,
         ));
-        assert!(
-            e.contains(r#""a""#) && e.contains("`severity`") && e.contains("loud"),
-            "{e}"
-        );
+        assert!(e.contains(r#""a""#) && e.contains("`severity`") && e.contains("loud"), "{e}");
 
         let e = err_of(&with_rule(
             r#"{"name":"a","kind":"status_entered","severity":"info","statuses":["X"],"cooldown":"0s","scope":{"team":["x"]}}"#,
@@ -767,28 +619,20 @@ mod tests {
         let e = err_of(&with_rule(
             r#"{"name":"a","kind":"acw_too_long","severity":"info","longer_than":"5m","statuses":["X"],"cooldown":"0s","scope":{}}"#,
         ));
-        assert!(
-            e.contains("`statuses`") && e.contains("not a field of kind acw_too_long"),
-            "{e}"
-        );
+        assert!(e.contains("`statuses`") && e.contains("not a field of kind acw_too_long"), "{e}");
 
         let e = err_of(&with_rule(
             r#"{"name":"a","kind":"status_too_long","severity":"info","statuses":["X"],"longer_than":"5m","scope":{}}"#,
         ));
         assert!(e.contains("`cooldown`: missing"), "{e}");
 
-        let e = err_of(&with_rule(
-            r#"{"name":"a","kind":"sla","severity":"info","cooldown":"0s","scope":{}}"#,
-        ));
+        let e = err_of(&with_rule(r#"{"name":"a","kind":"sla","severity":"info","cooldown":"0s","scope":{}}"#));
         assert!(e.contains("`kind`") && e.contains("sla"), "{e}");
 
         let e = err_of(&with_rule(
             r#"{"kind":"acw_too_long","severity":"info","longer_than":"5m","cooldown":"0s","scope":{}}"#,
         ));
-        assert!(
-            e.contains("#1 (unnamed)") && e.contains("`name`: missing"),
-            "{e}"
-        );
+        assert!(e.contains("#1 (unnamed)") && e.contains("`name`: missing"), "{e}");
 
         let e = err_of(&with_rule(
             r#"{"name":"a","kind":"missed_contacts","severity":"info","count":0,"within":"1h","cooldown":"0s","scope":{}}"#,
@@ -838,10 +682,7 @@ mod tests {
                 {"name":"ok","kind":"acw_too_long","severity":"info","longer_than":"5m","cooldown":"0s","scope":{}},
                 {"name":"bad","kind":"acw_too_long","severity":"info","longer_than":"0s","cooldown":"0s","scope":{}}]}"#,
         );
-        assert!(
-            e.contains(r#"#2 "bad""#) && e.contains("`longer_than`"),
-            "{e}"
-        );
+        assert!(e.contains(r#"#2 "bad""#) && e.contains("`longer_than`"), "{e}");
     }
 
     #[test]
@@ -851,7 +692,8 @@ mod tests {
         assert!(err_of("{}").contains("missing field `rules`"));
         assert!(err_of(r#"{"rules":[]}"#).contains("empty"));
         assert!(err_of(r#"{"rules":[], "rulez": 1}"#).contains("rulez"));
-        let dup = r#"{"name":"a","kind":"acw_too_long","severity":"info","longer_than":"5m","cooldown":"0s","scope":{}}"#;
+        let dup =
+            r#"{"name":"a","kind":"acw_too_long","severity":"info","longer_than":"5m","cooldown":"0s","scope":{}}"#;
         let e = err_of(&format!(r#"{{"rules":[{dup},{dup}]}}"#));
         assert!(e.contains(r#"#2 "a""#) && e.contains("duplicate"), "{e}");
     }
@@ -859,18 +701,9 @@ mod tests {
     #[test]
     fn sentiment_triggers_are_either_consecutive_or_share() {
         let r = validate(&with_rule(r#"{"name":"a","kind":"negative_sentiment","severity":"critical","consecutive":3,"cooldown":"0s","scope":{}}"#)).unwrap();
-        assert_eq!(
-            r.rules[0].kind,
-            RuleKind::NegativeSentiment(SentimentTrigger::Consecutive(3))
-        );
+        assert_eq!(r.rules[0].kind, RuleKind::NegativeSentiment(SentimentTrigger::Consecutive(3)));
         let r = validate(&with_rule(r#"{"name":"a","kind":"negative_sentiment","severity":"critical","share_above":0.5,"over_last":6,"cooldown":"0s","scope":{}}"#)).unwrap();
-        assert_eq!(
-            r.rules[0].kind,
-            RuleKind::NegativeSentiment(SentimentTrigger::Share {
-                above: 0.5,
-                over_last: 6
-            })
-        );
+        assert_eq!(r.rules[0].kind, RuleKind::NegativeSentiment(SentimentTrigger::Share { above: 0.5, over_last: 6 }));
         assert_eq!(r.sentiment_window(), 6);
         let e = err_of(&with_rule(
             r#"{"name":"a","kind":"negative_sentiment","severity":"critical","consecutive":3,"share_above":0.5,"over_last":6,"cooldown":"0s","scope":{}}"#,

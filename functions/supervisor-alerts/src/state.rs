@@ -15,9 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 use shared::model::time::{canonical, parse};
-use shared::ports::{
-    Condition, EXPIRES_AT, Item, ItemStore, PK, PortError, PortResult, SK, WriteOutcome,
-};
+use shared::ports::{Condition, EXPIRES_AT, Item, ItemStore, PK, PortError, PortResult, SK, WriteOutcome};
 
 use crate::engine::{AgentFacts, AlertKey, ContactJoin, MissedContact, SentimentState};
 
@@ -63,10 +61,7 @@ impl Lease {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
-        Self {
-            until,
-            token: format!("{nanos:x}-{:x}-{n:x}", std::process::id()),
-        }
+        Self { until, token: format!("{nanos:x}-{:x}-{n:x}", std::process::id()) }
     }
 }
 
@@ -97,11 +92,7 @@ pub fn claim_pk(key: &AlertKey) -> String {
 }
 
 fn claim_sk(key: &AlertKey) -> String {
-    if key.episode.is_empty() {
-        "-".into()
-    } else {
-        key.episode.clone()
-    }
+    if key.episode.is_empty() { "-".into() } else { key.episode.clone() }
 }
 
 impl<S: ItemStore> AlertTable<S> {
@@ -125,21 +116,14 @@ impl<S: ItemStore> AlertTable<S> {
             Some(STATUS_RETRYABLE) => Claim::Retryable { token },
             _ => Claim::Pending {
                 // An unreadable lease counts as expired: a later delivery takes over rather than wait forever.
-                lease_until: str_of(&item, "lease_until")
-                    .and_then(parse)
-                    .unwrap_or(DateTime::<Utc>::MIN_UTC),
+                lease_until: str_of(&item, "lease_until").and_then(parse).unwrap_or(DateTime::<Utc>::MIN_UTC),
                 token,
             },
         }))
     }
 
     /// Claims a new alert (`Condition::NotExists`).
-    pub async fn claim_new(
-        &self,
-        key: &AlertKey,
-        lease: &Lease,
-        now: DateTime<Utc>,
-    ) -> PortResult<WriteOutcome> {
+    pub async fn claim_new(&self, key: &AlertKey, lease: &Lease, now: DateTime<Utc>) -> PortResult<WriteOutcome> {
         let claim = item([
             (PK, json!(claim_pk(key))),
             (SK, json!(claim_sk(key))),
@@ -176,60 +160,35 @@ impl<S: ItemStore> AlertTable<S> {
                 &claim_sk(key),
                 set,
                 &[],
-                Condition::Equals {
-                    attr: "lease_token",
-                    value: json!(old_token),
-                },
+                Condition::Equals { attr: "lease_token", value: json!(old_token) },
             )
             .await
     }
 
     /// SNS accepted the message: the claim becomes SENT for good.
-    pub async fn confirm_sent(
-        &self,
-        key: &AlertKey,
-        lease: &Lease,
-        now: DateTime<Utc>,
-    ) -> PortResult<WriteOutcome> {
-        let set = item([
-            ("status", json!(STATUS_SENT)),
-            ("sent_at", json!(canonical(&now))),
-        ]);
+    pub async fn confirm_sent(&self, key: &AlertKey, lease: &Lease, now: DateTime<Utc>) -> PortResult<WriteOutcome> {
+        let set = item([("status", json!(STATUS_SENT)), ("sent_at", json!(canonical(&now)))]);
         self.store
             .update(
                 &claim_pk(key),
                 &claim_sk(key),
                 set,
                 &["last_error"],
-                Condition::Equals {
-                    attr: "lease_token",
-                    value: json!(lease.token),
-                },
+                Condition::Equals { attr: "lease_token", value: json!(lease.token) },
             )
             .await
     }
 
     /// The publish failed definitely (nothing was sent): the next delivery takes over at once.
-    pub async fn mark_retryable(
-        &self,
-        key: &AlertKey,
-        lease: &Lease,
-        error: &PortError,
-    ) -> PortResult<WriteOutcome> {
-        let set = item([
-            ("status", json!(STATUS_RETRYABLE)),
-            ("last_error", json!(error.to_string())),
-        ]);
+    pub async fn mark_retryable(&self, key: &AlertKey, lease: &Lease, error: &PortError) -> PortResult<WriteOutcome> {
+        let set = item([("status", json!(STATUS_RETRYABLE)), ("last_error", json!(error.to_string()))]);
         self.store
             .update(
                 &claim_pk(key),
                 &claim_sk(key),
                 set,
                 &[],
-                Condition::Equals {
-                    attr: "lease_token",
-                    value: json!(lease.token),
-                },
+                Condition::Equals { attr: "lease_token", value: json!(lease.token) },
             )
             .await
     }
@@ -243,20 +202,14 @@ impl<S: ItemStore> AlertTable<S> {
         error: &PortError,
         now: DateTime<Utc>,
     ) -> PortResult<WriteOutcome> {
-        let set = item([
-            ("lease_until", json!(canonical(&now))),
-            ("last_error", json!(error.to_string())),
-        ]);
+        let set = item([("lease_until", json!(canonical(&now))), ("last_error", json!(error.to_string()))]);
         self.store
             .update(
                 &claim_pk(key),
                 &claim_sk(key),
                 set,
                 &[],
-                Condition::Equals {
-                    attr: "lease_token",
-                    value: json!(lease.token),
-                },
+                Condition::Equals { attr: "lease_token", value: json!(lease.token) },
             )
             .await
     }
@@ -283,16 +236,7 @@ impl<S: ItemStore> AlertTable<S> {
         ]);
         let outcome = self
             .store
-            .update(
-                &pk,
-                sk,
-                set,
-                &[],
-                Condition::NewerThan {
-                    attr: "open_at",
-                    value: canonical(&at),
-                },
-            )
+            .update(&pk, sk, set, &[], Condition::NewerThan { attr: "open_at", value: canonical(&at) })
             .await?;
         if outcome == WriteOutcome::Applied {
             return Ok(true);
@@ -340,11 +284,7 @@ impl<S: ItemStore> AlertTable<S> {
     }
 
     pub async fn join(&self, contact_id: &str) -> PortResult<Option<ContactJoin>> {
-        let Some(i) = self
-            .store
-            .get(&format!("contact#{contact_id}"), "agent")
-            .await?
-        else {
+        let Some(i) = self.store.get(&format!("contact#{contact_id}"), "agent").await? else {
             return Ok(None);
         };
         let s = |name: &str| str_of(&i, name).map(str::to_owned);
@@ -376,11 +316,7 @@ impl<S: ItemStore> AlertTable<S> {
         };
         let rev = i.get("rev").and_then(Value::as_i64);
         // An unreadable state item starts over rather than blocking the key forever.
-        let value = i
-            .get(field)
-            .cloned()
-            .and_then(|v| serde_json::from_value(v).ok())
-            .unwrap_or_default();
+        let value = i.get(field).cloned().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
         Ok((value, rev))
     }
 
@@ -402,10 +338,7 @@ impl<S: ItemStore> AlertTable<S> {
         ]);
         let condition = match rev {
             None => Condition::NotExists,
-            Some(r) => Condition::Equals {
-                attr: "rev",
-                value: json!(r),
-            },
+            Some(r) => Condition::Equals { attr: "rev", value: json!(r) },
         };
         match self.store.put(state, condition).await? {
             WriteOutcome::Applied => Ok(()),
@@ -413,12 +346,8 @@ impl<S: ItemStore> AlertTable<S> {
         }
     }
 
-    pub async fn missed_window(
-        &self,
-        agent_id: &str,
-    ) -> PortResult<(Vec<MissedContact>, Option<i64>)> {
-        self.read_versioned(&format!("missed#{agent_id}"), "contacts")
-            .await
+    pub async fn missed_window(&self, agent_id: &str) -> PortResult<(Vec<MissedContact>, Option<i64>)> {
+        self.read_versioned(&format!("missed#{agent_id}"), "contacts").await
     }
 
     pub async fn save_missed_window(
@@ -428,21 +357,12 @@ impl<S: ItemStore> AlertTable<S> {
         rev: Option<i64>,
         now: DateTime<Utc>,
     ) -> PortResult<()> {
-        let value = serde_json::to_value(window)
-            .map_err(|e| PortError::permanent("alert-state", e.to_string()))?;
-        self.write_versioned(
-            &format!("missed#{agent_id}"),
-            "contacts",
-            value,
-            rev,
-            now + self.ttls.missed,
-        )
-        .await
+        let value = serde_json::to_value(window).map_err(|e| PortError::permanent("alert-state", e.to_string()))?;
+        self.write_versioned(&format!("missed#{agent_id}"), "contacts", value, rev, now + self.ttls.missed).await
     }
 
     pub async fn sentiment(&self, contact_id: &str) -> PortResult<(SentimentState, Option<i64>)> {
-        self.read_versioned(&format!("sentiment#{contact_id}"), "state")
-            .await
+        self.read_versioned(&format!("sentiment#{contact_id}"), "state").await
     }
 
     pub async fn save_sentiment(
@@ -452,15 +372,7 @@ impl<S: ItemStore> AlertTable<S> {
         rev: Option<i64>,
         now: DateTime<Utc>,
     ) -> PortResult<()> {
-        let value = serde_json::to_value(state)
-            .map_err(|e| PortError::permanent("alert-state", e.to_string()))?;
-        self.write_versioned(
-            &format!("sentiment#{contact_id}"),
-            "state",
-            value,
-            rev,
-            now + self.ttls.contact,
-        )
-        .await
+        let value = serde_json::to_value(state).map_err(|e| PortError::permanent("alert-state", e.to_string()))?;
+        self.write_versioned(&format!("sentiment#{contact_id}"), "state", value, rev, now + self.ttls.contact).await
     }
 }

@@ -9,10 +9,7 @@ const GOOD_RULES: &str = r#"{"rules":[{"name":"break-too-long","kind":"status_to
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     let mut m: HashMap<String, String> = [
         ("ALERT_STATE_TABLE", "alert-state"),
-        (
-            "ALERT_TOPIC_ARN",
-            "arn:aws:sns:us-east-1:123456789012:alerts",
-        ),
+        ("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:alerts"),
         ("QUARANTINE_BUCKET", "archive"),
     ]
     .iter()
@@ -29,9 +26,7 @@ fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 }
 
 fn error(pairs: &[(&str, &str)]) -> String {
-    Config::from_env(&env(pairs))
-        .expect_err("init must fail")
-        .to_string()
+    Config::from_env(&env(pairs)).expect_err("init must fail").to_string()
 }
 
 #[test]
@@ -65,44 +60,20 @@ fn a_rules_file_is_read_and_its_errors_name_the_file() {
 
     std::fs::write(&path, GOOD_RULES.replace("warning", "panic")).unwrap();
     let e = error(&[("ALERT_RULES_FILE", p)]);
-    assert!(
-        e.starts_with(&format!(
-            "ALERT_RULES_FILE {p}: rule #1 \"break-too-long\": field `severity`"
-        )),
-        "{e}"
-    );
+    assert!(e.starts_with(&format!("ALERT_RULES_FILE {p}: rule #1 \"break-too-long\": field `severity`")), "{e}");
 
     let e = error(&[("ALERT_RULES_FILE", "/nonexistent/rules.json")]);
-    assert!(
-        e.starts_with("ALERT_RULES_FILE /nonexistent/rules.json: cannot read"),
-        "{e}"
-    );
+    assert!(e.starts_with("ALERT_RULES_FILE /nonexistent/rules.json: cannot read"), "{e}");
 
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/rules.example.json");
-    assert_eq!(
-        Config::from_env(&env(&[("ALERT_RULES_FILE", example)]))
-            .unwrap()
-            .rules
-            .rules
-            .len(),
-        8
-    );
+    assert_eq!(Config::from_env(&env(&[("ALERT_RULES_FILE", example)])).unwrap().rules.rules.len(), 8);
 }
 
 #[test]
 fn exactly_one_rules_source_is_required() {
-    assert!(matches!(
-        Config::from_env(&env(&[])),
-        Err(ConfigError::NoRules)
-    ));
-    let e = error(&[
-        ("ALERT_RULES", GOOD_RULES),
-        ("ALERT_RULES_FILE", "/tmp/rules.json"),
-    ]);
-    assert!(
-        e.contains("exactly one of ALERT_RULES") && e.contains("ALERT_RULES_FILE"),
-        "{e}"
-    );
+    assert!(matches!(Config::from_env(&env(&[])), Err(ConfigError::NoRules)));
+    let e = error(&[("ALERT_RULES", GOOD_RULES), ("ALERT_RULES_FILE", "/tmp/rules.json")]);
+    assert!(e.contains("exactly one of ALERT_RULES") && e.contains("ALERT_RULES_FILE"), "{e}");
 }
 
 #[test]
@@ -115,24 +86,11 @@ fn missing_or_invalid_variables_are_named() {
         error(&[("ALERT_RULES", GOOD_RULES), ("ALERT_TOPIC_ARN", "")]),
         "missing required environment variable ALERT_TOPIC_ARN"
     );
+    assert!(error(&[("ALERT_RULES", GOOD_RULES), ("ALERT_TOPIC_ARN", "alerts")]).contains("ALERT_TOPIC_ARN"));
+    assert!(error(&[("ALERT_RULES", GOOD_RULES), ("ALERT_LEASE_SECONDS", "0")]).contains("ALERT_LEASE_SECONDS"));
+    assert!(error(&[("ALERT_RULES", GOOD_RULES), ("ALERT_LEASE_SECONDS", "soon")]).contains("ALERT_LEASE_SECONDS"));
     assert!(
-        error(&[("ALERT_RULES", GOOD_RULES), ("ALERT_TOPIC_ARN", "alerts")])
-            .contains("ALERT_TOPIC_ARN")
-    );
-    assert!(
-        error(&[("ALERT_RULES", GOOD_RULES), ("ALERT_LEASE_SECONDS", "0")])
-            .contains("ALERT_LEASE_SECONDS")
-    );
-    assert!(
-        error(&[("ALERT_RULES", GOOD_RULES), ("ALERT_LEASE_SECONDS", "soon")])
-            .contains("ALERT_LEASE_SECONDS")
-    );
-    assert!(
-        error(&[
-            ("ALERT_RULES", GOOD_RULES),
-            ("CONTACT_STATE_TTL_HOURS", "-1")
-        ])
-        .contains("CONTACT_STATE_TTL_HOURS")
+        error(&[("ALERT_RULES", GOOD_RULES), ("CONTACT_STATE_TTL_HOURS", "-1")]).contains("CONTACT_STATE_TTL_HOURS")
     );
     assert_eq!(
         error(&[("ALERT_RULES", GOOD_RULES), ("QUARANTINE_BUCKET", "")]),

@@ -11,9 +11,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use common::*;
 use serde_json::{Value, json};
 use shared::adapters::aws::dynamodb::DynamoItemStore;
@@ -24,8 +22,7 @@ use supervisor_alerts::handler::Handler;
 use supervisor_alerts::rules::Rules;
 
 fn endpoint() -> String {
-    let e = std::env::var("AWS_ENDPOINT_URL")
-        .expect("AWS_ENDPOINT_URL must point at moto (scripts/test.sh sets it)");
+    let e = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL must point at moto (scripts/test.sh sets it)");
     assert!(
         e.starts_with("http://127.0.0.1:") || e.starts_with("http://localhost:"),
         "emulator tests only talk to 127.0.0.1: {e}"
@@ -34,11 +31,7 @@ fn endpoint() -> String {
 }
 
 fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
-    )
+    format!("{prefix}-{}-{}", std::process::id(), chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default())
 }
 
 /// One call of moto's SQS JSON protocol.
@@ -51,17 +44,9 @@ fn sqs(action: &str, body: Value) -> Value {
         .args(["-d", &body.to_string()])
         .output()
         .expect("curl runs");
-    assert!(
-        out.status.success(),
-        "curl {action} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "SQS {action} answered {:?}: {e}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    assert!(out.status.success(), "curl {action} failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("SQS {action} answered {:?}: {e}", String::from_utf8_lossy(&out.stdout)))
 }
 
 struct Queue {
@@ -70,17 +55,12 @@ struct Queue {
 }
 
 fn create_queue(name: &str) -> Queue {
-    let url = sqs("CreateQueue", json!({"QueueName": name}))["QueueUrl"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let arn = sqs(
-        "GetQueueAttributes",
-        json!({"QueueUrl": url, "AttributeNames": ["QueueArn"]}),
-    )["Attributes"]["QueueArn"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let url = sqs("CreateQueue", json!({"QueueName": name}))["QueueUrl"].as_str().unwrap().to_owned();
+    let arn =
+        sqs("GetQueueAttributes", json!({"QueueUrl": url, "AttributeNames": ["QueueArn"]}))["Attributes"]["QueueArn"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     Queue { url, arn }
 }
 
@@ -88,10 +68,7 @@ fn create_queue(name: &str) -> Queue {
 fn drain_queue(q: &Queue) -> Vec<Value> {
     let mut out = Vec::new();
     loop {
-        let r = sqs(
-            "ReceiveMessage",
-            json!({"QueueUrl": q.url, "MaxNumberOfMessages": 10, "VisibilityTimeout": 600}),
-        );
+        let r = sqs("ReceiveMessage", json!({"QueueUrl": q.url, "MaxNumberOfMessages": 10, "VisibilityTimeout": 600}));
         let Some(messages) = r["Messages"].as_array().filter(|m| !m.is_empty()) else {
             break;
         };
@@ -119,50 +96,18 @@ async fn setup() -> Aws {
         .table_name(&table)
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
+            AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap(),
         )
         .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("sk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
+            AttributeDefinition::builder().attribute_name("sk").attribute_type(ScalarAttributeType::S).build().unwrap(),
         )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("sk")
-                .key_type(KeyType::Range)
-                .build()
-                .unwrap(),
-        )
+        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
+        .key_schema(KeySchemaElement::builder().attribute_name("sk").key_type(KeyType::Range).build().unwrap())
         .send()
         .await
         .unwrap();
-    let topic = sns
-        .create_topic()
-        .name(unique("alerts"))
-        .send()
-        .await
-        .unwrap()
-        .topic_arn
-        .unwrap();
-    Aws {
-        ddb,
-        sns,
-        table,
-        topic,
-    }
+    let topic = sns.create_topic().name(unique("alerts")).send().await.unwrap().topic_arn.unwrap();
+    Aws { ddb, sns, table, topic }
 }
 
 impl Aws {
@@ -190,9 +135,7 @@ fn example_rules() -> Rules {
 }
 
 fn attribute(notification: &Value, name: &str) -> Option<String> {
-    notification["MessageAttributes"][name]["Value"]
-        .as_str()
-        .map(str::to_owned)
+    notification["MessageAttributes"][name]["Value"].as_str().map(str::to_owned)
 }
 
 #[tokio::test]
@@ -201,18 +144,11 @@ async fn each_team_queue_receives_only_its_own_alerts_exactly_once() {
     let aws = setup().await;
     let blue = create_queue(&unique("team-blue"));
     let green = create_queue(&unique("team-green"));
-    aws.subscribe(&blue, json!({"hierarchyLevel3": ["Team Blue"]}))
-        .await;
-    aws.subscribe(&green, json!({"hierarchyLevel3": ["Team Green"]}))
-        .await;
+    aws.subscribe(&blue, json!({"hierarchyLevel3": ["Team Blue"]})).await;
+    aws.subscribe(&green, json!({"hierarchyLevel3": ["Team Green"]})).await;
 
     let rules = example_rules();
-    let handler = Handler::new(
-        rules.clone(),
-        aws.store(),
-        aws.publisher(),
-        settings(&rules),
-    );
+    let handler = Handler::new(rules.clone(), aws.store(), aws.publisher(), settings(&rules));
     let items = envelope("envelopes/supervisor-alerts.json");
     let d = handler.process(&items).await;
     assert!(d.iter().all(|d| *d == Disposition::Done), "{d:?}");
@@ -220,28 +156,14 @@ async fn each_team_queue_receives_only_its_own_alerts_exactly_once() {
     let blue_alerts = drain_queue(&blue);
     let green_alerts = drain_queue(&green);
     let rules_of = |alerts: &[Value]| {
-        let mut r: Vec<String> = alerts
-            .iter()
-            .map(|n| attribute(n, "rule").unwrap())
-            .collect();
+        let mut r: Vec<String> = alerts.iter().map(|n| attribute(n, "rule").unwrap()).collect();
         r.sort();
         r
     };
-    assert_eq!(
-        rules_of(&blue_alerts),
-        [
-            "angry-customer",
-            "break-too-long",
-            "escalation-requested",
-            "unplanned-break"
-        ]
-    );
+    assert_eq!(rules_of(&blue_alerts), ["angry-customer", "break-too-long", "escalation-requested", "unplanned-break"]);
     assert_eq!(rules_of(&green_alerts), ["low-csat"]);
     for n in &blue_alerts {
-        assert_eq!(
-            attribute(n, "hierarchyLevel3").as_deref(),
-            Some("Team Blue")
-        );
+        assert_eq!(attribute(n, "hierarchyLevel3").as_deref(), Some("Team Blue"));
         assert_eq!(attribute(n, "agentUsername").as_deref(), Some("jdoe"));
         assert!(n["Subject"].as_str().unwrap().starts_with('['), "{n}");
         let body: Value = serde_json::from_str(n["Message"].as_str().unwrap()).unwrap();
@@ -255,10 +177,7 @@ async fn each_team_queue_receives_only_its_own_alerts_exactly_once() {
     assert!(drain_queue(&green).is_empty());
     let claim = aws
         .store()
-        .get(
-            "alert#break-too-long#f7fd8b2d-fc26-45b7-90fb-8b8d91076163",
-            "2026-11-02T10:00:00.731Z",
-        )
+        .get("alert#break-too-long#f7fd8b2d-fc26-45b7-90fb-8b8d91076163", "2026-11-02T10:00:00.731Z")
         .await
         .unwrap()
         .expect("the claim item exists");
@@ -290,37 +209,20 @@ impl<P: Publisher> Publisher for FailOnce<P> {
 async fn a_publish_failing_once_is_delivered_exactly_once_on_redelivery() {
     let aws = setup().await;
     let all = create_queue(&unique("all-alerts"));
-    aws.subscribe(&all, json!({"severity": ["info", "warning", "critical"]}))
-        .await;
+    aws.subscribe(&all, json!({"severity": ["info", "warning", "critical"]})).await;
 
     let rules = one_rule(
         r#"{"name":"break-too-long","kind":"status_too_long","severity":"warning","statuses":["Break"],"longer_than":"15m","cooldown":"30m","scope":{}}"#,
     );
-    let publisher = FailOnce {
-        inner: aws.publisher(),
-        failed: Arc::new(AtomicUsize::new(0)),
-    };
+    let publisher = FailOnce { inner: aws.publisher(), failed: Arc::new(AtomicUsize::new(0)) };
     let handler = Handler::new(rules.clone(), aws.store(), publisher, settings(&rules));
-    let items = batch(vec![item(
-        fixture("raw/agent/heartbeat-during-break.json"),
-        "2026-11-02T10:30:01Z",
-    )]);
+    let items = batch(vec![item(fixture("raw/agent/heartbeat-during-break.json"), "2026-11-02T10:30:01Z")]);
 
     let d = handler.process(&items).await;
     assert!(matches!(d[0], Disposition::Retry(_)), "{d:?}");
     assert!(drain_queue(&all).is_empty());
-    let claim_key = (
-        "alert#break-too-long#f7fd8b2d-fc26-45b7-90fb-8b8d91076163",
-        "2026-11-02T10:00:00.731Z",
-    );
-    assert_eq!(
-        aws.store()
-            .get(claim_key.0, claim_key.1)
-            .await
-            .unwrap()
-            .unwrap()["status"],
-        "RETRYABLE"
-    );
+    let claim_key = ("alert#break-too-long#f7fd8b2d-fc26-45b7-90fb-8b8d91076163", "2026-11-02T10:00:00.731Z");
+    assert_eq!(aws.store().get(claim_key.0, claim_key.1).await.unwrap().unwrap()["status"], "RETRYABLE");
 
     for _ in 0..2 {
         let d = handler.process(&items).await;
@@ -328,18 +230,8 @@ async fn a_publish_failing_once_is_delivered_exactly_once_on_redelivery() {
     }
     let received = drain_queue(&all);
     assert_eq!(received.len(), 1);
-    assert_eq!(
-        attribute(&received[0], "rule").as_deref(),
-        Some("break-too-long")
-    );
-    assert_eq!(
-        aws.store()
-            .get(claim_key.0, claim_key.1)
-            .await
-            .unwrap()
-            .unwrap()["status"],
-        "SENT"
-    );
+    assert_eq!(attribute(&received[0], "rule").as_deref(), Some("break-too-long"));
+    assert_eq!(aws.store().get(claim_key.0, claim_key.1).await.unwrap().unwrap()["status"], "SENT");
 }
 
 #[tokio::test]
@@ -352,17 +244,8 @@ async fn missed_contact_and_sentiment_windows_round_trip_through_dynamodb() {
           {"name":"angry","kind":"negative_sentiment","severity":"critical","consecutive":4,"cooldown":"0s","scope":{}}]}"#,
     );
     let publisher = shared::adapters::memory::MemoryPublisher::new();
-    let handler = Handler::new(
-        rules.clone(),
-        aws.store(),
-        publisher.clone(),
-        settings(&rules),
-    );
-    let mut second = agent_event_at(
-        "raw/agent/contact-missed.json",
-        "STATE_CHANGE",
-        "2026-11-02T11:25:00.000Z",
-    );
+    let handler = Handler::new(rules.clone(), aws.store(), publisher.clone(), settings(&rules));
+    let mut second = agent_event_at("raw/agent/contact-missed.json", "STATE_CHANGE", "2026-11-02T11:25:00.000Z");
     second["CurrentAgentSnapshot"]["Contacts"][0]["ContactId"] =
         Value::String("11111111-2222-3333-4444-555555555555".into());
     second["CurrentAgentSnapshot"]["Contacts"][0]["StateStartTimestamp"] =
@@ -371,40 +254,18 @@ async fn missed_contact_and_sentiment_windows_round_trip_through_dynamodb() {
     for round in 0..2 {
         let d = handler
             .process(&batch(vec![
-                item(
-                    fixture("raw/agent/contact-connected.json"),
-                    "2026-11-02T08:05:15Z",
-                ),
+                item(fixture("raw/agent/contact-connected.json"), "2026-11-02T08:05:15Z"),
                 item(negative.clone(), "2026-11-02T08:07:00Z"),
-                item(
-                    fixture("raw/agent/contact-missed.json"),
-                    "2026-11-02T11:20:27Z",
-                ),
+                item(fixture("raw/agent/contact-missed.json"), "2026-11-02T11:20:27Z"),
                 json_item(&second, "2026-11-02T11:25:01Z"),
             ]))
             .await;
-        assert!(
-            d.iter().all(|d| *d == Disposition::Done),
-            "round {round}: {d:?}"
-        );
+        assert!(d.iter().all(|d| *d == Disposition::Done), "round {round}: {d:?}");
     }
     // Two missed contacts → one alert; three negative turns (counted once despite the second round) → none.
     assert_eq!(rule_names(&publisher.published()), ["missed"]);
-    let sentiment = aws
-        .store()
-        .get("sentiment#ad92bd21-3930-4256-a9c6-2e3d1e90e82b", "window")
-        .await
-        .unwrap()
-        .unwrap();
+    let sentiment = aws.store().get("sentiment#ad92bd21-3930-4256-a9c6-2e3d1e90e82b", "window").await.unwrap().unwrap();
     assert_eq!(sentiment["state"]["turns"], 3);
-    let join = aws
-        .store()
-        .get("contact#ad92bd21-3930-4256-a9c6-2e3d1e90e82b", "agent")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (join["username"].as_str(), join["h3"].as_str()),
-        (Some("jdoe"), Some("Team Blue"))
-    );
+    let join = aws.store().get("contact#ad92bd21-3930-4256-a9c6-2e3d1e90e82b", "agent").await.unwrap().unwrap();
+    assert_eq!((join["username"].as_str(), join["h3"].as_str()), (Some("jdoe"), Some("Team Blue")));
 }

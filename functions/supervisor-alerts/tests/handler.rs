@@ -21,25 +21,14 @@ const ASMITH_CHAT: &str = "903d7db5-e28e-41b2-8b3b-2156195b8e47";
 fn handler<P: Publisher>(
     rules: Rules,
     publisher: P,
-) -> (
-    Handler<MemoryItemStore, P, ManualClock>,
-    MemoryItemStore,
-    ManualClock,
-) {
+) -> (Handler<MemoryItemStore, P, ManualClock>, MemoryItemStore, ManualClock) {
     let store = MemoryItemStore::new(&[]);
     let clock = ManualClock::at("2026-11-02T12:00:00Z");
     let s = settings(&rules);
-    (
-        Handler::with_clock(rules, store.clone(), publisher, s, clock.clone()),
-        store,
-        clock,
-    )
+    (Handler::with_clock(rules, store.clone(), publisher, s, clock.clone()), store, clock)
 }
 
-async fn run<P: Publisher, C: Clock>(
-    h: &Handler<MemoryItemStore, P, C>,
-    items: Vec<KinesisItem>,
-) -> Vec<Disposition> {
+async fn run<P: Publisher, C: Clock>(h: &Handler<MemoryItemStore, P, C>, items: Vec<KinesisItem>) -> Vec<Disposition> {
     h.process(&batch(items)).await
 }
 
@@ -59,14 +48,8 @@ async fn a_break_longer_than_the_limit_alerts_once_from_a_heartbeat() {
     let d = run(
         &h,
         vec![
-            item(
-                fixture("raw/agent/status-break.json"),
-                "2026-11-02T10:00:01Z",
-            ),
-            item(
-                fixture("raw/agent/heartbeat-during-break.json"),
-                "2026-11-02T10:30:01Z",
-            ),
+            item(fixture("raw/agent/status-break.json"), "2026-11-02T10:00:01Z"),
+            item(fixture("raw/agent/heartbeat-during-break.json"), "2026-11-02T10:30:01Z"),
         ],
     )
     .await;
@@ -75,68 +58,36 @@ async fn a_break_longer_than_the_limit_alerts_once_from_a_heartbeat() {
     let published = publisher.published();
     assert_eq!(published.len(), 1);
     let m = &published[0];
-    assert_eq!(
-        m.subject,
-        "[WARNING] break-too-long: jdoe in Break for 30 min"
-    );
+    assert_eq!(m.subject, "[WARNING] break-too-long: jdoe in Break for 30 min");
     let a = attrs(m);
     assert_eq!(a["rule"], "break-too-long");
     assert_eq!(a["severity"], "warning");
     assert_eq!(a["agentUsername"], "jdoe");
     assert_eq!(a["routingProfile"], "Voice Sales");
     assert_eq!(
-        (
-            a["hierarchyLevel1"].as_str(),
-            a["hierarchyLevel2"].as_str(),
-            a["hierarchyLevel3"].as_str()
-        ),
+        (a["hierarchyLevel1"].as_str(), a["hierarchyLevel2"].as_str(), a["hierarchyLevel3"].as_str()),
         ("EMEA", "Sales", "Team Blue")
     );
-    assert!(
-        !a.contains_key("hierarchyLevel4") && !a.contains_key("queue"),
-        "empty values are left out: {a:?}"
-    );
+    assert!(!a.contains_key("hierarchyLevel4") && !a.contains_key("queue"), "empty values are left out: {a:?}");
     let body = &bodies(&published)[0];
-    assert_eq!(
-        body["alertId"],
-        "break-too-long/f7fd8b2d-fc26-45b7-90fb-8b8d91076163/2026-11-02T10:00:00.731Z"
-    );
+    assert_eq!(body["alertId"], "break-too-long/f7fd8b2d-fc26-45b7-90fb-8b8d91076163/2026-11-02T10:00:00.731Z");
     assert_eq!(body["observed"]["status"], "Break");
     assert_eq!(body["observed"]["durationSeconds"], 1800);
-    assert_eq!(
-        body["agent"]["hierarchyGroups"],
-        serde_json::json!(["EMEA", "Sales", "Team Blue"])
-    );
-    assert!(
-        body["text"]
-            .as_str()
-            .unwrap()
-            .contains("has been in status Break for 30 min"),
-        "{body}"
-    );
+    assert_eq!(body["agent"]["hierarchyGroups"], serde_json::json!(["EMEA", "Sales", "Team Blue"]));
+    assert!(body["text"].as_str().unwrap().contains("has been in status Break for 30 min"), "{body}");
 }
 
 #[tokio::test]
 async fn a_break_shorter_than_the_limit_does_not_alert() {
     let publisher = MemoryPublisher::new();
     let (h, _, _) = handler(one_rule(BREAK_TOO_LONG), publisher.clone());
-    let heartbeat = agent_event_at(
-        "raw/agent/heartbeat-during-break.json",
-        "HEART_BEAT",
-        "2026-11-02T10:14:59.000Z",
-    );
+    let heartbeat = agent_event_at("raw/agent/heartbeat-during-break.json", "HEART_BEAT", "2026-11-02T10:14:59.000Z");
     let d = run(
         &h,
         vec![
-            item(
-                fixture("raw/agent/status-break.json"),
-                "2026-11-02T10:00:01Z",
-            ),
+            item(fixture("raw/agent/status-break.json"), "2026-11-02T10:00:01Z"),
             json_item(&heartbeat, "2026-11-02T10:15:00Z"),
-            item(
-                fixture("raw/agent/status-available.json"),
-                "2026-11-02T10:20:00Z",
-            ),
+            item(fixture("raw/agent/status-available.json"), "2026-11-02T10:20:00Z"),
         ],
     )
     .await;
@@ -152,11 +103,7 @@ async fn every_heartbeat_of_one_long_break_gives_the_same_single_alert() {
         .iter()
         .map(|t| {
             json_item(
-                &agent_event_at(
-                    "raw/agent/heartbeat-during-break.json",
-                    "HEART_BEAT",
-                    &format!("2026-11-02T{t}.000Z"),
-                ),
+                &agent_event_at("raw/agent/heartbeat-during-break.json", "HEART_BEAT", &format!("2026-11-02T{t}.000Z")),
                 "2026-11-02T10:30:00Z",
             )
         })
@@ -189,11 +136,7 @@ async fn a_second_break_within_the_cooldown_is_suppressed_and_one_after_it_alert
     assert!(all_done(&d));
     let ids = alert_ids(&publisher.published());
     assert_eq!(ids.len(), 2, "{ids:?}");
-    assert!(
-        ids[0].ends_with("2026-11-02T10:00:00.000Z")
-            && ids[1].ends_with("2026-11-02T11:00:00.000Z"),
-        "{ids:?}"
-    );
+    assert!(ids[0].ends_with("2026-11-02T10:00:00.000Z") && ids[1].ends_with("2026-11-02T11:00:00.000Z"), "{ids:?}");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -208,40 +151,18 @@ async fn entering_a_listed_status_alerts_and_other_statuses_do_not() {
     run(
         &h,
         vec![
-            item(
-                fixture("raw/agent/status-available.json"),
-                "2026-11-02T08:01:01Z",
-            ),
-            item(
-                fixture("raw/agent/status-break.json"),
-                "2026-11-02T10:00:01Z",
-            ),
-            item(
-                fixture("raw/agent/heartbeat-during-break.json"),
-                "2026-11-02T10:30:01Z",
-            ),
+            item(fixture("raw/agent/status-available.json"), "2026-11-02T08:01:01Z"),
+            item(fixture("raw/agent/status-break.json"), "2026-11-02T10:00:01Z"),
+            item(fixture("raw/agent/heartbeat-during-break.json"), "2026-11-02T10:30:01Z"),
         ],
     )
     .await;
-    assert!(
-        publisher.published().is_empty(),
-        "Available and Break are not listed"
-    );
+    assert!(publisher.published().is_empty(), "Available and Break are not listed");
 
-    run(
-        &h,
-        vec![item(
-            fixture("raw/agent/status-unplanned-break.json"),
-            "2026-11-02T10:45:13Z",
-        )],
-    )
-    .await;
+    run(&h, vec![item(fixture("raw/agent/status-unplanned-break.json"), "2026-11-02T10:45:13Z")]).await;
     let published = publisher.published();
     assert_eq!(published.len(), 1);
-    assert_eq!(
-        published[0].subject,
-        "[INFO] unplanned: jdoe entered Unplanned break"
-    );
+    assert_eq!(published[0].subject, "[INFO] unplanned: jdoe entered Unplanned break");
 }
 
 #[tokio::test]
@@ -249,23 +170,9 @@ async fn a_heartbeat_in_a_listed_status_is_not_entering_it() {
     let publisher = MemoryPublisher::new();
     let rule = r#"{"name":"on-break","kind":"status_entered","severity":"info","statuses":["Break"],"cooldown":"0s","scope":{}}"#;
     let (h, _, _) = handler(one_rule(rule), publisher.clone());
-    run(
-        &h,
-        vec![item(
-            fixture("raw/agent/heartbeat-during-break.json"),
-            "2026-11-02T10:30:01Z",
-        )],
-    )
-    .await;
+    run(&h, vec![item(fixture("raw/agent/heartbeat-during-break.json"), "2026-11-02T10:30:01Z")]).await;
     assert!(publisher.published().is_empty());
-    run(
-        &h,
-        vec![item(
-            fixture("raw/agent/status-break.json"),
-            "2026-11-02T10:00:01Z",
-        )],
-    )
-    .await;
+    run(&h, vec![item(fixture("raw/agent/status-break.json"), "2026-11-02T10:00:01Z")]).await;
     assert_eq!(publisher.published().len(), 1);
 }
 
@@ -282,18 +189,11 @@ fn acw_rule(limit: &str) -> Rules {
 async fn after_contact_work_longer_than_the_limit_alerts_for_the_contact() {
     let publisher = MemoryPublisher::new();
     let (h, _, _) = handler(acw_rule("5m"), publisher.clone());
-    let later = agent_event_at(
-        "raw/agent/contact-ended-acw.json",
-        "HEART_BEAT",
-        "2026-11-02T08:19:00.000Z",
-    );
+    let later = agent_event_at("raw/agent/contact-ended-acw.json", "HEART_BEAT", "2026-11-02T08:19:00.000Z");
     run(
         &h,
         vec![
-            item(
-                fixture("raw/agent/contact-ended-acw.json"),
-                "2026-11-02T08:12:41Z",
-            ),
+            item(fixture("raw/agent/contact-ended-acw.json"), "2026-11-02T08:12:41Z"),
             json_item(&later, "2026-11-02T08:19:01Z"),
         ],
     )
@@ -301,34 +201,21 @@ async fn after_contact_work_longer_than_the_limit_alerts_for_the_contact() {
     let published = publisher.published();
     assert_eq!(published.len(), 1);
     let a = attrs(&published[0]);
-    assert_eq!(
-        (a["queue"].as_str(), a["channel"].as_str()),
-        ("Sales", "VOICE")
-    );
+    assert_eq!((a["queue"].as_str(), a["channel"].as_str()), ("Sales", "VOICE"));
     let body = &bodies(&published)[0];
     assert_eq!(body["contact"]["contactId"], JDOE_CONTACT);
-    assert_eq!(
-        body["observed"]["durationSeconds"], 379,
-        "08:12:40.150 → 08:19:00.000"
-    );
+    assert_eq!(body["observed"]["durationSeconds"], 379, "08:12:40.150 → 08:19:00.000");
 }
 
 #[tokio::test]
 async fn after_contact_work_within_the_limit_does_not_alert() {
     let publisher = MemoryPublisher::new();
     let (h, _, _) = handler(acw_rule("10m"), publisher.clone());
-    let later = agent_event_at(
-        "raw/agent/contact-ended-acw.json",
-        "HEART_BEAT",
-        "2026-11-02T08:19:00.000Z",
-    );
+    let later = agent_event_at("raw/agent/contact-ended-acw.json", "HEART_BEAT", "2026-11-02T08:19:00.000Z");
     run(
         &h,
         vec![
-            item(
-                fixture("raw/agent/contact-ended-acw.json"),
-                "2026-11-02T08:12:41Z",
-            ),
+            item(fixture("raw/agent/contact-ended-acw.json"), "2026-11-02T08:12:41Z"),
             json_item(&later, "2026-11-02T08:19:01Z"),
             item(fixture("raw/agent/acw-done.json"), "2026-11-02T08:20:00Z"),
         ],
@@ -349,11 +236,7 @@ fn missed_rule(count: u32, within: &str) -> Rules {
 /// A second missed contact for jdoe, `minutes` after the first one.
 fn another_missed(minutes: i64) -> Value {
     let at = ts("2026-11-02T11:20:26.003Z") + TimeDelta::minutes(minutes);
-    let mut v = agent_event_at(
-        "raw/agent/contact-missed.json",
-        "STATE_CHANGE",
-        &shared::model::time::canonical(&at),
-    );
+    let mut v = agent_event_at("raw/agent/contact-missed.json", "STATE_CHANGE", &shared::model::time::canonical(&at));
     v["CurrentAgentSnapshot"]["Contacts"][0]["ContactId"] =
         Value::String("11111111-2222-3333-4444-555555555555".into());
     v["CurrentAgentSnapshot"]["Contacts"][0]["State"] = Value::String("REJECTED".into());
@@ -366,18 +249,8 @@ fn another_missed(minutes: i64) -> Value {
 async fn missed_contacts_reaching_the_count_within_the_window_alert_once() {
     let publisher = MemoryPublisher::new();
     let (h, _, _) = handler(missed_rule(2, "30m"), publisher.clone());
-    run(
-        &h,
-        vec![item(
-            fixture("raw/agent/contact-missed.json"),
-            "2026-11-02T11:20:27Z",
-        )],
-    )
-    .await;
-    assert!(
-        publisher.published().is_empty(),
-        "one missed contact is below the count"
-    );
+    run(&h, vec![item(fixture("raw/agent/contact-missed.json"), "2026-11-02T11:20:27Z")]).await;
+    assert!(publisher.published().is_empty(), "one missed contact is below the count");
     let second = another_missed(5);
     run(&h, vec![json_item(&second, "2026-11-02T11:25:27Z")]).await;
     // The same events again (a replay) and a heartbeat still showing the rejected contact: nothing new.
@@ -387,10 +260,7 @@ async fn missed_contacts_reaching_the_count_within_the_window_alert_once() {
     run(
         &h,
         vec![
-            item(
-                fixture("raw/agent/contact-missed.json"),
-                "2026-11-02T11:20:27Z",
-            ),
+            item(fixture("raw/agent/contact-missed.json"), "2026-11-02T11:20:27Z"),
             json_item(&second, "2026-11-02T11:25:27Z"),
             json_item(&heartbeat, "2026-11-02T11:27:27Z"),
         ],
@@ -399,10 +269,7 @@ async fn missed_contacts_reaching_the_count_within_the_window_alert_once() {
     let published = publisher.published();
     assert_eq!(published.len(), 1);
     assert_eq!(bodies(&published)[0]["observed"]["missedContacts"], 2);
-    assert_eq!(
-        published[0].subject,
-        "[WARNING] missed: jdoe missed 2 contacts in 30 min"
-    );
+    assert_eq!(published[0].subject, "[WARNING] missed: jdoe missed 2 contacts in 30 min");
 }
 
 #[tokio::test]
@@ -412,10 +279,7 @@ async fn missed_contacts_spread_wider_than_the_window_do_not_alert() {
     run(
         &h,
         vec![
-            item(
-                fixture("raw/agent/contact-missed.json"),
-                "2026-11-02T11:20:27Z",
-            ),
+            item(fixture("raw/agent/contact-missed.json"), "2026-11-02T11:20:27Z"),
             json_item(&another_missed(45), "2026-11-02T12:05:27Z"),
         ],
     )
@@ -430,14 +294,8 @@ const THREE_NEGATIVE: &str = r#"{"name":"angry","kind":"negative_sentiment","sev
 
 fn jdoe_on_the_call() -> Vec<KinesisItem> {
     vec![
-        item(
-            fixture("raw/agent/contact-connecting.json"),
-            "2026-11-02T08:05:11Z",
-        ),
-        item(
-            fixture("raw/agent/contact-connected.json"),
-            "2026-11-02T08:05:15Z",
-        ),
+        item(fixture("raw/agent/contact-connecting.json"), "2026-11-02T08:05:11Z"),
+        item(fixture("raw/agent/contact-connected.json"), "2026-11-02T08:05:15Z"),
     ]
 }
 
@@ -446,30 +304,16 @@ async fn three_negative_customer_turns_alert_naming_the_agent_through_the_join()
     let publisher = MemoryPublisher::new();
     let (h, _, _) = handler(one_rule(THREE_NEGATIVE), publisher.clone());
     let mut items = jdoe_on_the_call();
-    items.push(item(
-        fixture("raw/segments/voice-started.json"),
-        "2026-11-02T08:05:20Z",
-    ));
-    items.push(item(
-        fixture("raw/segments/voice-segments-1.json"),
-        "2026-11-02T08:06:00Z",
-    ));
-    items.push(item(
-        fixture("raw/segments/voice-segments-negative.json"),
-        "2026-11-02T08:07:00Z",
-    ));
+    items.push(item(fixture("raw/segments/voice-started.json"), "2026-11-02T08:05:20Z"));
+    items.push(item(fixture("raw/segments/voice-segments-1.json"), "2026-11-02T08:06:00Z"));
+    items.push(item(fixture("raw/segments/voice-segments-negative.json"), "2026-11-02T08:07:00Z"));
     let d = run(&h, items).await;
     assert!(all_done(&d), "{d:?}");
     let published = publisher.published();
     assert_eq!(published.len(), 1);
     let a = attrs(&published[0]);
     assert_eq!(
-        (
-            a["agentUsername"].as_str(),
-            a["hierarchyLevel3"].as_str(),
-            a["queue"].as_str(),
-            a["channel"].as_str()
-        ),
+        (a["agentUsername"].as_str(), a["hierarchyLevel3"].as_str(), a["queue"].as_str(), a["channel"].as_str()),
         ("jdoe", "Team Blue", "Sales", "VOICE")
     );
     let body = &bodies(&published)[0];
@@ -487,20 +331,9 @@ async fn fewer_negative_turns_than_the_rule_needs_do_not_alert_even_when_redeliv
     items.push(item(negative.clone(), "2026-11-02T08:07:00Z"));
     run(&h, items).await;
     // Lambda redelivers the same record: its three turns must not count again.
-    run(
-        &h,
-        vec![
-            item(negative.clone(), "2026-11-02T08:07:00Z"),
-            item(negative, "2026-11-02T08:07:00Z"),
-        ],
-    )
-    .await;
+    run(&h, vec![item(negative.clone(), "2026-11-02T08:07:00Z"), item(negative, "2026-11-02T08:07:00Z")]).await;
     assert!(publisher.published().is_empty());
-    let state = store
-        .all()
-        .into_iter()
-        .find(|i| i["pk"] == format!("sentiment#{JDOE_CONTACT}"))
-        .unwrap();
+    let state = store.all().into_iter().find(|i| i["pk"] == format!("sentiment#{JDOE_CONTACT}")).unwrap();
     assert_eq!(state["state"]["turns"], 3);
     assert_eq!(state["state"]["consecutive"], 3);
 }
@@ -518,18 +351,9 @@ async fn a_negative_share_over_the_last_turns_alerts_and_a_lower_share_does_not(
         run(
             &h,
             vec![
-                item(
-                    fixture("raw/agent/chat-multi-contact.json"),
-                    "2026-11-02T09:11:59Z",
-                ),
-                item(
-                    fixture("raw/segments/chat-started.json"),
-                    "2026-11-02T09:12:00Z",
-                ),
-                item(
-                    fixture("raw/segments/chat-segments.json"),
-                    "2026-11-02T09:12:01Z",
-                ),
+                item(fixture("raw/agent/chat-multi-contact.json"), "2026-11-02T09:11:59Z"),
+                item(fixture("raw/segments/chat-started.json"), "2026-11-02T09:12:00Z"),
+                item(fixture("raw/segments/chat-segments.json"), "2026-11-02T09:12:01Z"),
             ],
         )
         .await;
@@ -539,16 +363,10 @@ async fn a_negative_share_over_the_last_turns_alerts_and_a_lower_share_does_not(
             assert_eq!(attrs(m)["hierarchyLevel3"], "Team Green");
             let body = &bodies(&published)[0];
             assert_eq!(
-                (
-                    body["observed"]["negativeTurns"].as_u64(),
-                    body["observed"]["turns"].as_u64()
-                ),
+                (body["observed"]["negativeTurns"].as_u64(), body["observed"]["turns"].as_u64()),
                 (Some(1), Some(2))
             );
-            assert_eq!(
-                body["at"], "2026-11-02T09:06:40.117Z",
-                "chat turns carry their own time"
-            );
+            assert_eq!(body["at"], "2026-11-02T09:06:40.117Z", "chat turns carry their own time");
         }
     }
 }
@@ -557,45 +375,21 @@ async fn a_negative_share_over_the_last_turns_alerts_and_a_lower_share_does_not(
 async fn without_the_join_scoped_rules_wait_and_unscoped_rules_fire_without_agent_attributes() {
     let unscoped = r#"{"name":"angry-any","kind":"negative_sentiment","severity":"critical","consecutive":3,"cooldown":"0s","scope":{}}"#;
     let publisher = MemoryPublisher::new();
-    let (h, _, _) = handler(
-        rules(&format!(r#"{{"rules":[{THREE_NEGATIVE},{unscoped}]}}"#)),
-        publisher.clone(),
-    );
+    let (h, _, _) = handler(rules(&format!(r#"{{"rules":[{THREE_NEGATIVE},{unscoped}]}}"#)), publisher.clone());
     // Segments before any agent event of the contact.
-    let d = run(
-        &h,
-        vec![item(
-            fixture("raw/segments/voice-segments-negative.json"),
-            "2026-11-02T08:07:00Z",
-        )],
-    )
-    .await;
+    let d = run(&h, vec![item(fixture("raw/segments/voice-segments-negative.json"), "2026-11-02T08:07:00Z")]).await;
     assert!(all_done(&d));
     let published = publisher.published();
     assert_eq!(rule_names(&published), ["angry-any"]);
     let a = attrs(&published[0]);
-    assert!(
-        !a.contains_key("agentUsername") && !a.contains_key("hierarchyLevel1"),
-        "{a:?}"
-    );
+    assert!(!a.contains_key("agentUsername") && !a.contains_key("hierarchyLevel1"), "{a:?}");
     assert_eq!(a["channel"], "VOICE");
     assert!(bodies(&published)[0]["agent"].is_null());
-    assert!(
-        published[0].subject.contains("unknown agent"),
-        "{}",
-        published[0].subject
-    );
+    assert!(published[0].subject.contains("unknown agent"), "{}", published[0].subject);
 
     // The agent events arrive; the next segment of the contact lets the scoped rule match.
     run(&h, jdoe_on_the_call()).await;
-    run(
-        &h,
-        vec![item(
-            fixture("raw/segments/voice-segments-category.json"),
-            "2026-11-02T08:08:00Z",
-        )],
-    )
-    .await;
+    run(&h, vec![item(fixture("raw/segments/voice-segments-category.json"), "2026-11-02T08:08:00Z")]).await;
     assert_eq!(rule_names(&publisher.published()), ["angry-any", "angry"]);
 }
 
@@ -605,27 +399,12 @@ async fn a_listed_category_alerts_once_per_contact_and_an_unlisted_one_does_not(
     let publisher = MemoryPublisher::new();
     let (h, _, _) = handler(one_rule(rule), publisher.clone());
     let mut items = jdoe_on_the_call();
-    items.push(item(
-        fixture("raw/agent/chat-multi-contact.json"),
-        "2026-11-02T09:11:59Z",
-    ));
-    items.push(item(
-        fixture("raw/segments/voice-segments-negative.json"),
-        "2026-11-02T08:07:00Z",
-    ));
-    items.push(item(
-        fixture("raw/segments/voice-segments-category.json"),
-        "2026-11-02T08:08:00Z",
-    ));
-    items.push(item(
-        fixture("raw/segments/voice-segments-category.json"),
-        "2026-11-02T08:08:00Z",
-    ));
+    items.push(item(fixture("raw/agent/chat-multi-contact.json"), "2026-11-02T09:11:59Z"));
+    items.push(item(fixture("raw/segments/voice-segments-negative.json"), "2026-11-02T08:07:00Z"));
+    items.push(item(fixture("raw/segments/voice-segments-category.json"), "2026-11-02T08:08:00Z"));
+    items.push(item(fixture("raw/segments/voice-segments-category.json"), "2026-11-02T08:08:00Z"));
     // Chat names its category only in MatchedDetails.
-    items.push(item(
-        fixture("raw/segments/chat-segments.json"),
-        "2026-11-02T09:12:01Z",
-    ));
+    items.push(item(fixture("raw/segments/chat-segments.json"), "2026-11-02T09:12:01Z"));
     run(&h, items).await;
     let mut ids = alert_ids(&publisher.published());
     ids.sort();
@@ -640,14 +419,7 @@ async fn a_listed_category_alerts_once_per_contact_and_an_unlisted_one_does_not(
     let other = r#"{"name":"legal","kind":"category_matched","severity":"critical","categories":["legal-threat"],"cooldown":"0s","scope":{}}"#;
     let publisher = MemoryPublisher::new();
     let (h, _, _) = handler(one_rule(other), publisher.clone());
-    run(
-        &h,
-        vec![item(
-            fixture("raw/segments/voice-segments-category.json"),
-            "2026-11-02T08:08:00Z",
-        )],
-    )
-    .await;
+    run(&h, vec![item(fixture("raw/segments/voice-segments-category.json"), "2026-11-02T08:08:00Z")]).await;
     assert!(publisher.published().is_empty());
 }
 
@@ -663,10 +435,7 @@ fn csat_rule(operator: &str, value: f64, scope: &str) -> Rules {
 #[tokio::test]
 async fn a_numeric_attribute_past_the_threshold_alerts_with_the_ctr_hierarchy() {
     let publisher = MemoryPublisher::new();
-    let (h, _, _) = handler(
-        csat_rule("<=", 2.0, r#"{"hierarchy_groups":["Team Green"]}"#),
-        publisher.clone(),
-    );
+    let (h, _, _) = handler(csat_rule("<=", 2.0, r#"{"hierarchy_groups":["Team Green"]}"#), publisher.clone());
     let ctr = fixture("raw/ctr/attributes-csat.json");
     run(&h, vec![item(ctr.clone(), "2026-11-02T09:13:34Z")]).await;
     run(&h, vec![item(ctr, "2026-11-02T09:13:34Z")]).await; // republished: same alert
@@ -674,20 +443,12 @@ async fn a_numeric_attribute_past_the_threshold_alerts_with_the_ctr_hierarchy() 
     assert_eq!(published.len(), 1);
     let a = attrs(&published[0]);
     assert_eq!(
-        (
-            a["agentUsername"].as_str(),
-            a["hierarchyLevel3"].as_str(),
-            a["queue"].as_str(),
-            a["channel"].as_str()
-        ),
+        (a["agentUsername"].as_str(), a["hierarchyLevel3"].as_str(), a["queue"].as_str(), a["channel"].as_str()),
         ("asmith", "Team Green", "Support", "CHAT")
     );
     let body = &bodies(&published)[0];
     assert_eq!(body["observed"]["value"], 1.0);
-    assert_eq!(
-        published[0].subject,
-        "[WARNING] low-csat: csatScore 1 (asmith)"
-    );
+    assert_eq!(published[0].subject, "[WARNING] low-csat: csatScore 1 (asmith)");
 }
 
 #[tokio::test]
@@ -704,14 +465,7 @@ async fn an_attribute_on_the_right_side_of_the_threshold_or_not_a_number_does_no
     ] {
         let publisher = MemoryPublisher::new();
         let (h, _, _) = handler(rules, publisher.clone());
-        let d = run(
-            &h,
-            vec![item(
-                fixture("raw/ctr/attributes-csat.json"),
-                "2026-11-02T09:13:34Z",
-            )],
-        )
-        .await;
+        let d = run(&h, vec![item(fixture("raw/ctr/attributes-csat.json"), "2026-11-02T09:13:34Z")]).await;
         assert!(all_done(&d));
         assert!(publisher.published().is_empty());
     }
@@ -722,10 +476,7 @@ async fn an_attribute_on_the_right_side_of_the_threshold_or_not_a_number_does_no
 
 fn example_rules() -> Rules {
     rules(
-        &String::from_utf8(
-            std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/rules.example.json")).unwrap(),
-        )
-        .unwrap(),
+        &String::from_utf8(std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/rules.example.json")).unwrap()).unwrap(),
     )
 }
 
@@ -735,61 +486,29 @@ async fn the_mixed_envelope_sends_the_expected_alerts_and_a_replay_sends_nothing
     let (h, _, _) = handler(example_rules(), publisher.clone());
     let quarantine = ObjectQuarantine::new(MemoryObjectStore::new(), "quarantine/");
     let items = envelope("envelopes/supervisor-alerts.json");
-    let (response, report) = run_items("supervisor-alerts", &items, &h, &quarantine)
-        .await
-        .unwrap();
+    let (response, report) = run_items("supervisor-alerts", &items, &h, &quarantine).await.unwrap();
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(report.done, 12);
     let mut first = rule_names(&publisher.published());
     first.sort();
-    assert_eq!(
-        first,
-        [
-            "angry-customer",
-            "break-too-long",
-            "escalation-requested",
-            "low-csat",
-            "unplanned-break"
-        ]
-    );
+    assert_eq!(first, ["angry-customer", "break-too-long", "escalation-requested", "low-csat", "unplanned-break"]);
 
-    let (response, _) = run_items("supervisor-alerts", &items, &h, &quarantine)
-        .await
-        .unwrap();
+    let (response, _) = run_items("supervisor-alerts", &items, &h, &quarantine).await.unwrap();
     assert!(response.batch_item_failures.is_empty());
-    assert_eq!(
-        publisher.published().len(),
-        first.len(),
-        "the replay published nothing"
-    );
+    assert_eq!(publisher.published().len(), first.len(), "the replay published nothing");
 }
 
 #[tokio::test]
 async fn the_split_envelopes_in_stream_order_send_the_same_alerts() {
     let publisher = MemoryPublisher::new();
     let (h, _, _) = handler(example_rules(), publisher.clone());
-    for file in [
-        "supervisor-alerts-agent-events",
-        "supervisor-alerts-segments",
-        "supervisor-alerts-ctr",
-    ] {
-        let d = h
-            .process(&envelope(&format!("envelopes/{file}.json")))
-            .await;
+    for file in ["supervisor-alerts-agent-events", "supervisor-alerts-segments", "supervisor-alerts-ctr"] {
+        let d = h.process(&envelope(&format!("envelopes/{file}.json"))).await;
         assert!(all_done(&d), "{file}: {d:?}");
     }
     let mut names = rule_names(&publisher.published());
     names.sort();
-    assert_eq!(
-        names,
-        [
-            "angry-customer",
-            "break-too-long",
-            "escalation-requested",
-            "low-csat",
-            "unplanned-break"
-        ]
-    );
+    assert_eq!(names, ["angry-customer", "break-too-long", "escalation-requested", "low-csat", "unplanned-break"]);
 }
 
 #[tokio::test]
@@ -797,23 +516,12 @@ async fn a_failed_publish_is_retried_and_published_exactly_once() {
     for failure in [Failure::EntryTransient, Failure::Timeout] {
         let publisher = FlakyPublisher::new(failure, 1);
         let (h, store, _) = handler(one_rule(BREAK_TOO_LONG), publisher.clone());
-        let items = vec![item(
-            fixture("raw/agent/heartbeat-during-break.json"),
-            "2026-11-02T10:30:01Z",
-        )];
+        let items = vec![item(fixture("raw/agent/heartbeat-during-break.json"), "2026-11-02T10:30:01Z")];
         let d = run(&h, items.clone()).await;
         assert!(matches!(d[0], Disposition::Retry(_)), "{failure:?}: {d:?}");
         assert!(publisher.inner.published().is_empty());
-        let claim = store
-            .all()
-            .into_iter()
-            .find(|i| i["pk"].as_str().unwrap().starts_with("alert#"))
-            .unwrap();
-        let expected = if failure == Failure::Timeout {
-            "PENDING"
-        } else {
-            "RETRYABLE"
-        };
+        let claim = store.all().into_iter().find(|i| i["pk"].as_str().unwrap().starts_with("alert#")).unwrap();
+        let expected = if failure == Failure::Timeout { "PENDING" } else { "RETRYABLE" };
         assert_eq!(claim["status"], expected, "{failure:?}");
 
         // Lambda redelivers the record: the alert goes out once; further redeliveries send nothing.
@@ -827,11 +535,7 @@ async fn a_failed_publish_is_retried_and_published_exactly_once() {
             2,
             "{failure:?}: one failed call, one good"
         );
-        let claim = store
-            .all()
-            .into_iter()
-            .find(|i| i["pk"].as_str().unwrap().starts_with("alert#"))
-            .unwrap();
+        let claim = store.all().into_iter().find(|i| i["pk"].as_str().unwrap().starts_with("alert#")).unwrap();
         assert_eq!(claim["status"], "SENT");
     }
 }
@@ -849,44 +553,27 @@ async fn through_the_event_source_mapping_a_publish_failing_once_ends_in_exactly
     }
     impl Invoke for Function<'_> {
         async fn invoke(&self, batch: Vec<KinesisItem>) -> Result<KinesisEventResponse, String> {
-            shared::run_batch(
-                "supervisor-alerts",
-                to_event(&batch),
-                self.handler,
-                self.quarantine,
-            )
-            .await
-            .map(|(r, _)| r)
-            .map_err(|e| e.to_string())
+            shared::run_batch("supervisor-alerts", to_event(&batch), self.handler, self.quarantine)
+                .await
+                .map(|(r, _)| r)
+                .map_err(|e| e.to_string())
         }
     }
 
     let publisher = FlakyPublisher::new(Failure::EntryTransient, 1);
     let (h, _, _) = handler(example_rules(), publisher.clone());
     let quarantine = ObjectQuarantine::new(MemoryObjectStore::new(), "quarantine/");
-    let mut stream = SimStream::new(
-        "arn:aws:kinesis:us-east-1:123456789012:stream/connect-agent-events",
-        1,
-    );
+    let mut stream = SimStream::new("arn:aws:kinesis:us-east-1:123456789012:stream/connect-agent-events", 1);
     for it in envelope("envelopes/supervisor-alerts.json") {
         stream.put(it.partition_key.clone(), it.data.clone(), it.arrival);
     }
     let report = drain(
         &stream,
-        &EsmConfig {
-            batch_size: 5,
-            ..EsmConfig::default()
-        },
-        &Function {
-            handler: &h,
-            quarantine: &quarantine,
-        },
+        &EsmConfig { batch_size: 5, ..EsmConfig::default() },
+        &Function { handler: &h, quarantine: &quarantine },
     )
     .await;
-    assert!(
-        report.partial_failures >= 1,
-        "the failure was reported: {report:?}"
-    );
+    assert!(report.partial_failures >= 1, "the failure was reported: {report:?}");
     assert!(report.on_failure.is_empty());
     let ids = alert_ids(&publisher.inner.published());
     let unique: std::collections::BTreeSet<_> = ids.iter().collect();
@@ -898,18 +585,8 @@ async fn through_the_event_source_mapping_a_publish_failing_once_ends_in_exactly
 async fn an_alert_rejected_by_sns_as_invalid_quarantines_its_record() {
     let publisher = FlakyPublisher::new(Failure::EntryPermanent, 1);
     let (h, _, _) = handler(one_rule(BREAK_TOO_LONG), publisher.clone());
-    let d = run(
-        &h,
-        vec![item(
-            fixture("raw/agent/heartbeat-during-break.json"),
-            "2026-11-02T10:30:01Z",
-        )],
-    )
-    .await;
-    assert!(
-        matches!(&d[0], Disposition::Poison(r) if r.code() == "unsupported"),
-        "{d:?}"
-    );
+    let d = run(&h, vec![item(fixture("raw/agent/heartbeat-during-break.json"), "2026-11-02T10:30:01Z")]).await;
+    assert!(matches!(&d[0], Disposition::Poison(r) if r.code() == "unsupported"), "{d:?}");
 }
 
 #[tokio::test]
@@ -918,13 +595,8 @@ async fn a_claim_held_by_another_delivery_is_retried_and_taken_over_after_its_le
     let (h, store, clock) = handler(one_rule(BREAK_TOO_LONG), publisher.clone());
     // Another invocation claimed the alert a moment ago and is still publishing.
     let rules = one_rule(BREAK_TOO_LONG);
-    let other = Handler::with_clock(
-        rules.clone(),
-        store.clone(),
-        MemoryPublisher::new(),
-        settings(&rules),
-        clock.clone(),
-    );
+    let other =
+        Handler::with_clock(rules.clone(), store.clone(), MemoryPublisher::new(), settings(&rules), clock.clone());
     let table = other.table();
     let key = supervisor_alerts::engine::AlertKey {
         rule: "break-too-long".into(),
@@ -934,10 +606,7 @@ async fn a_claim_held_by_another_delivery_is_retried_and_taken_over_after_its_le
     let lease = supervisor_alerts::state::Lease::new(clock.now() + TimeDelta::seconds(90));
     table.claim_new(&key, &lease, clock.now()).await.unwrap();
 
-    let items = vec![item(
-        fixture("raw/agent/heartbeat-during-break.json"),
-        "2026-11-02T10:30:01Z",
-    )];
+    let items = vec![item(fixture("raw/agent/heartbeat-during-break.json"), "2026-11-02T10:30:01Z")];
     let d = run(&h, items.clone()).await;
     assert!(matches!(d[0], Disposition::Retry(_)), "{d:?}");
     assert!(publisher.inner.published().is_empty());
@@ -953,14 +622,7 @@ async fn concurrent_deliveries_of_the_same_records_publish_each_alert_once() {
     let publisher = MemoryPublisher::new();
     let store = MemoryItemStore::new(&[]);
     let rules = example_rules();
-    let make = || {
-        Handler::new(
-            rules.clone(),
-            store.clone(),
-            publisher.clone(),
-            settings(&rules),
-        )
-    };
+    let make = || Handler::new(rules.clone(), store.clone(), publisher.clone(), settings(&rules));
     let (a, b) = (make(), make());
     let items = envelope("envelopes/supervisor-alerts.json");
     let (da, db) = tokio::join!(a.process(&items), b.process(&items));
@@ -983,31 +645,18 @@ async fn after_a_transient_failure_later_records_of_the_same_agent_wait_and_othe
     let publisher = FlakyPublisher::new(Failure::EntryTransient, 1);
     let (h, _, _) = handler(rules, publisher.clone());
     let items = vec![
-        item(
-            fixture("raw/agent/heartbeat-during-break.json"),
-            "2026-11-02T10:30:01Z",
-        ), // jdoe: alert, publish fails
-        item(fixture("raw/agent/heartbeat.json"), "2026-11-02T08:58:01Z"), // asmith: nothing to alert
-        item(
-            fixture("raw/agent/status-unplanned-break.json"),
-            "2026-11-02T10:45:13Z",
-        ), // jdoe: must wait
+        item(fixture("raw/agent/heartbeat-during-break.json"), "2026-11-02T10:30:01Z"), // jdoe: alert, publish fails
+        item(fixture("raw/agent/heartbeat.json"), "2026-11-02T08:58:01Z"),              // asmith: nothing to alert
+        item(fixture("raw/agent/status-unplanned-break.json"), "2026-11-02T10:45:13Z"), // jdoe: must wait
     ];
     let d = run(&h, items.clone()).await;
     assert!(matches!(d[0], Disposition::Retry(_)), "{d:?}");
     assert_eq!(d[1], Disposition::Done);
     assert!(matches!(d[2], Disposition::Retry(_)), "{d:?}");
-    assert!(
-        publisher.inner.published().is_empty(),
-        "the later jdoe record was not applied"
-    );
+    assert!(publisher.inner.published().is_empty(), "the later jdoe record was not applied");
 
     assert!(all_done(&run(&h, items).await));
-    assert_eq!(
-        rule_names(&publisher.inner.published()),
-        ["break-too-long", "unplanned"],
-        "in record order"
-    );
+    assert_eq!(rule_names(&publisher.inner.published()), ["break-too-long", "unplanned"], "in record order");
 }
 
 #[tokio::test]
@@ -1019,37 +668,15 @@ async fn invalid_records_are_poison_and_kinds_no_rule_needs_are_skipped() {
         vec![
             item(fixture("bad/not-json.txt"), "2026-11-02T10:00:00Z"),
             item(fixture("bad/truncated-json.json"), "2026-11-02T10:00:00Z"),
-            item(
-                fixture("raw/ctr/attributes-csat.json"),
-                "2026-11-02T10:00:00Z",
-            ),
-            item(
-                fixture("raw/segments/voice-segments-negative.json"),
-                "2026-11-02T10:00:00Z",
-            ),
-            item(
-                fixture("raw/agent/heartbeat-during-break.json"),
-                "2026-11-02T10:30:01Z",
-            ),
+            item(fixture("raw/ctr/attributes-csat.json"), "2026-11-02T10:00:00Z"),
+            item(fixture("raw/segments/voice-segments-negative.json"), "2026-11-02T10:00:00Z"),
+            item(fixture("raw/agent/heartbeat-during-break.json"), "2026-11-02T10:30:01Z"),
         ],
     )
     .await;
-    assert!(
-        matches!(&d[0], Disposition::Poison(r) if r.code() == "not_json"),
-        "{d:?}"
-    );
-    assert!(
-        matches!(&d[1], Disposition::Poison(r) if r.code() == "truncated"),
-        "{d:?}"
-    );
-    assert_eq!(
-        d[2..],
-        [
-            Disposition::Skipped,
-            Disposition::Skipped,
-            Disposition::Done
-        ]
-    );
+    assert!(matches!(&d[0], Disposition::Poison(r) if r.code() == "not_json"), "{d:?}");
+    assert!(matches!(&d[1], Disposition::Poison(r) if r.code() == "truncated"), "{d:?}");
+    assert_eq!(d[2..], [Disposition::Skipped, Disposition::Skipped, Disposition::Done]);
     assert_eq!(publisher.published().len(), 1);
 }
 
@@ -1060,22 +687,12 @@ async fn unusual_but_valid_records_from_the_bad_corpus_never_fail_a_batch() {
     let manifest: Vec<Value> = serde_json::from_slice(&fixture("bad/MANIFEST.json")).unwrap();
     let items: Vec<KinesisItem> = manifest
         .iter()
-        .map(|m| {
-            item(
-                fixture(&format!("bad/{}", m["file"].as_str().unwrap())),
-                "2026-11-02T10:00:00Z",
-            )
-        })
+        .map(|m| item(fixture(&format!("bad/{}", m["file"].as_str().unwrap())), "2026-11-02T10:00:00Z"))
         .collect();
     let d = run(&h, items).await;
     for (m, d) in manifest.iter().zip(&d) {
         let invalid = m["expect"] == "invalid";
-        assert_eq!(
-            matches!(d, Disposition::Poison(_)),
-            invalid,
-            "{}: {d:?}",
-            m["file"]
-        );
+        assert_eq!(matches!(d, Disposition::Poison(_)), invalid, "{}: {d:?}", m["file"]);
         assert!(!matches!(d, Disposition::Retry(_)), "{}: {d:?}", m["file"]);
     }
 }

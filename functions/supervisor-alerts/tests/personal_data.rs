@@ -52,19 +52,11 @@ async fn no_transcript_text_phone_number_or_name_reaches_an_alert_or_a_log() {
     let quarantine = ObjectQuarantine::new(MemoryObjectStore::new(), "quarantine/");
     let mut items = envelope("envelopes/supervisor-alerts.json");
     items.extend(envelope("envelopes/segments-chat.json"));
-    items.push(item(
-        fixture("raw/ctr/voice-inbound.json"),
-        "2026-11-02T09:00:00Z",
-    ));
-    items.push(item(
-        fixture("bad/truncated-json.json"),
-        "2026-11-02T09:00:00Z",
-    ));
+    items.push(item(fixture("raw/ctr/voice-inbound.json"), "2026-11-02T09:00:00Z"));
+    items.push(item(fixture("bad/truncated-json.json"), "2026-11-02T09:00:00Z"));
     let items = batch(items);
     for _ in 0..2 {
-        run_items("supervisor-alerts", &items, &h, &quarantine)
-            .await
-            .unwrap();
+        run_items("supervisor-alerts", &items, &h, &quarantine).await.unwrap();
     }
     let published = publisher.inner.published();
     assert!(!published.is_empty());
@@ -73,10 +65,7 @@ async fn no_transcript_text_phone_number_or_name_reaches_an_alert_or_a_log() {
     for needle in PERSONAL_DATA {
         assert!(!logs.contains(needle), "log contains {needle:?}");
         for m in &published {
-            assert!(
-                !m.body.contains(needle) && !m.subject.contains(needle),
-                "alert contains {needle:?}"
-            );
+            assert!(!m.body.contains(needle) && !m.subject.contains(needle), "alert contains {needle:?}");
             assert!(m.attributes.values().all(|v| !v.contains(needle)));
         }
     }

@@ -19,25 +19,12 @@ fn example_rules() -> Rules {
 
 /// Delivers `records` in batches cut at `cuts`; after each batch, Lambda redelivers from `redeliver_from` (a
 /// position in the batch) as if that record had been reported, `times` times.
-async fn deliver(
-    records: &[KinesisItem],
-    cuts: &[usize],
-    redeliveries: &[(usize, usize)],
-) -> Vec<String> {
+async fn deliver(records: &[KinesisItem], cuts: &[usize], redeliveries: &[(usize, usize)]) -> Vec<String> {
     let publisher = MemoryPublisher::new();
     let rules = example_rules();
-    let handler = Handler::new(
-        rules.clone(),
-        MemoryItemStore::new(&[]),
-        publisher.clone(),
-        settings(&rules),
-    );
+    let handler = Handler::new(rules.clone(), MemoryItemStore::new(&[]), publisher.clone(), settings(&rules));
     let mut start = 0;
-    let mut bounds: Vec<usize> = cuts
-        .iter()
-        .copied()
-        .filter(|c| *c > 0 && *c < records.len())
-        .collect();
+    let mut bounds: Vec<usize> = cuts.iter().copied().filter(|c| *c > 0 && *c < records.len()).collect();
     bounds.sort();
     bounds.dedup();
     bounds.push(records.len());
@@ -49,13 +36,7 @@ async fn deliver(
         let from = from % chunk.len();
         for _ in 0..times {
             let again = batch(chunk[from..].to_vec());
-            assert!(
-                handler
-                    .process(&again)
-                    .await
-                    .iter()
-                    .all(|d| *d == Disposition::Done)
-            );
+            assert!(handler.process(&again).await.iter().all(|d| *d == Disposition::Done));
         }
         start = end;
     }

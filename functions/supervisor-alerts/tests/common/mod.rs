@@ -29,8 +29,7 @@ pub fn fixture_json(path: &str) -> Value {
 
 /// The Kinesis records of an envelope file, in order.
 pub fn envelope(path: &str) -> Vec<KinesisItem> {
-    let event: aws_lambda_events::event::kinesis::KinesisEvent =
-        serde_json::from_slice(&fixture(path)).unwrap();
+    let event: aws_lambda_events::event::kinesis::KinesisEvent = serde_json::from_slice(&fixture(path)).unwrap();
     shared::kinesis::items_from_event(event)
 }
 
@@ -143,26 +142,17 @@ impl FlakyPublisher {
 impl Publisher for FlakyPublisher {
     async fn publish_batch(&self, messages: &[Message]) -> PortResult<Vec<PortResult<()>>> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let fail = self
-            .fail_calls
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-            .is_ok();
+        let fail = self.fail_calls.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok();
         if !fail {
             return self.inner.publish_batch(messages).await;
         }
         match self.failure {
-            Failure::EntryTransient => Ok(messages
-                .iter()
-                .map(|_| Err(PortError::transient("sns", "entry failed: InternalError")))
-                .collect()),
+            Failure::EntryTransient => {
+                Ok(messages.iter().map(|_| Err(PortError::transient("sns", "entry failed: InternalError"))).collect())
+            }
             Failure::EntryPermanent => Ok(messages
                 .iter()
-                .map(|_| {
-                    Err(PortError::permanent(
-                        "sns",
-                        "entry rejected: InvalidParameter",
-                    ))
-                })
+                .map(|_| Err(PortError::permanent("sns", "entry rejected: InvalidParameter")))
                 .collect()),
             Failure::Timeout => Err(PortError::ambiguous("sns", "timeout")),
         }
@@ -171,26 +161,17 @@ impl Publisher for FlakyPublisher {
 
 /// The published messages' bodies as JSON.
 pub fn bodies(messages: &[Message]) -> Vec<Value> {
-    messages
-        .iter()
-        .map(|m| serde_json::from_str(&m.body).unwrap())
-        .collect()
+    messages.iter().map(|m| serde_json::from_str(&m.body).unwrap()).collect()
 }
 
 /// Published alert ids, in publish order.
 pub fn alert_ids(messages: &[Message]) -> Vec<String> {
-    bodies(messages)
-        .iter()
-        .map(|b| b["alertId"].as_str().unwrap().to_owned())
-        .collect()
+    bodies(messages).iter().map(|b| b["alertId"].as_str().unwrap().to_owned()).collect()
 }
 
 /// Published rule names, in publish order.
 pub fn rule_names(messages: &[Message]) -> Vec<String> {
-    messages
-        .iter()
-        .map(|m| m.attributes["rule"].clone())
-        .collect()
+    messages.iter().map(|m| m.attributes["rule"].clone()).collect()
 }
 
 pub fn attrs(m: &Message) -> BTreeMap<String, String> {
