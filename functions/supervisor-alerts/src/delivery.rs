@@ -1,7 +1,8 @@
 //! Exactly-once delivery of alert candidates: claim in the table, publish through SNS, confirm.
 //!
 //! For each candidate, in order:
-//! 1. read its claim: SENT → a duplicate (a replay, a redelivery, a heartbeat re-observing the same episode): done;
+//! 1. read its claim: SENT → a duplicate (a replay, a redelivery, a heartbeat re-observing the same episode): done.
+//!    Alerts this warm process already knows SENT are not read again (a bounded memory, [`AlertTable::known_sent`]);
 //! 2. the rule's cooldown gate (a conditional write per rule and agent, in event time): closed → suppressed;
 //! 3. claim it: a new claim with `Condition::NotExists`, or take over a RETRYABLE claim or a PENDING one whose
 //!    lease has expired (conditional on the token read). A live lease held by another delivery → retry later;
@@ -139,6 +140,9 @@ impl<P: Publisher, C: Clock> Deliverer<P, C> {
         rules: &Rules,
         c: &Candidate,
     ) -> Result<Prepared, PortError> {
+        if table.known_sent(&c.key) {
+            return Ok(Prepared::Duplicate);
+        }
         let existing = table.claim(&c.key).await?;
         if existing == Some(Claim::Sent) {
             return Ok(Prepared::Duplicate);

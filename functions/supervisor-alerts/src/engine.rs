@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use shared::model::agent::SnapshotContact;
-use shared::model::time::{canonical, parse};
+use shared::model::time::canonical;
 use shared::model::{AgentEvent, AgentEventType, AnalysisSegment, ContactRecord};
 
 use crate::rules::{MAX_WINDOW, Operator, Rule, RuleKind, Rules, Scope, SentimentTrigger};
@@ -402,6 +402,21 @@ pub fn contact_joins(ev: &AgentEvent) -> Vec<ContactJoin> {
         .collect()
 }
 
+/// The contact→agent links of a batch's agent events (`(record index, event)`), one per contact: the newest by the
+/// event's order key wins (on a tie, the later record). Each link comes with the index of the record it is from.
+pub fn newest_links<'a>(events: impl IntoIterator<Item = (usize, &'a AgentEvent)>) -> Vec<(usize, ContactJoin)> {
+    let mut newest: BTreeMap<String, (usize, ContactJoin)> = BTreeMap::new();
+    for (i, ev) in events {
+        for join in contact_joins(ev) {
+            if newest.get(&join.contact_id).is_some_and(|(_, held)| held.seen > join.seen) {
+                continue;
+            }
+            newest.insert(join.contact_id.clone(), (i, join));
+        }
+    }
+    newest.into_values().collect()
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Contact Lens segments.
 
@@ -424,115 +439,31 @@ pub struct SegmentDetail {
     pub last_time: Option<DateTime<Utc>>,
 }
 
-/// Reads the turns and categories of a segment record. The shared model lacks two things this needs — chat's
-/// `Time.AbsoluteTime` and the category names that chat gives only as `MatchedDetails` keys — so the data is read
-/// once more here with a narrow local shape (no text field is declared, so no text is ever held). If that shape
-/// does not fit, the shared model's view is used.
-pub fn segment_detail(data: &[u8], seg: &AnalysisSegment) -> SegmentDetail {
-    let body = data.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(data);
-    match serde_json::from_slice::<wire::Record>(body) {
-        Ok(record) => record.detail(),
-        Err(_) => SegmentDetail {
-            turns: seg
-                .segments
-                .iter()
-                .filter_map(|s| s.transcript.as_ref())
-                .filter(|t| t.participant_role.as_deref() == Some("CUSTOMER"))
-                .filter_map(|t| {
-                    let label = t.sentiment.as_deref()?;
-                    Some(Turn { position: t.begin_offset_millis.map(offset_position), negative: label == "NEGATIVE" })
-                })
-                .collect(),
-            categories: seg.matched_categories().map(str::to_owned).collect(),
-            last_time: None,
-        },
-    }
-}
-
-fn offset_position(ms: i64) -> String {
-    format!("o{:020}", ms.max(0))
-}
-
-mod wire {
-    use std::collections::BTreeMap;
-
-    use serde::Deserialize;
-    use serde::de::IgnoredAny;
-
-    use super::{SegmentDetail, Turn, canonical, offset_position, parse};
-
-    #[derive(Deserialize)]
-    pub struct Record {
-        #[serde(rename = "Segments", default)]
-        segments: Option<Vec<Segment>>,
-    }
-
-    #[derive(Deserialize)]
-    struct Segment {
-        #[serde(rename = "Transcript", default)]
-        transcript: Option<Transcript>,
-        #[serde(rename = "Categories", default)]
-        categories: Option<Categories>,
-    }
-
-    #[derive(Deserialize)]
-    struct Transcript {
-        #[serde(rename = "ParticipantRole", default)]
-        role: Option<String>,
-        #[serde(rename = "Sentiment", default)]
-        sentiment: Option<String>,
-        #[serde(rename = "BeginOffsetMillis", default)]
-        begin_offset_millis: Option<i64>,
-        #[serde(rename = "Time", default)]
-        time: Option<Time>,
-    }
-
-    #[derive(Deserialize)]
-    struct Time {
-        #[serde(rename = "AbsoluteTime", default)]
-        absolute_time: Option<String>,
-    }
-
-    #[derive(Deserialize)]
-    struct Categories {
-        #[serde(rename = "MatchedCategories", default)]
-        matched: Option<Vec<String>>,
-        #[serde(rename = "MatchedDetails", default)]
-        details: Option<BTreeMap<String, IgnoredAny>>,
-    }
-
-    impl Record {
-        pub fn detail(self) -> SegmentDetail {
-            let mut out = SegmentDetail::default();
-            for s in self.segments.unwrap_or_default() {
-                if let Some(t) = s.transcript
-                    && t.role.as_deref() == Some("CUSTOMER")
-                    && let Some(label) = t.sentiment.as_deref()
-                {
-                    let time = t.time.and_then(|t| t.absolute_time).and_then(|s| parse(&s));
-                    if let Some(time) = time {
-                        out.last_time = out.last_time.max(Some(time));
-                    }
-                    let position = match (t.begin_offset_millis, time) {
-                        (Some(ms), _) => Some(offset_position(ms)),
-                        (None, Some(time)) => Some(format!("t{}", canonical(&time))),
-                        (None, None) => None,
-                    };
-                    out.turns.push(Turn { position, negative: label == "NEGATIVE" });
-                }
-                if let Some(c) = s.categories {
-                    let names =
-                        c.matched.unwrap_or_default().into_iter().chain(c.details.unwrap_or_default().into_keys());
-                    for name in names {
-                        if !out.categories.contains(&name) {
-                            out.categories.push(name);
-                        }
-                    }
-                }
-            }
-            out
+/// Reads the turns and categories of a segment record from the parsed model (no text is copied out).
+///
+/// A turn counts when it is a CUSTOMER transcript with a sentiment label. Its position is voice's
+/// `BeginOffsetMillis` or else chat's `Time.AbsoluteTime`; categories come from `MatchedCategories` and the keys of
+/// `MatchedDetails`, each name once, in record order.
+pub fn segment_detail(seg: &AnalysisSegment) -> SegmentDetail {
+    let mut out =
+        SegmentDetail { categories: seg.matched_categories().map(str::to_owned).collect(), ..SegmentDetail::default() };
+    for t in seg.segments.iter().filter_map(|s| s.transcript.as_ref()) {
+        if t.participant_role.as_deref() != Some("CUSTOMER") {
+            continue;
         }
+        let Some(label) = t.sentiment.as_deref() else {
+            continue;
+        };
+        let time = t.absolute_time();
+        out.last_time = out.last_time.max(time);
+        let position = match (t.begin_offset_millis, time) {
+            (Some(ms), _) => Some(format!("o{:020}", ms.max(0))),
+            (None, Some(time)) => Some(format!("t{}", canonical(&time))),
+            (None, None) => None,
+        };
+        out.turns.push(Turn { position, negative: label == "NEGATIVE" });
     }
+    out
 }
 
 /// Per-contact sentiment state, bounded: the last N labels (N = the largest `over_last`), a run length, and the
@@ -684,46 +615,15 @@ pub fn segment_facts(seg: &AnalysisSegment, join: Option<&ContactJoin>) -> Facts
 // ---------------------------------------------------------------------------------------------------------------
 // Contact records.
 
-/// Hierarchy group names of a CTR's agent. The CTR names them `GroupName` (the shared model reads `Name`, which
-/// CTRs do not have), so they are read here from the record's bytes; the shared model is the fallback.
-pub fn ctr_hierarchy(data: &[u8], ctr: &ContactRecord) -> [Option<String>; 5] {
-    #[derive(Deserialize)]
-    struct Record {
-        #[serde(rename = "Agent", default)]
-        agent: Option<Agent>,
-    }
-    #[derive(Deserialize)]
-    struct Agent {
-        #[serde(rename = "HierarchyGroups", default)]
-        groups: Option<BTreeMap<String, Option<Group>>>,
-    }
-    #[derive(Deserialize)]
-    struct Group {
-        #[serde(rename = "GroupName", alias = "Name", default)]
-        name: Option<String>,
-    }
-    let body = data.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(data);
-    let mut out: [Option<String>; 5] = Default::default();
-    if let Ok(Record { agent: Some(Agent { groups: Some(groups) }) }) = serde_json::from_slice::<Record>(body) {
-        for (i, slot) in out.iter_mut().enumerate() {
-            *slot = groups.get(&format!("Level{}", i + 1)).and_then(|g| g.as_ref()).and_then(|g| g.name.clone());
-        }
-    }
-    if out.iter().all(Option::is_none)
-        && let Some(h) = ctr.agent.as_ref().and_then(|a| a.hierarchy_groups.as_ref())
-    {
-        out = h.names().map(|n| n.map(str::to_owned));
-    }
-    out
-}
-
-pub fn ctr_facts(ctr: &ContactRecord, hierarchy: [Option<String>; 5]) -> Facts {
+/// Facts for a contact record: the agent, routing profile, hierarchy (CTRs name groups `GroupName`) and queue as
+/// the record itself gives them.
+pub fn ctr_facts(ctr: &ContactRecord) -> Facts {
     Facts {
         agent: ctr.agent.as_ref().map(|a| AgentFacts {
             agent_id: a.arn.as_deref().map(agent_id_of).unwrap_or_default(),
             username: a.username.clone(),
             routing_profile: a.routing_profile.as_ref().and_then(|p| p.name.clone()),
-            hierarchy,
+            hierarchy: a.hierarchy_groups.as_ref().map(|h| h.names().map(|n| n.map(str::to_owned))).unwrap_or_default(),
             queues: Vec::new(),
             channels: Vec::new(),
         }),

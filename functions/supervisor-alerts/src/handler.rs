@@ -5,14 +5,15 @@
 //!
 //! 1. classify it ([`shared::classify`]): invalid → poison (quarantined by the batch driver); a kind no configured
 //!    rule needs → skipped;
-//! 2. group the records by key — the agent for agent events, the contact for segments and contact records — and
-//!    process each key's records in batch order, keys concurrently. Agent events go first: they write the
-//!    contact→agent joins that segments read;
-//! 3. per record: update the state the rules need (joins, missed-contact window, sentiment window — all
-//!    idempotent), evaluate the rules ([`crate::engine`]), and deliver the candidates exactly once
-//!    ([`crate::delivery`]);
-//! 4. a transient failure reports the record for retry, and every later record of the same key too (they are not
-//!    applied: they come again, in order, with the redelivery); a permanent failure makes the record poison.
+//! 2. group the records by key — the agent for agent events, the contact for segments and contact records;
+//! 3. write the contact→agent joins of the whole batch's agent events at once (one `batch_put`, the newest per
+//!    contact), before any segment is evaluated: segments are scoped through them;
+//! 4. process each key's records in batch order, keys concurrently, agent events first. Per record: update the
+//!    state the rules need (missed-contact window, sentiment window — both idempotent), evaluate the rules
+//!    ([`crate::engine`]), and deliver the candidates exactly once ([`crate::delivery`]);
+//! 5. a transient failure (of the record, or of the join write for a join it owns) reports the record for retry,
+//!    and every later record of the same key too (they are not applied: they come again, in order, with the
+//!    redelivery); a permanent failure makes the record poison.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,11 +24,11 @@ use shared::classify::{InvalidReason, classify};
 use shared::kinesis::KinesisItem;
 use shared::model::{AgentEvent, AnalysisSegment, ConnectRecord, ContactRecord, RecordKind, SegmentEventType};
 use shared::ports::{ItemStore, PortError, PortResult, Publisher};
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::config::Settings;
 use crate::delivery::{Clock, Deliverer, SystemClock};
-use crate::engine::{self, Candidate};
+use crate::engine::{self, Candidate, ContactJoin};
 use crate::rules::Rules;
 use crate::state::AlertTable;
 
@@ -72,10 +73,50 @@ impl<S: ItemStore, P: Publisher, C: Clock> Handler<S, P, C> {
         }
     }
 
+    /// Writes the contact→agent joins of the batch's agent events with one `batch_put` (DynamoDB takes 25 items a
+    /// call; the adapter chunks): one join per contact, the newest. Returns the records that own a join which was
+    /// not written, with the error; joins a newer event of the batch replaced were never going to be written, so
+    /// their events are not affected.
+    async fn write_joins(&self, agents: &Groups) -> BTreeMap<usize, PortError> {
+        let mut failed = BTreeMap::new();
+        if !self.rules.has_segment_rules() {
+            return failed;
+        }
+        let joins = engine::newest_links(agents.values().flatten().filter_map(|(i, r)| match r {
+            ConnectRecord::Agent(ev) => Some((*i, ev.as_ref())),
+            _ => None,
+        }));
+        if joins.is_empty() {
+            return failed;
+        }
+        let now = self.deliverer.clock().now();
+        let all: Vec<&ContactJoin> = joins.iter().map(|(_, j)| j).collect();
+        let Err(e) = self.table.put_joins(&all, now).await else {
+            return failed;
+        };
+        warn!(joins = joins.len(), error = %e, "contact→agent joins not written");
+        if e.is_transient() {
+            failed.extend(joins.iter().map(|(i, _)| (*i, e.clone())));
+            return failed;
+        }
+        // Some item can never be written: write each record's joins on their own, so only that record is poison.
+        let mut by_record: BTreeMap<usize, Vec<&ContactJoin>> = BTreeMap::new();
+        for (i, join) in &joins {
+            by_record.entry(*i).or_default().push(join);
+        }
+        for (i, joins) in by_record {
+            if let Err(e) = self.table.put_joins(&joins, now).await {
+                failed.insert(i, e);
+            }
+        }
+        failed
+    }
+
     async fn process_key(
         &self,
         items: &[KinesisItem],
         records: Vec<(usize, ConnectRecord)>,
+        joins_failed: &BTreeMap<usize, PortError>,
     ) -> Vec<(usize, Disposition)> {
         let mut out = Vec::with_capacity(records.len());
         let mut failed = false;
@@ -90,7 +131,11 @@ impl<S: ItemStore, P: Publisher, C: Clock> Handler<S, P, C> {
                 ));
                 continue;
             }
-            let disposition = match self.process_record(&items[i], record).await {
+            let result = match joins_failed.get(&i) {
+                Some(e) => Err(e.clone()),
+                None => self.process_record(&items[i], record).await,
+            };
+            let disposition = match result {
                 Ok(()) => Disposition::Done,
                 Err(e) if e.is_transient() => {
                     failed = true;
@@ -119,12 +164,9 @@ impl<S: ItemStore, P: Publisher, C: Clock> Handler<S, P, C> {
         }
     }
 
-    /// Agent events: the contact→agent joins, the status and ACW rules, the missed-contacts window.
+    /// Agent events: the status and ACW rules, the missed-contacts window (the joins are written per batch).
     async fn on_agent_event(&self, ev: &AgentEvent) -> PortResult<Vec<Candidate>> {
         let now = self.deliverer.clock().now();
-        if self.rules.has_segment_rules() {
-            self.table.put_joins(&engine::contact_joins(ev), now).await?;
-        }
         let mut candidates = engine::evaluate_agent_event(&self.rules, ev);
         if self.rules.has_missed_rules() {
             let missed = engine::missed_in_event(ev);
@@ -145,7 +187,7 @@ impl<S: ItemStore, P: Publisher, C: Clock> Handler<S, P, C> {
         if seg.event_type != SegmentEventType::Segments {
             return Ok(Vec::new());
         }
-        let detail = engine::segment_detail(&item.data, seg);
+        let detail = engine::segment_detail(seg);
         if detail.turns.is_empty() && detail.categories.is_empty() {
             return Ok(Vec::new());
         }
@@ -169,7 +211,7 @@ impl<S: ItemStore, P: Publisher, C: Clock> Handler<S, P, C> {
 
     /// Contact records: attribute thresholds.
     fn on_contact_record(&self, item: &KinesisItem, ctr: &ContactRecord) -> Vec<Candidate> {
-        let facts = engine::ctr_facts(ctr, engine::ctr_hierarchy(&item.data, ctr));
+        let facts = engine::ctr_facts(ctr);
         engine::evaluate_ctr(&self.rules, ctr, &facts, item.arrival)
     }
 }
@@ -200,10 +242,12 @@ impl<S: ItemStore, P: Publisher, C: Clock> Processor for Handler<S, P, C> {
                 ConnectRecord::Contact(ctr) => contacts.entry(ctr.contact_id.clone()).or_default().push((i, record)),
             }
         }
-        // Agent events first: the joins they write are what segment rules are scoped by.
+        // The joins first, then agent events, then segments and contact records. (Boxed: inline, the DynamoDB
+        // future nests too deep for rustc's layout computation of `main`; the per-key futures are boxed anyway.)
+        let joins_failed = Box::pin(self.write_joins(&agents)).await;
         for groups in [agents, contacts] {
             let results: Vec<Vec<(usize, Disposition)>> = futures::stream::iter(groups.into_values())
-                .map(|records| self.process_key(items, records))
+                .map(|records| self.process_key(items, records, &joins_failed))
                 .buffer_unordered(KEY_CONCURRENCY)
                 .collect()
                 .await;

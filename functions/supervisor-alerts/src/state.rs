@@ -10,7 +10,9 @@
 //! | missed window | `missed#<agent id>` | `window` | `contacts` [{id, at}] (≤ 50), `rev` | longest window + 1 h |
 //! | sentiment | `sentiment#<contact id>` | `window` | `state` {`recent`, `consecutive`, `turns`, `last_position`, `met`}, `rev` | join TTL |
 
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
@@ -65,10 +67,57 @@ impl Lease {
     }
 }
 
+/// How many alert ids known to be SENT a warm process remembers.
+pub const SENT_IDS_REMEMBERED: usize = 10_000;
+
+/// Alert ids this process knows to be SENT, so that re-observing one (every heartbeat of a long break) costs no
+/// claim read. Bounded: past `capacity` the oldest is forgotten. Only a shortcut: a SENT claim never changes back,
+/// and an id not remembered (a cold process, an old alert) is read from the table as always.
+#[derive(Debug)]
+pub struct SentIds {
+    capacity: usize,
+    order: VecDeque<Arc<str>>,
+    ids: HashSet<Arc<str>>,
+}
+
+impl SentIds {
+    pub fn new(capacity: usize) -> Self {
+        Self { capacity, order: VecDeque::new(), ids: HashSet::new() }
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.ids.contains(id)
+    }
+
+    pub fn insert(&mut self, id: &str) {
+        if self.capacity == 0 || self.ids.contains(id) {
+            return;
+        }
+        if self.order.len() == self.capacity
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.ids.remove(&oldest);
+        }
+        let id: Arc<str> = Arc::from(id);
+        self.order.push_back(Arc::clone(&id));
+        self.ids.insert(id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AlertTable<S> {
     store: S,
     ttls: Ttls,
+    /// Shared by clones: one per warm process.
+    sent: Arc<Mutex<SentIds>>,
 }
 
 fn epoch(t: DateTime<Utc>) -> Value {
@@ -97,7 +146,12 @@ fn claim_sk(key: &AlertKey) -> String {
 
 impl<S: ItemStore> AlertTable<S> {
     pub fn new(store: S, ttls: Ttls) -> Self {
-        Self { store, ttls }
+        Self { store, ttls, sent: Arc::new(Mutex::new(SentIds::new(SENT_IDS_REMEMBERED))) }
+    }
+
+    fn sent_ids(&self) -> std::sync::MutexGuard<'_, SentIds> {
+        // A panic while holding the lock cannot leave the set inconsistent in a way that matters: it is a cache.
+        self.sent.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn store(&self) -> &S {
@@ -106,13 +160,26 @@ impl<S: ItemStore> AlertTable<S> {
 
     // -- alert claims -------------------------------------------------------------------------------------------
 
+    /// Whether this process has seen the alert SENT (in the table or by confirming it): no read needed.
+    pub fn known_sent(&self, key: &AlertKey) -> bool {
+        self.sent_ids().contains(&key.id())
+    }
+
+    fn remember_sent(&self, key: &AlertKey) {
+        self.sent_ids().insert(&key.id());
+    }
+
+    /// Reads the claim from the table (a SENT one is remembered, see [`Self::known_sent`]).
     pub async fn claim(&self, key: &AlertKey) -> PortResult<Option<Claim>> {
         let Some(item) = self.store.get(&claim_pk(key), &claim_sk(key)).await? else {
             return Ok(None);
         };
         let token = str_of(&item, "lease_token").unwrap_or_default().to_owned();
         Ok(Some(match str_of(&item, "status") {
-            Some(STATUS_SENT) => Claim::Sent,
+            Some(STATUS_SENT) => {
+                self.remember_sent(key);
+                Claim::Sent
+            }
             Some(STATUS_RETRYABLE) => Claim::Retryable { token },
             _ => Claim::Pending {
                 // An unreadable lease counts as expired: a later delivery takes over rather than wait forever.
@@ -165,10 +232,11 @@ impl<S: ItemStore> AlertTable<S> {
             .await
     }
 
-    /// SNS accepted the message: the claim becomes SENT for good.
+    /// SNS accepted the message: the claim becomes SENT for good (and is remembered).
     pub async fn confirm_sent(&self, key: &AlertKey, lease: &Lease, now: DateTime<Utc>) -> PortResult<WriteOutcome> {
         let set = item([("status", json!(STATUS_SENT)), ("sent_at", json!(canonical(&now)))]);
-        self.store
+        let outcome = self
+            .store
             .update(
                 &claim_pk(key),
                 &claim_sk(key),
@@ -176,7 +244,11 @@ impl<S: ItemStore> AlertTable<S> {
                 &["last_error"],
                 Condition::Equals { attr: "lease_token", value: json!(lease.token) },
             )
-            .await
+            .await?;
+        if outcome == WriteOutcome::Applied {
+            self.remember_sent(key);
+        }
+        Ok(outcome)
     }
 
     /// The publish failed definitely (nothing was sent): the next delivery takes over at once.
@@ -247,11 +319,10 @@ impl<S: ItemStore> AlertTable<S> {
 
     // -- contact→agent join -------------------------------------------------------------------------------------
 
-    pub async fn put_joins(&self, joins: &[ContactJoin], now: DateTime<Utc>) -> PortResult<()> {
-        if joins.is_empty() {
-            return Ok(());
-        }
-        let items = joins
+    /// Writes joins unconditionally with one `batch_put` (the adapter sends 25 per BatchWriteItem). The caller
+    /// gives each contact once: DynamoDB refuses a batch that names one key twice.
+    pub async fn put_joins(&self, joins: &[&ContactJoin], now: DateTime<Utc>) -> PortResult<()> {
+        let items: Vec<Item> = joins
             .iter()
             .map(|j| {
                 let mut i = item([
@@ -280,6 +351,9 @@ impl<S: ItemStore> AlertTable<S> {
                 i
             })
             .collect();
+        if items.is_empty() {
+            return Ok(());
+        }
         self.store.batch_put(items).await
     }
 
@@ -374,5 +448,23 @@ impl<S: ItemStore> AlertTable<S> {
     ) -> PortResult<()> {
         let value = serde_json::to_value(state).map_err(|e| PortError::permanent("alert-state", e.to_string()))?;
         self.write_versioned(&format!("sentiment#{contact_id}"), "state", value, rev, now + self.ttls.contact).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SentIds;
+
+    #[test]
+    fn sent_ids_forget_the_oldest_past_their_capacity() {
+        let mut sent = SentIds::new(3);
+        for id in ["a", "b", "c", "b"] {
+            sent.insert(id);
+        }
+        assert_eq!(sent.len(), 3, "an id is held once");
+        sent.insert("d");
+        assert!(!sent.contains("a"), "the oldest is forgotten");
+        assert!(["b", "c", "d"].iter().all(|id| sent.contains(id)));
+        assert_eq!(sent.len(), 3);
     }
 }

@@ -170,7 +170,9 @@ async fn each_team_queue_receives_only_its_own_alerts_exactly_once() {
         assert_eq!(body["agent"]["username"], "jdoe");
     }
 
-    // The same batch again (a Lambda retry, a replay): nothing new reaches anyone; the claims are SENT.
+    // The same batch again (a Lambda retry, a replay) in a new instance, which reads the claims from DynamoDB:
+    // nothing new reaches anyone; the claims are SENT.
+    let handler = Handler::new(rules.clone(), aws.store(), aws.publisher(), settings(&rules));
     let d = handler.process(&items).await;
     assert!(d.iter().all(|d| *d == Disposition::Done), "{d:?}");
     assert!(drain_queue(&blue).is_empty());
@@ -268,4 +270,40 @@ async fn missed_contact_and_sentiment_windows_round_trip_through_dynamodb() {
     assert_eq!(sentiment["state"]["turns"], 3);
     let join = aws.store().get("contact#ad92bd21-3930-4256-a9c6-2e3d1e90e82b", "agent").await.unwrap().unwrap();
     assert_eq!((join["username"].as_str(), join["h3"].as_str()), (Some("jdoe"), Some("Team Blue")));
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run scripts/test.sh"]
+async fn a_batch_s_contact_links_reach_dynamodb_one_per_contact_in_chunks_of_25() {
+    let aws = setup().await;
+    let rules = one_rule(
+        r#"{"name":"angry","kind":"negative_sentiment","severity":"critical","consecutive":3,"cooldown":"0s","scope":{}}"#,
+    );
+    let handler =
+        Handler::new(rules.clone(), aws.store(), shared::adapters::memory::MemoryPublisher::new(), settings(&rules));
+    // 60 agents, each on its own contact (three BatchWriteItem calls), and an older event of another agent naming
+    // the first contact again: DynamoDB refuses a batch that holds one key twice, so it must not be sent.
+    let on_contact = |agent: usize, contact: usize, at: &str| {
+        let mut v = agent_event_at("raw/agent/contact-connected.json", "STATE_CHANGE", at);
+        v["AgentARN"] = Value::String(format!(
+            "arn:aws:connect:us-east-1:123456789012:instance/aaaaaaaa-bbbb-cccc-dddd-111111111111/agent/00000000-0000-4000-8000-{agent:012}"
+        ));
+        v["CurrentAgentSnapshot"]["Configuration"]["Username"] = Value::String(format!("agent{agent}"));
+        v["CurrentAgentSnapshot"]["Contacts"][0]["ContactId"] =
+            Value::String(format!("c0000000-0000-4000-8000-{contact:012}"));
+        json_item(&v, "2026-11-02T08:06:00Z")
+    };
+    let mut items: Vec<_> = (0..60).map(|k| on_contact(k, k, "2026-11-02T08:05:14.209Z")).collect();
+    items.push(on_contact(99, 0, "2026-11-02T08:04:00.000Z"));
+    let d = handler.process(&batch(items)).await;
+    assert!(d.iter().all(|d| *d == Disposition::Done), "{d:?}");
+    for k in 0..60 {
+        let link = aws
+            .store()
+            .get(&format!("contact#c0000000-0000-4000-8000-{k:012}"), "agent")
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("link of contact {k}"));
+        assert_eq!(link["username"].as_str(), Some(format!("agent{k}").as_str()), "the newest event's agent");
+    }
 }

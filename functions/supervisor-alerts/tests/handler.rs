@@ -3,6 +3,9 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use chrono::TimeDelta;
 use common::*;
 use serde_json::Value;
@@ -695,4 +698,215 @@ async fn unusual_but_valid_records_from_the_bad_corpus_never_fail_a_batch() {
         assert_eq!(matches!(d, Disposition::Poison(_)), invalid, "{}: {d:?}", m["file"]);
         assert!(!matches!(d, Disposition::Retry(_)), "{}: {d:?}", m["file"]);
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The contact→agent links of a batch: one write, the newest per contact, before segments
+
+const KBROWN_ARN: &str = "arn:aws:connect:us-east-1:123456789012:instance/aaaaaaaa-bbbb-cccc-dddd-111111111111/agent/c3275a32-0b71-401c-aa25-b5771f22e0b0";
+
+fn failing_handler(
+    rules: Rules,
+    store: BatchFailingStore,
+) -> (Handler<BatchFailingStore, MemoryPublisher, ManualClock>, MemoryPublisher) {
+    let publisher = MemoryPublisher::new();
+    let s = settings(&rules);
+    let clock = ManualClock::at("2026-11-02T12:00:00Z");
+    (Handler::with_clock(rules, store, publisher.clone(), s, clock), publisher)
+}
+
+/// The username the stored contact→agent link names for `contact_id`.
+fn linked_username(store: &MemoryItemStore, contact_id: &str) -> Option<String> {
+    store
+        .all()
+        .into_iter()
+        .find(|i| i["pk"] == format!("contact#{contact_id}"))
+        .and_then(|i| i["username"].as_str().map(str::to_owned))
+}
+
+/// jdoe's contact-connected event as if it were kbrown's, at `at`.
+fn kbrown_on_jdoes_contact(at: &str) -> Value {
+    let mut v = agent_event_at("raw/agent/contact-connected.json", "STATE_CHANGE", at);
+    v["AgentARN"] = Value::String(KBROWN_ARN.into());
+    v["CurrentAgentSnapshot"]["Configuration"]["Username"] = Value::String("kbrown".into());
+    v
+}
+
+#[tokio::test]
+async fn the_newest_link_of_a_contact_wins_whatever_the_record_order() {
+    for (kbrown_at, expected) in [("2026-11-02T08:04:00.000Z", "jdoe"), ("2026-11-02T08:06:00.000Z", "kbrown")] {
+        // GIVEN two agents' events naming the same contact, the newer one first in the batch or last
+        let (h, store, _) = handler(one_rule(THREE_NEGATIVE), MemoryPublisher::new());
+        let jdoe = item(fixture("raw/agent/contact-connected.json"), "2026-11-02T08:05:15Z");
+        let kbrown = json_item(&kbrown_on_jdoes_contact(kbrown_at), "2026-11-02T08:06:01Z");
+        // WHEN they are processed in one batch
+        let d = run(&h, vec![kbrown, jdoe]).await;
+        // THEN one BatchWriteItem holds one link for the contact: the newer event's
+        assert!(all_done(&d), "{d:?}");
+        assert_eq!(store.batch_writes.get(), 1);
+        assert_eq!(linked_username(&store, JDOE_CONTACT).as_deref(), Some(expected), "kbrown at {kbrown_at}");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_link_write_retries_the_events_whose_links_it_held_and_later_events_of_their_agents() {
+    // GIVEN a store that throttles the first batch write
+    let store = BatchFailingStore { transient_calls: Arc::new(AtomicUsize::new(1)), ..BatchFailingStore::default() };
+    let (h, publisher) = failing_handler(one_rule(THREE_NEGATIVE), store.clone());
+    let items = batch(vec![
+        item(fixture("raw/agent/status-available.json"), "2026-11-02T08:01:01Z"), // jdoe, no contact
+        item(fixture("raw/agent/contact-connecting.json"), "2026-11-02T08:05:11Z"), // jdoe, link superseded by #2
+        item(fixture("raw/agent/contact-connected.json"), "2026-11-02T08:05:15Z"), // jdoe, link in the write
+        item(fixture("raw/agent/acw-done.json"), "2026-11-02T08:14:11Z"),         // jdoe, after #2
+        item(fixture("raw/agent/config-change.json"), "2026-11-02T12:00:04Z"),    // asmith, no contact
+        item(fixture("raw/agent/old-version-2017.json"), "2026-11-02T13:05:41Z"), // kbrown, link in the write
+        item(fixture("raw/segments/voice-segments-negative.json"), "2026-11-02T08:07:00Z"),
+    ]);
+    // WHEN the batch is processed
+    let d = h.process(&items).await;
+    // THEN the events whose links were in the failed write are retried, and so is every later event of their
+    // agents; the others are done, and the segment found no link yet (its scoped rule waits)
+    assert_eq!(store.batch_calls.load(Ordering::Relaxed), 1, "one write for the batch");
+    let retried: Vec<usize> = (0..d.len()).filter(|i| matches!(d[*i], Disposition::Retry(_))).collect();
+    assert_eq!(retried, [2, 3, 5], "{d:?}");
+    assert!(d.iter().all(|d| matches!(d, Disposition::Retry(_) | Disposition::Done)));
+    assert!(publisher.published().is_empty());
+
+    // AND WHEN Lambda redelivers from the lowest reported record
+    let again = batch(items[2..].to_vec());
+    assert!(all_done(&h.process(&again).await));
+    // THEN the links exist and the waiting rule fires, naming the agent
+    assert_eq!(linked_username(&store.inner, JDOE_CONTACT).as_deref(), Some("jdoe"));
+    let published = publisher.published();
+    assert_eq!(rule_names(&published), ["angry"]);
+    assert_eq!(attrs(&published[0])["agentUsername"], "jdoe");
+}
+
+#[tokio::test]
+async fn a_link_that_can_never_be_written_poisons_only_the_event_it_came_from() {
+    // GIVEN a store that refuses jdoe's contact's link for good
+    let store =
+        BatchFailingStore { refused_pk: Some(format!("contact#{JDOE_CONTACT}")), ..BatchFailingStore::default() };
+    let (h, _) = failing_handler(one_rule(THREE_NEGATIVE), store.clone());
+    // WHEN a batch holds that event, a later one of the same agent and another agent's event
+    let d = h
+        .process(&batch(vec![
+            item(fixture("raw/agent/contact-connected.json"), "2026-11-02T08:05:15Z"),
+            item(fixture("raw/agent/acw-done.json"), "2026-11-02T08:14:11Z"),
+            item(fixture("raw/agent/chat-multi-contact.json"), "2026-11-02T09:11:59Z"),
+        ]))
+        .await;
+    // THEN only that event is poison (as when it was written alone) and the other links are written
+    assert!(matches!(d[0], Disposition::Poison(_)), "{d:?}");
+    assert_eq!(d[1..], [Disposition::Done, Disposition::Done]);
+    assert_eq!(linked_username(&store.inner, ASMITH_CHAT).as_deref(), Some("asmith"));
+    assert_eq!(linked_username(&store.inner, JDOE_CONTACT), None);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Store calls (what DynamoDB bills)
+
+/// A full agent-event batch as the event source mapping delivers it (~2,800 per 6 MB): 700 agents, each with
+/// four events — Available, a contact offered, connected, the contact gone after ACW — so 1,400 events name a
+/// contact (700 distinct contacts) and 1,400 name none. No rule fires on them.
+fn agent_batch_of_2800() -> Vec<KinesisItem> {
+    let files = [
+        "raw/agent/status-available.json",
+        "raw/agent/contact-connecting.json",
+        "raw/agent/contact-connected.json",
+        "raw/agent/acw-done.json",
+    ];
+    let templates: Vec<Value> = files.iter().map(|f| fixture_json(f)).collect();
+    let mut items = Vec::with_capacity(2800);
+    for agent in 0..700 {
+        let agent_id = format!("00000000-0000-4000-8000-{agent:012}");
+        let contact_id = format!("c0000000-0000-4000-8000-{agent:012}");
+        for t in &templates {
+            let mut v = t.clone();
+            v["AgentARN"] = Value::String(format!(
+                "arn:aws:connect:us-east-1:123456789012:instance/aaaaaaaa-bbbb-cccc-dddd-111111111111/agent/{agent_id}"
+            ));
+            v["EventId"] = Value::String(format!("{agent_id}-{}", items.len()));
+            for snap in ["CurrentAgentSnapshot", "PreviousAgentSnapshot"] {
+                if let Some(contacts) = v[snap]["Contacts"].as_array_mut() {
+                    for c in contacts {
+                        c["ContactId"] = Value::String(contact_id.clone());
+                    }
+                }
+            }
+            items.push(json_item(&v, "2026-11-02T08:15:00Z"));
+        }
+    }
+    items
+}
+
+#[tokio::test]
+async fn a_batch_of_2800_agent_events_writes_its_contact_links_in_one_batch_put() {
+    // GIVEN rules that need the contact→agent links (a segment rule) and a full batch of agent events
+    let (h, store, _) = handler(example_rules(), MemoryPublisher::new());
+    let items = agent_batch_of_2800();
+    // WHEN it is processed
+    let d = run(&h, items).await;
+    assert!(all_done(&d));
+    let (batch_writes, writes, reads) = (store.batch_writes.get(), store.writes.get(), store.reads.get());
+    eprintln!("2,800 agent events: {batch_writes} BatchWriteItem, {writes} writes, {reads} reads");
+    // THEN the 700 distinct links go out in ⌈700 / 25⌉ BatchWriteItem calls, not one call per event
+    assert_eq!(batch_writes, 700usize.div_ceil(25));
+    assert_eq!((writes, reads), (0, 0), "no rule fired: nothing else is stored");
+    let links =
+        store.all().into_iter().filter(|i| i["pk"].as_str().is_some_and(|pk| pk.starts_with("contact#"))).count();
+    assert_eq!(links, 700);
+}
+
+/// jdoe's heartbeats in a Break that is already past the limit, every two minutes from `from_minute` past 10:00.
+fn break_heartbeats(from_minute: u32, n: u32) -> Vec<KinesisItem> {
+    (0..n)
+        .map(|k| {
+            let m = from_minute + 2 * k;
+            json_item(
+                &agent_event_at(
+                    "raw/agent/heartbeat-during-break.json",
+                    "HEART_BEAT",
+                    &format!("2026-11-02T{:02}:{:02}:00.000Z", 10 + m / 60, m % 60),
+                ),
+                "2026-11-02T12:00:00Z",
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_heartbeat_storm_past_the_limit_costs_no_store_reads_after_the_first_alert() {
+    // GIVEN a warm process that has sent the break alert
+    let publisher = MemoryPublisher::new();
+    let (h, store, _) = handler(one_rule(BREAK_TOO_LONG), publisher.clone());
+    assert!(all_done(&run(&h, break_heartbeats(16, 1)).await));
+    assert_eq!(publisher.published().len(), 1);
+    let (reads, writes) = (store.reads.get(), store.writes.get());
+    // WHEN the agent stays on break for hours: heartbeats in one batch and in later batches
+    for batch in [break_heartbeats(18, 40), break_heartbeats(98, 40)] {
+        assert!(all_done(&run(&h, batch).await));
+    }
+    eprintln!("80 more heartbeats: {} reads, {} writes", store.reads.get() - reads, store.writes.get() - writes);
+    // THEN no claim is read again and nothing is written or sent
+    assert_eq!(store.reads.get(), reads, "the SENT alert is known in memory");
+    assert_eq!(store.writes.get(), writes);
+    assert_eq!(publisher.published().len(), 1);
+}
+
+#[tokio::test]
+async fn a_cold_process_still_reads_the_claim_and_does_not_send_again() {
+    // GIVEN a process that sent the break alert
+    let publisher = MemoryPublisher::new();
+    let (warm, store, clock) = handler(one_rule(BREAK_TOO_LONG), publisher.clone());
+    assert!(all_done(&run(&warm, break_heartbeats(16, 1)).await));
+    // WHEN a new process (empty memory) sees later heartbeats of the same episode
+    let rules = one_rule(BREAK_TOO_LONG);
+    let s = settings(&rules);
+    let cold = Handler::with_clock(rules, store.clone(), publisher.clone(), s, clock);
+    let reads = store.reads.get();
+    assert!(all_done(&run(&cold, break_heartbeats(18, 3)).await));
+    // THEN it reads the claim from the table once, finds it SENT, and sends nothing
+    assert_eq!(store.reads.get() - reads, 1);
+    assert_eq!(publisher.published().len(), 1);
 }

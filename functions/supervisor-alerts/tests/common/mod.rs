@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
-use shared::adapters::memory::MemoryPublisher;
+use shared::adapters::memory::{MemoryItemStore, MemoryPublisher};
 use shared::kinesis::{KinesisItem, SeqNo};
-use shared::ports::{Message, PortError, PortResult, Publisher};
+use shared::ports::{Condition, Item, ItemStore, Message, PortError, PortResult, Publisher, Query, WriteOutcome};
 use supervisor_alerts::config::Settings;
 use supervisor_alerts::delivery::Clock;
 use supervisor_alerts::rules::{Rules, validate};
@@ -156,6 +156,57 @@ impl Publisher for FlakyPublisher {
                 .collect()),
             Failure::Timeout => Err(PortError::ambiguous("sns", "timeout")),
         }
+    }
+}
+
+/// Wraps the memory store and fails `batch_put` as told: the next `transient_calls` calls fail with a throttling
+/// error (nothing written), and every call holding the item `refused_pk` fails permanently (DynamoDB's
+/// ValidationException: nothing written). Other calls pass through.
+#[derive(Debug, Clone, Default)]
+pub struct BatchFailingStore {
+    pub inner: MemoryItemStore,
+    pub transient_calls: Arc<AtomicUsize>,
+    pub refused_pk: Option<String>,
+    /// `batch_put` calls made, failed ones included.
+    pub batch_calls: Arc<AtomicUsize>,
+}
+
+impl ItemStore for BatchFailingStore {
+    async fn put(&self, item: Item, condition: Condition) -> PortResult<WriteOutcome> {
+        self.inner.put(item, condition).await
+    }
+    async fn update(
+        &self,
+        pk: &str,
+        sk: &str,
+        set: Item,
+        remove: &[&'static str],
+        condition: Condition,
+    ) -> PortResult<WriteOutcome> {
+        self.inner.update(pk, sk, set, remove, condition).await
+    }
+    async fn get(&self, pk: &str, sk: &str) -> PortResult<Option<Item>> {
+        self.inner.get(pk, sk).await
+    }
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> PortResult<WriteOutcome> {
+        self.inner.delete(pk, sk, condition).await
+    }
+    async fn batch_put(&self, items: Vec<Item>) -> PortResult<()> {
+        self.batch_calls.fetch_add(1, Ordering::Relaxed);
+        let throttled =
+            self.transient_calls.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok();
+        if throttled {
+            return Err(PortError::transient("dynamodb", "ThrottlingException"));
+        }
+        if let Some(pk) = &self.refused_pk
+            && items.iter().any(|i| i["pk"] == pk.as_str())
+        {
+            return Err(PortError::permanent("dynamodb", "ValidationException"));
+        }
+        self.inner.batch_put(items).await
+    }
+    async fn query(&self, query: Query) -> PortResult<Vec<Item>> {
+        self.inner.query(query).await
     }
 }
 
