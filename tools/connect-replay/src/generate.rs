@@ -288,7 +288,7 @@ impl DayGenerator {
             let shift_end = login + Duration::minutes(config.shift_minutes);
             let first = FIRST[i % FIRST.len()];
             let last = LAST[(i / FIRST.len()) % LAST.len()];
-            let username = format!("{}{}{i}", first.to_lowercase(), &last[..1].to_lowercase());
+            let username = format!("{}.{}{i}", first.to_lowercase(), last.to_lowercase());
             truth.agents.push(username.clone());
             let mut a = AgentSim {
                 id: uuid(&mut rng),

@@ -161,8 +161,10 @@ async fn dispatch(command: Command) -> AppResult<()> {
         Command::Run { inputs, from_archive, generated, day, records, backend, out, keep, rules, window, quiet } => {
             let rules = app::load_rules(rules.as_deref())?;
             let options = ReplayOptions { window, ..ReplayOptions::default() };
+            let limit = records.unwrap_or(1_000_000);
+            let expected = generated.then_some(limit as u64);
             let records: Box<dyn Iterator<Item = connect_replay::generate::GenRecord>> = if generated {
-                Box::new(sources::days(day.config(), None).take(records.unwrap_or(1_000_000)))
+                Box::new(sources::days(day.config(), None).take(limit))
             } else if let Some(dir) = from_archive {
                 Box::new(sources::archive(&dir)?.into_iter())
             } else if inputs.is_empty() {
@@ -174,7 +176,6 @@ async fn dispatch(command: Command) -> AppResult<()> {
                 }
                 Box::new(all.into_iter().flatten().map_while(|r| r.map_err(|e| eprintln!("error: {e}")).ok()))
             };
-            let expected = if generated { records.map(|n| n as u64).or(Some(1_000_000)) } else { None };
             let outcome = match backend {
                 Backend::Local => {
                     let local = Local::open(&out, !keep)?;
