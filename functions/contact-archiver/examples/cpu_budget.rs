@@ -29,17 +29,8 @@ use shared::batch::Processor;
 use shared::kinesis::KinesisItem;
 
 const ROUNDS: usize = 40;
-const STEPS: [&str; 9] = [
-    "parse",
-    "classify",
-    "gzip1",
-    "gzip6",
-    "ndjson",
-    "parquet",
-    "handler-ndjson",
-    "handler-parquet",
-    "handler-both",
-];
+const STEPS: [&str; 9] =
+    ["parse", "classify", "gzip1", "gzip6", "ndjson", "parquet", "handler-ndjson", "handler-parquet", "handler-both"];
 
 struct Bench {
     records: Vec<Vec<u8>>,
@@ -52,19 +43,9 @@ impl Bench {
     fn new() -> Self {
         let records = common::synthetic_ctrs(1_000);
         let items = common::items(1, records.clone());
-        let parsed = records
-            .iter()
-            .filter_map(|r| shared::classify(r).ok())
-            .collect();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime");
-        Self {
-            records,
-            items,
-            parsed,
-            runtime,
-        }
+        let parsed = records.iter().filter_map(|r| shared::classify(r).ok()).collect();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        Self { records, items, parsed, runtime }
     }
 
     /// Runs one step once; returns the size of what it produced (0 when nothing).
@@ -72,49 +53,31 @@ impl Bench {
         let gzip = |level| {
             let mut gz = GzEncoder::new(Vec::new(), Compression::new(level));
             for r in &self.records {
-                gz.write_all(r)
-                    .and_then(|()| gz.write_all(b"\n"))
-                    .expect("in-memory write");
+                gz.write_all(r).and_then(|()| gz.write_all(b"\n")).expect("in-memory write");
             }
             gz.finish().expect("in-memory gzip").len()
         };
         let handler = |format| {
             let archiver = Archiver::new(MemoryObjectStore::new(), "", format);
             black_box(self.runtime.block_on(archiver.process(&self.items)));
-            archiver
-                .store()
-                .objects()
-                .values()
-                .map(|o| o.body.len())
-                .sum()
+            archiver.store().objects().values().map(|o| o.body.len()).sum()
         };
         match step {
             "setup" => 0,
-            "parse" => self
-                .records
-                .iter()
-                .filter_map(|r| serde_json::from_slice::<serde_json::Value>(r).ok())
-                .count(),
-            "classify" => self
-                .records
-                .iter()
-                .filter_map(|r| shared::classify(r).ok())
-                .count(),
+            "parse" => self.records.iter().filter_map(|r| serde_json::from_slice::<serde_json::Value>(r).ok()).count(),
+            "classify" => self.records.iter().filter_map(|r| shared::classify(r).ok()).count(),
             "gzip1" => gzip(1),
             "gzip6" => gzip(6),
-            "ndjson" => {
-                ndjson::encode(self.records.iter().map(Vec::as_slice), 0).map_or(0, |b| b.len())
-            }
+            "ndjson" => ndjson::encode(self.records.iter().map(Vec::as_slice), 0).map_or(0, |b| b.len()),
             "parquet" => {
                 let rows: Vec<ContactRow<'_>> = self
                     .parsed
                     .iter()
                     .zip(&self.records)
                     .filter_map(|(p, r)| match p {
-                        ConnectRecord::Contact(record) => Some(ContactRow {
-                            record,
-                            raw: std::str::from_utf8(r).ok()?,
-                        }),
+                        ConnectRecord::Contact(record) => {
+                            Some(ContactRow { record, raw: std::str::from_utf8(r).ok()? })
+                        }
                         _ => None,
                     })
                     .collect();
@@ -147,10 +110,7 @@ fn main() {
         return;
     }
     let bytes: usize = bench.records.iter().map(Vec::len).sum();
-    println!(
-        "1,000 CTRs, {:.2} MB of JSON, fastest of {ROUNDS} rounds",
-        bytes as f64 / 1e6
-    );
+    println!("1,000 CTRs, {:.2} MB of JSON, fastest of {ROUNDS} rounds", bytes as f64 / 1e6);
     let timings: Vec<(&str, Duration, usize)> = STEPS
         .iter()
         .map(|step| {
@@ -161,8 +121,7 @@ fn main() {
         .collect();
     let parse = timings[0].1;
     for (step, d, size) in timings {
-        let ratio = if step.starts_with("gzip") || step == "parquet" || step.starts_with("handler")
-        {
+        let ratio = if step.starts_with("gzip") || step == "parquet" || step.starts_with("handler") {
             format!("{:.1}× smaller", bytes as f64 / size as f64)
         } else {
             String::new()

@@ -102,21 +102,14 @@ fn normalize_prefix(raw: &str) -> Result<String, ConfigError> {
     if prefix.is_empty() {
         return Ok(String::new());
     }
-    let invalid = |detail: &str| ConfigError::Invalid {
-        var: "ARCHIVE_PREFIX",
-        detail: detail.to_owned(),
-    };
+    let invalid = |detail: &str| ConfigError::Invalid { var: "ARCHIVE_PREFIX", detail: detail.to_owned() };
     if prefix.starts_with('/') {
         return Err(invalid("must not start with '/'"));
     }
     if prefix.contains("//") {
         return Err(invalid("must not contain an empty path segment ('//')"));
     }
-    Ok(if prefix.ends_with('/') {
-        prefix.to_owned()
-    } else {
-        format!("{prefix}/")
-    })
+    Ok(if prefix.ends_with('/') { prefix.to_owned() } else { format!("{prefix}/") })
 }
 
 #[cfg(test)]
@@ -143,22 +136,11 @@ mod tests {
 
     #[test]
     fn an_unknown_format_fails_init_naming_the_variable() {
-        let env = [
-            ("ARCHIVE_BUCKET", "a"),
-            ("QUARANTINE_BUCKET", "q"),
-            ("ARCHIVE_FORMAT", "csv"),
-        ];
+        let env = [("ARCHIVE_BUCKET", "a"), ("QUARANTINE_BUCKET", "q"), ("ARCHIVE_FORMAT", "csv")];
         let e = Config::from_env(&env).unwrap_err();
         assert!(e.to_string().contains("ARCHIVE_FORMAT"), "{e}");
-        for (text, format) in [
-            ("parquet", ArchiveFormat::Parquet),
-            ("BOTH", ArchiveFormat::Both),
-        ] {
-            let env = [
-                ("ARCHIVE_BUCKET", "a"),
-                ("QUARANTINE_BUCKET", "q"),
-                ("ARCHIVE_FORMAT", text),
-            ];
+        for (text, format) in [("parquet", ArchiveFormat::Parquet), ("BOTH", ArchiveFormat::Both)] {
+            let env = [("ARCHIVE_BUCKET", "a"), ("QUARANTINE_BUCKET", "q"), ("ARCHIVE_FORMAT", text)];
             assert_eq!(Config::from_env(&env).unwrap().format, format);
         }
     }
@@ -166,11 +148,7 @@ mod tests {
     #[test]
     fn the_prefix_gets_a_trailing_slash_and_bad_prefixes_name_the_variable() {
         let with = |p: &'static str| {
-            Config::from_env(&[
-                ("ARCHIVE_BUCKET", "a"),
-                ("QUARANTINE_BUCKET", "q"),
-                ("ARCHIVE_PREFIX", p),
-            ])
+            Config::from_env(&[("ARCHIVE_BUCKET", "a"), ("QUARANTINE_BUCKET", "q"), ("ARCHIVE_PREFIX", p)])
         };
         assert_eq!(with("connect").unwrap().prefix, "connect/");
         assert_eq!(with("connect/archive/").unwrap().prefix, "connect/archive/");

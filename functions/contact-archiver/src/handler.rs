@@ -73,11 +73,7 @@ struct ObjectPlan {
 impl<S: ObjectStore> Archiver<S> {
     /// `prefix` is empty or ends in `/` ([`crate::config::Config`] guarantees it).
     pub fn new(store: S, prefix: impl Into<String>, format: ArchiveFormat) -> Self {
-        Self {
-            store,
-            prefix: prefix.into(),
-            format,
-        }
+        Self { store, prefix: prefix.into(), format }
     }
 
     pub fn store(&self) -> &S {
@@ -85,16 +81,8 @@ impl<S: ObjectStore> Archiver<S> {
     }
 
     fn formats(&self, kind: RecordKind) -> impl Iterator<Item = Format> + use<S> {
-        let (ndjson, parquet) = (
-            self.format.writes_ndjson(kind),
-            self.format.writes_parquet(kind),
-        );
-        [
-            ndjson.then_some(Format::Ndjson),
-            parquet.then_some(Format::Parquet),
-        ]
-        .into_iter()
-        .flatten()
+        let (ndjson, parquet) = (self.format.writes_ndjson(kind), self.format.writes_parquet(kind));
+        [ndjson.then_some(Format::Ndjson), parquet.then_some(Format::Parquet)].into_iter().flatten()
     }
 
     /// Encodes and writes one object.
@@ -109,26 +97,16 @@ impl<S: ObjectStore> Archiver<S> {
             Format::Ndjson => {
                 let size: usize = plan.members.iter().map(|&i| items[i].data.len() + 1).sum();
                 let data = plan.members.iter().map(|&i| items[i].data.as_slice());
-                let body = ndjson::encode(data, size)
-                    .map_err(|e| PortError::permanent("gzip", e.to_string()))?;
+                let body = ndjson::encode(data, size).map_err(|e| PortError::permanent("gzip", e.to_string()))?;
                 (body, NDJSON_CONTENT_TYPE)
             }
             Format::Parquet => (parquet_body(plan, items, records)?, PARQUET_CONTENT_TYPE),
         };
         let bytes = body.len();
-        let object = PutObject {
-            key,
-            body,
-            content_type,
-            content_encoding: None,
-        };
+        let object = PutObject { key, body, content_type, content_encoding: None };
         let key = object.key.clone();
         let outcome = self.store.put_if_absent(object).await;
-        let (kind, format, records) = (
-            plan.target.kind.slug(),
-            plan.target.format.as_str(),
-            plan.members.len(),
-        );
+        let (kind, format, records) = (plan.target.kind.slug(), plan.target.format.as_str(), plan.members.len());
         match &outcome {
             Ok(PutOutcome::Created) => {
                 metrics::counter!(metric::OBJECTS_CREATED).increment(1);
@@ -150,20 +128,12 @@ impl<S: ObjectStore> Archiver<S> {
     fn key(&self, plan: &ObjectPlan, items: &[KinesisItem]) -> String {
         let seqs = plan.members.iter().filter_map(|&i| items[i].seq.as_ref());
         match seq_range(seqs) {
-            Some((first, last)) => {
-                plan.target
-                    .key(&self.prefix, &plan.shard, first.as_str(), last.as_str())
-            }
+            Some((first, last)) => plan.target.key(&self.prefix, &plan.shard, first.as_str(), last.as_str()),
             // Never seen from Lambda; such records cannot be reported alone, so a failure fails the whole batch.
             None => {
                 let first = plan.members.first().map_or(0, |&i| items[i].index);
                 let last = plan.members.last().map_or(0, |&i| items[i].index);
-                plan.target.key(
-                    &self.prefix,
-                    &plan.shard,
-                    &format!("index{first}"),
-                    &format!("index{last}"),
-                )
+                plan.target.key(&self.prefix, &plan.shard, &format!("index{first}"), &format!("index{last}"))
             }
         }
     }
@@ -187,17 +157,7 @@ impl<S: ObjectStore> Processor for Archiver<S> {
                     arrival_fallbacks += usize::from(source == TimeSource::Arrival);
                     let partition = Partition::of(time);
                     for format in self.formats(kind) {
-                        groups
-                            .entry((
-                                Target {
-                                    kind,
-                                    partition,
-                                    format,
-                                },
-                                item.shard_id.as_str(),
-                            ))
-                            .or_default()
-                            .push(i);
+                        groups.entry((Target { kind, partition, format }, item.shard_id.as_str())).or_default().push(i);
                     }
                     records.push(Some(record));
                 }
@@ -206,23 +166,18 @@ impl<S: ObjectStore> Processor for Archiver<S> {
         let objects = groups.len();
         let plans: Vec<ObjectPlan> = groups
             .into_iter()
-            .map(|((target, shard), members)| ObjectPlan {
-                target,
-                shard: shard.to_owned(),
-                members,
-            })
+            .map(|((target, shard), members)| ObjectPlan { target, shard: shard.to_owned(), members })
             .collect();
 
         let records = &records;
-        let results: Vec<(ObjectPlan, Result<PutOutcome, PortError>)> =
-            futures::stream::iter(plans)
-                .map(|plan| async move {
-                    let result = self.write_object(&plan, items, records).await;
-                    (plan, result)
-                })
-                .buffer_unordered(MAX_CONCURRENT_PUTS)
-                .collect()
-                .await;
+        let results: Vec<(ObjectPlan, Result<PutOutcome, PortError>)> = futures::stream::iter(plans)
+            .map(|plan| async move {
+                let result = self.write_object(&plan, items, records).await;
+                (plan, result)
+            })
+            .buffer_unordered(MAX_CONCURRENT_PUTS)
+            .collect()
+            .await;
 
         let mut failures: Vec<Option<PortError>> = vec![None; items.len()];
         let mut failed_objects = 0usize;
@@ -240,11 +195,7 @@ impl<S: ObjectStore> Processor for Archiver<S> {
             match failure {
                 None => {}
                 Some(e) if e.is_transient() => *disposition = Disposition::Retry(e),
-                Some(e) => {
-                    *disposition = Disposition::Poison(InvalidReason::Unsupported {
-                        detail: e.to_string(),
-                    })
-                }
+                Some(e) => *disposition = Disposition::Poison(InvalidReason::Unsupported { detail: e.to_string() }),
             }
         }
         info!(
@@ -276,10 +227,7 @@ fn parquet_body(
                 .members
                 .iter()
                 .map(|&i| match &records[i] {
-                    Some(ConnectRecord::Contact(record)) => Ok(ContactRow {
-                        record,
-                        raw: raw(i)?,
-                    }),
+                    Some(ConnectRecord::Contact(record)) => Ok(ContactRow { record, raw: raw(i)? }),
                     _ => Err(bug("a non-contact record in a contact-record object")),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -290,10 +238,7 @@ fn parquet_body(
                 .members
                 .iter()
                 .map(|&i| match &records[i] {
-                    Some(ConnectRecord::Agent(event)) => Ok(AgentRow {
-                        event,
-                        raw: raw(i)?,
-                    }),
+                    Some(ConnectRecord::Agent(event)) => Ok(AgentRow { event, raw: raw(i)? }),
                     _ => Err(bug("a non-agent record in an agent-event object")),
                 })
                 .collect::<Result<Vec<_>, _>>()?;

@@ -44,11 +44,7 @@ pub enum TimeSource {
 ///
 /// `data` is the record's original bytes (segments are read again for their times: the shared model does not keep
 /// `Transcript.Time`). A time that cannot be read falls through to the next source; it never fails the record.
-pub fn partition_time(
-    record: &ConnectRecord,
-    data: &[u8],
-    arrival: DateTime<Utc>,
-) -> (DateTime<Utc>, TimeSource) {
+pub fn partition_time(record: &ConnectRecord, data: &[u8], arrival: DateTime<Utc>) -> (DateTime<Utc>, TimeSource) {
     match record {
         ConnectRecord::Contact(c) => [
             (c.initiation_timestamp, TimeSource::InitiationTimestamp),
@@ -98,21 +94,13 @@ pub struct Partition {
 
 impl Partition {
     pub fn of(t: DateTime<Utc>) -> Self {
-        Self {
-            year: t.year(),
-            month: t.month(),
-            day: t.day(),
-        }
+        Self { year: t.year(), month: t.month(), day: t.day() }
     }
 }
 
 impl fmt::Display for Partition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "year={:04}/month={:02}/day={:02}",
-            self.year, self.month, self.day
-        )
+        write!(f, "year={:04}/month={:02}/day={:02}", self.year, self.month, self.day)
     }
 }
 
@@ -147,11 +135,7 @@ impl Target {
             Format::Ndjson => ("", "ndjson.gz"),
             Format::Parquet => ("-parquet", "parquet"),
         };
-        format!(
-            "{prefix}{}{suffix}/{}/{shard}-{first}-{last}.{ext}",
-            self.kind.slug(),
-            self.partition
-        )
+        format!("{prefix}{}{suffix}/{}/{shard}-{first}-{last}.{ext}", self.kind.slug(), self.partition)
     }
 }
 
@@ -177,34 +161,21 @@ mod tests {
     }
 
     #[test]
-    fn a_contact_record_is_partitioned_by_initiation_then_disconnect_then_last_update_then_arrival()
-    {
+    fn a_contact_record_is_partitioned_by_initiation_then_disconnect_then_last_update_then_arrival() {
         let full = r#"{"AWSContactTraceRecordFormatVersion":"2017-03-10","ContactId":"c","InitiationTimestamp":"2026-11-01T23:59:59Z","DisconnectTimestamp":"2026-11-02T00:10:00Z","LastUpdateTimestamp":"2026-11-02T00:11:00Z"}"#;
         let (t, s) = partition_time(&classify(full), full.as_bytes(), arrival());
-        assert_eq!(
-            (Partition::of(t).day, s),
-            (1, TimeSource::InitiationTimestamp)
-        );
+        assert_eq!((Partition::of(t).day, s), (1, TimeSource::InitiationTimestamp));
 
         let no_init = r#"{"AWSContactTraceRecordFormatVersion":"2017-03-10","ContactId":"c","InitiationTimestamp":null,"DisconnectTimestamp":"2026-11-02T00:10:00Z","LastUpdateTimestamp":"2026-11-04T00:11:00Z"}"#;
         let (t, s) = partition_time(&classify(no_init), no_init.as_bytes(), arrival());
-        assert_eq!(
-            (Partition::of(t).day, s),
-            (2, TimeSource::DisconnectTimestamp)
-        );
+        assert_eq!((Partition::of(t).day, s), (2, TimeSource::DisconnectTimestamp));
 
         let only_lut = r#"{"AWSContactTraceRecordFormatVersion":"2017-03-10","ContactId":"c","LastUpdateTimestamp":"2026-11-04T00:11:00Z"}"#;
         let (t, s) = partition_time(&classify(only_lut), only_lut.as_bytes(), arrival());
-        assert_eq!(
-            (Partition::of(t).day, s),
-            (4, TimeSource::LastUpdateTimestamp)
-        );
+        assert_eq!((Partition::of(t).day, s), (4, TimeSource::LastUpdateTimestamp));
 
         let none = r#"{"AWSContactTraceRecordFormatVersion":"2017-03-10","ContactId":"c"}"#;
-        assert_eq!(
-            partition_time(&classify(none), none.as_bytes(), arrival()),
-            (arrival(), TimeSource::Arrival)
-        );
+        assert_eq!(partition_time(&classify(none), none.as_bytes(), arrival()), (arrival(), TimeSource::Arrival));
     }
 
     #[test]
@@ -226,42 +197,25 @@ mod tests {
         assert_eq!(t, time::parse("2026-11-02T09:05:31.220Z").unwrap());
 
         let voice = r#"{"Version":"1.0.0","ContactId":"c","EventType":"STARTED"}"#;
-        assert_eq!(
-            partition_time(&classify(voice), voice.as_bytes(), arrival()),
-            (arrival(), TimeSource::Arrival)
-        );
+        assert_eq!(partition_time(&classify(voice), voice.as_bytes(), arrival()), (arrival(), TimeSource::Arrival));
 
         let unreadable = r#"{"Version":"2.0.0","ContactId":"c","StreamingEventType":"SEGMENTS","Segments":[{"Transcript":{"Time":{"AbsoluteTime":"yesterday"}}}]}"#;
-        assert_eq!(
-            partition_time(&classify(unreadable), unreadable.as_bytes(), arrival()).1,
-            TimeSource::Arrival
-        );
+        assert_eq!(partition_time(&classify(unreadable), unreadable.as_bytes(), arrival()).1, TimeSource::Arrival);
     }
 
     #[test]
     fn keys_follow_the_documented_layout() {
         let target = Target {
             kind: RecordKind::ContactRecord,
-            partition: Partition {
-                year: 2026,
-                month: 1,
-                day: 2,
-            },
+            partition: Partition { year: 2026, month: 1, day: 2 },
             format: Format::Ndjson,
         };
         assert_eq!(
             target.key("p/", "shardId-000000000001", "10", "20"),
             "p/contact-records/year=2026/month=01/day=02/shardId-000000000001-10-20.ndjson.gz"
         );
-        let parquet = Target {
-            kind: RecordKind::AgentEvent,
-            format: Format::Parquet,
-            ..target
-        };
-        assert_eq!(
-            parquet.key("", "s", "1", "1"),
-            "agent-events-parquet/year=2026/month=01/day=02/s-1-1.parquet"
-        );
+        let parquet = Target { kind: RecordKind::AgentEvent, format: Format::Parquet, ..target };
+        assert_eq!(parquet.key("", "s", "1", "1"), "agent-events-parquet/year=2026/month=01/day=02/s-1-1.parquet");
     }
 
     #[test]

@@ -15,15 +15,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     })?;
     let sdk = shared::adapters::aws::sdk_config().await;
     let s3 = S3ObjectStore::client(&sdk);
-    let quarantine = ObjectQuarantine::new(
-        S3ObjectStore::new(s3.clone(), config.quarantine.bucket),
-        config.quarantine.prefix,
-    );
-    let handler = Archiver::new(
-        S3ObjectStore::new(s3, config.bucket),
-        config.prefix,
-        config.format,
-    );
+    let quarantine =
+        ObjectQuarantine::new(S3ObjectStore::new(s3.clone(), config.quarantine.bucket), config.quarantine.prefix);
+    let handler = Archiver::new(S3ObjectStore::new(s3, config.bucket), config.prefix, config.format);
     tracing::info!(format = %config.format, "contact-archiver initialised");
     shared::lambda::serve(NAME, handler, quarantine, metrics).await
 }

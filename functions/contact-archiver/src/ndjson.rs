@@ -48,15 +48,9 @@ pub fn needs_envelope(data: &[u8]) -> bool {
 }
 
 /// Gzips the records as NDJSON (see the module documentation for the line format).
-pub fn encode<'a>(
-    records: impl IntoIterator<Item = &'a [u8]>,
-    size_hint: usize,
-) -> io::Result<Vec<u8>> {
+pub fn encode<'a>(records: impl IntoIterator<Item = &'a [u8]>, size_hint: usize) -> io::Result<Vec<u8>> {
     // Connect JSON compresses ~8-10×; a quarter of the input is a generous first allocation.
-    let mut gz = GzEncoder::new(
-        Vec::with_capacity(size_hint / 4 + 64),
-        Compression::new(GZIP_LEVEL),
-    );
+    let mut gz = GzEncoder::new(Vec::with_capacity(size_hint / 4 + 64), Compression::new(GZIP_LEVEL));
     for data in records {
         if needs_envelope(data) {
             let encoded = base64::engine::general_purpose::STANDARD.encode(data);
@@ -99,12 +93,8 @@ pub fn decode(gzipped: &[u8]) -> Result<Vec<Vec<u8>>, DecodeError> {
 
 /// The base64 text of an envelope line, exactly as [`encode`] writes it (`None` for a verbatim line).
 fn envelope_payload(line: &[u8]) -> Option<&[u8]> {
-    let b64 = line
-        .strip_prefix(ENVELOPE_OPEN)?
-        .strip_suffix(ENVELOPE_CLOSE)?;
-    b64.iter()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
-        .then_some(b64)
+    let b64 = line.strip_prefix(ENVELOPE_OPEN)?.strip_suffix(ENVELOPE_CLOSE)?;
+    b64.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')).then_some(b64)
 }
 
 #[cfg(test)]
@@ -117,10 +107,7 @@ mod tests {
         let gz = encode(records, 0).unwrap();
         let mut text = Vec::new();
         MultiGzDecoder::new(&gz[..]).read_to_end(&mut text).unwrap();
-        assert_eq!(
-            text,
-            "{\"a\":\"x y\"}\n{\"b\":\"Promoción otoño\"}\n".as_bytes()
-        );
+        assert_eq!(text, "{\"a\":\"x y\"}\n{\"b\":\"Promoción otoño\"}\n".as_bytes());
         assert_eq!(decode(&gz).unwrap(), records.map(<[u8]>::to_vec));
     }
 
@@ -130,9 +117,7 @@ mod tests {
         let bom: &[u8] = b"\xEF\xBB\xBF{\"ContactId\":\"c\"}";
         let gz = encode([pretty, bom, b"{}".as_slice()], 0).unwrap();
         let mut text = String::new();
-        MultiGzDecoder::new(&gz[..])
-            .read_to_string(&mut text)
-            .unwrap();
+        MultiGzDecoder::new(&gz[..]).read_to_string(&mut text).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
         for line in &lines {
@@ -140,28 +125,18 @@ mod tests {
             assert!(v.is_object());
         }
         assert!(lines[0].starts_with("{\"_raw_base64\":\""));
-        assert_eq!(
-            decode(&gz).unwrap(),
-            vec![pretty.to_vec(), bom.to_vec(), b"{}".to_vec()]
-        );
+        assert_eq!(decode(&gz).unwrap(), vec![pretty.to_vec(), bom.to_vec(), b"{}".to_vec()]);
     }
 
     #[test]
     fn a_record_that_merely_mentions_the_envelope_field_stays_verbatim() {
         let ctr: &[u8] = br#"{"_raw_base64":"AAAA","ContactId":"c"}"#;
-        assert_eq!(
-            decode(&encode([ctr], 0).unwrap()).unwrap(),
-            vec![ctr.to_vec()]
-        );
+        assert_eq!(decode(&encode([ctr], 0).unwrap()).unwrap(), vec![ctr.to_vec()]);
     }
 
     #[test]
     fn an_empty_object_decodes_to_no_records() {
-        assert!(
-            decode(&encode(std::iter::empty(), 0).unwrap())
-                .unwrap()
-                .is_empty()
-        );
+        assert!(decode(&encode(std::iter::empty(), 0).unwrap()).unwrap().is_empty());
         assert!(matches!(decode(b"plain"), Err(DecodeError::Gzip(_))));
     }
 

@@ -10,9 +10,7 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow_array::builder::{MapBuilder, MapFieldNames, StringBuilder};
-use arrow_array::{
-    ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
-};
+use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, Utc};
 use parquet::arrow::ArrowWriter;
@@ -142,10 +140,7 @@ fn strings<'a, T: 'a>(rows: &'a [T], f: impl Fn(&'a T) -> Option<&'a str>) -> Ar
 }
 
 fn timestamps<T>(rows: &[T], f: impl Fn(&T) -> Option<DateTime<Utc>>) -> ArrayRef {
-    let millis: TimestampMillisecondArray = rows
-        .iter()
-        .map(|r| f(r).map(|t| t.timestamp_millis()))
-        .collect();
+    let millis: TimestampMillisecondArray = rows.iter().map(|r| f(r).map(|t| t.timestamp_millis())).collect();
     Arc::new(millis.with_timezone("UTC"))
 }
 
@@ -156,11 +151,7 @@ fn bigints<T>(rows: &[T], f: impl Fn(&T) -> Option<i64>) -> ArrayRef {
 /// One Parquet file holding the contact records.
 pub fn contact_records_parquet(rows: &[ContactRow<'_>]) -> Result<Vec<u8>, TableError> {
     let mut attributes = MapBuilder::new(
-        Some(MapFieldNames {
-            entry: MAP_KEY_VALUE.into(),
-            key: "key".into(),
-            value: "value".into(),
-        }),
+        Some(MapFieldNames { entry: MAP_KEY_VALUE.into(), key: "key".into(), value: "value".into() }),
         StringBuilder::new(),
         StringBuilder::new(),
     );
@@ -187,20 +178,10 @@ pub fn contact_records_parquet(rows: &[ContactRow<'_>]) -> Result<Vec<u8>, Table
         strings(rows, |r| r.record.disconnect_reason.as_deref()),
         strings(rows, |r| agent(r).and_then(|a| a.arn.as_deref())),
         strings(rows, |r| agent(r).and_then(|a| a.username.as_deref())),
-        strings(rows, |r| {
-            agent(r)
-                .and_then(|a| a.routing_profile.as_ref())
-                .and_then(|p| p.name.as_deref())
-        }),
-        timestamps(rows, |r| {
-            agent(r).and_then(|a| a.connected_to_agent_timestamp)
-        }),
-        bigints(rows, |r| {
-            agent(r).and_then(|a| a.agent_interaction_duration)
-        }),
-        bigints(rows, |r| {
-            agent(r).and_then(|a| a.after_contact_work_duration)
-        }),
+        strings(rows, |r| agent(r).and_then(|a| a.routing_profile.as_ref()).and_then(|p| p.name.as_deref())),
+        timestamps(rows, |r| agent(r).and_then(|a| a.connected_to_agent_timestamp)),
+        bigints(rows, |r| agent(r).and_then(|a| a.agent_interaction_duration)),
+        bigints(rows, |r| agent(r).and_then(|a| a.after_contact_work_duration)),
         bigints(rows, |r| agent(r).and_then(|a| a.customer_hold_duration)),
         bigints(rows, |r| agent(r).and_then(|a| a.number_of_holds)),
         strings(rows, |r| queue(r).and_then(|q| q.arn.as_deref())),
@@ -241,21 +222,12 @@ fn recording_location<'a>(row: &ContactRow<'a>) -> Option<&'a str> {
         .recording
         .as_ref()
         .and_then(|r| r.location.as_deref())
-        .or_else(|| {
-            row.record
-                .recordings
-                .iter()
-                .find_map(|r| r.location.as_deref())
-        })
+        .or_else(|| row.record.recordings.iter().find_map(|r| r.location.as_deref()))
 }
 
 /// One Parquet file holding the agent events. Agent fields come from `CurrentAgentSnapshot`.
 pub fn agent_events_parquet(rows: &[AgentRow<'_>]) -> Result<Vec<u8>, TableError> {
-    let levels = (0..5).map(|i| {
-        strings(rows, move |r| {
-            current(r).and_then(|c| c.hierarchy_names()[i])
-        })
-    });
+    let levels = (0..5).map(|i| strings(rows, move |r| current(r).and_then(|c| c.hierarchy_names()[i])));
     let mut columns: Vec<ArrayRef> = vec![
         strings(rows, |r| Some(r.event.event_id.as_str())),
         strings(rows, |r| Some(r.event.event_type.as_str())),
@@ -269,11 +241,7 @@ pub fn agent_events_parquet(rows: &[AgentRow<'_>]) -> Result<Vec<u8>, TableError
         strings(rows, |r| status(r).and_then(|s| s.name.as_deref())),
         strings(rows, |r| status(r).and_then(|s| s.status_type.as_deref())),
         timestamps(rows, |r| status(r).and_then(|s| s.start_timestamp)),
-        strings(rows, |r| {
-            config(r)
-                .and_then(|c| c.routing_profile.as_ref())
-                .and_then(|p| p.name.as_deref())
-        }),
+        strings(rows, |r| config(r).and_then(|c| c.routing_profile.as_ref()).and_then(|p| p.name.as_deref())),
     ];
     columns.extend(levels);
     columns.push(Arc::new(

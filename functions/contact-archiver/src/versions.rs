@@ -74,9 +74,7 @@ mod tests {
     use super::*;
 
     fn ctr(id: &str, lut: Option<&str>, extra: &str) -> ArchivedContactRecord {
-        let lut = lut
-            .map(|t| format!(",\"LastUpdateTimestamp\":\"{t}\""))
-            .unwrap_or_default();
+        let lut = lut.map(|t| format!(",\"LastUpdateTimestamp\":\"{t}\"")).unwrap_or_default();
         let json = format!(
             "{{\"AWSContactTraceRecordFormatVersion\":\"2017-03-10\",\"ContactId\":\"{id}\"{lut},\"X\":\"{extra}\"}}"
         );
@@ -87,10 +85,7 @@ mod tests {
     fn the_newest_last_update_wins_whatever_the_order() {
         let old = ctr("c", Some("2026-11-02T12:08:12Z"), "zzz");
         let new = ctr("c", Some("2026-11-02T18:45:12Z"), "aaa");
-        for input in [
-            vec![old.clone(), new.clone()],
-            vec![new.clone(), old.clone()],
-        ] {
+        for input in [vec![old.clone(), new.clone()], vec![new.clone(), old.clone()]] {
             assert_eq!(newest_versions(input)["c"], new);
         }
     }
@@ -116,7 +111,12 @@ mod tests {
     fn contacts_are_kept_apart() {
         let out = newest_versions([ctr("a", None, ""), ctr("b", None, "")]);
         assert_eq!(out.keys().collect::<Vec<_>>(), ["a", "b"]);
-        assert!(ArchivedContactRecord::from_bytes(br#"{"AgentARN":"x","EventId":"e","EventType":"LOGIN","EventTimestamp":"2026-11-02T09:00:00Z"}"#).is_none());
+        assert!(
+            ArchivedContactRecord::from_bytes(
+                br#"{"AgentARN":"x","EventId":"e","EventType":"LOGIN","EventTimestamp":"2026-11-02T09:00:00Z"}"#
+            )
+            .is_none()
+        );
     }
 
     proptest::proptest! {

@@ -36,17 +36,11 @@ async fn run<S: ObjectStore>(
     items: &[KinesisItem],
     quarantine: &MemoryQuarantine,
 ) -> (KinesisEventResponse, BatchReport) {
-    run_items(NAME, items, archiver, quarantine)
-        .await
-        .expect("every record has a sequence number")
+    run_items(NAME, items, archiver, quarantine).await.expect("every record has a sequence number")
 }
 
 fn reported(response: &KinesisEventResponse) -> Vec<String> {
-    response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone().unwrap_or_default())
-        .collect()
+    response.batch_item_failures.iter().map(|f| f.item_identifier.clone().unwrap_or_default()).collect()
 }
 
 /// Every archived record's bytes, per object key (NDJSON objects only).
@@ -91,10 +85,7 @@ async fn a_batch_is_archived_in_one_object_and_reads_back_byte_equal() {
     );
     assert_eq!(objects.keys().collect::<Vec<_>>(), [&expected_key]);
     let originals: Vec<Vec<u8>> = items.iter().map(|i| i.data.clone()).collect();
-    assert_eq!(
-        objects[&expected_key], originals,
-        "the original bytes, in batch order"
-    );
+    assert_eq!(objects[&expected_key], originals, "the original bytes, in batch order");
     let object = &archiver.store().objects()[&expected_key];
     assert_eq!(object.content_type, "application/gzip");
     assert_eq!(object.content_encoding, None);
@@ -114,16 +105,8 @@ async fn the_same_batch_again_writes_no_new_object_and_reports_nothing() {
 
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(report.done, items.len());
-    assert_eq!(
-        archiver.store().objects(),
-        first,
-        "nothing new, nothing rewritten"
-    );
-    assert_eq!(
-        archiver.store().puts.get(),
-        puts + 2,
-        "each object was tried once and found present"
-    );
+    assert_eq!(archiver.store().objects(), first, "nothing new, nothing rewritten");
+    assert_eq!(archiver.store().puts.get(), puts + 2, "each object was tried once and found present");
 }
 
 #[tokio::test]
@@ -138,26 +121,14 @@ async fn both_versions_of_a_republished_ctr_are_kept_and_the_newest_is_v2() {
         assert!(response.batch_item_failures.is_empty());
 
         let objects = ndjson_objects(archiver.store());
-        assert_eq!(
-            objects.len(),
-            1,
-            "republished versions share the partition of InitiationTimestamp"
-        );
+        assert_eq!(objects.len(), 1, "republished versions share the partition of InitiationTimestamp");
         let archived: Vec<Vec<u8>> = objects.into_values().flatten().collect();
         assert_eq!(archived, order, "every version kept, byte for byte");
 
-        let newest = newest_versions(
-            archived
-                .iter()
-                .filter_map(|d| ArchivedContactRecord::from_bytes(d)),
-        );
+        let newest = newest_versions(archived.iter().filter_map(|d| ArchivedContactRecord::from_bytes(d)));
         let winner = &newest["e757bf59-6b3f-4720-b11f-43ca3ac5a352"];
         assert_eq!(winner.raw.as_bytes(), v2.as_slice());
-        assert_eq!(
-            winner.last_update_millis,
-            Some(1_793_645_112_000),
-            "2026-11-02T18:45:12Z"
-        );
+        assert_eq!(winner.last_update_millis, Some(1_793_645_112_000), "2026-11-02T18:45:12Z");
     }
 }
 
@@ -169,42 +140,19 @@ async fn good_records_are_archived_and_bad_ones_quarantined_with_their_reasons()
 
     let (response, report) = run(&archiver, &items, &q).await;
 
-    assert!(
-        response.batch_item_failures.is_empty(),
-        "retrying cannot fix bad records: they are not reported"
-    );
+    assert!(response.batch_item_failures.is_empty(), "retrying cannot fix bad records: they are not reported");
     assert_eq!((report.done, report.quarantined), (7, 11));
-    let good: Vec<Vec<u8>> = items
-        .iter()
-        .filter(|i| classify(&i.data).is_ok())
-        .map(|i| i.data.clone())
-        .collect();
+    let good: Vec<Vec<u8>> = items.iter().filter(|i| classify(&i.data).is_ok()).map(|i| i.data.clone()).collect();
     assert_eq!(good.len(), 7);
-    assert_eq!(
-        ndjson_objects(archiver.store())
-            .into_values()
-            .flatten()
-            .collect::<Vec<_>>(),
-        good
-    );
+    assert_eq!(ndjson_objects(archiver.store()).into_values().flatten().collect::<Vec<_>>(), good);
 
     let entries = q.entries().await.unwrap();
     assert_eq!(entries.len(), 11);
     for entry in entries {
-        let item = items
-            .iter()
-            .find(|i| i.seq_str() == entry.sequence_number)
-            .expect("a record of the batch");
+        let item = items.iter().find(|i| i.seq_str() == entry.sequence_number).expect("a record of the batch");
         let reason = classify(&item.data).expect_err("only invalid records are quarantined");
-        assert_eq!(
-            entry.data().as_deref(),
-            Some(item.data.as_slice()),
-            "quarantined byte for byte"
-        );
-        assert_eq!(
-            (entry.reason_code.as_str(), entry.reason.as_str()),
-            (reason.code(), reason.to_string().as_str())
-        );
+        assert_eq!(entry.data().as_deref(), Some(item.data.as_slice()), "quarantined byte for byte");
+        assert_eq!((entry.reason_code.as_str(), entry.reason.as_str()), (reason.code(), reason.to_string().as_str()));
         assert_eq!(entry.function, NAME);
     }
 }
@@ -216,12 +164,8 @@ async fn every_bad_input_file_is_quarantined_or_archived_as_its_manifest_says() 
         file: String,
         expect: String,
     }
-    let manifest: Vec<Case> =
-        serde_json::from_slice(&read_event_file("bad/MANIFEST.json")).unwrap();
-    let data: Vec<Vec<u8>> = manifest
-        .iter()
-        .map(|c| read_event_file(&format!("bad/{}", c.file)))
-        .collect();
+    let manifest: Vec<Case> = serde_json::from_slice(&read_event_file("bad/MANIFEST.json")).unwrap();
+    let data: Vec<Vec<u8>> = manifest.iter().map(|c| read_event_file(&format!("bad/{}", c.file))).collect();
     let items = items(1, data.clone());
     let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Ndjson);
     let q = quarantine();
@@ -229,61 +173,35 @@ async fn every_bad_input_file_is_quarantined_or_archived_as_its_manifest_says() 
     let (response, report) = run(&archiver, &items, &q).await;
 
     assert!(response.batch_item_failures.is_empty());
-    let archived: BTreeSet<Vec<u8>> = ndjson_objects(archiver.store())
-        .into_values()
-        .flatten()
-        .collect();
-    let quarantined: BTreeMap<String, String> = q
-        .entries()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| (e.sequence_number, e.reason))
-        .collect();
+    let archived: BTreeSet<Vec<u8>> = ndjson_objects(archiver.store()).into_values().flatten().collect();
+    let quarantined: BTreeMap<String, String> =
+        q.entries().await.unwrap().into_iter().map(|e| (e.sequence_number, e.reason)).collect();
     for ((case, item), bytes) in manifest.iter().zip(&items).zip(&data) {
         match case.expect.as_str() {
-            "valid" => assert!(
-                archived.contains(bytes),
-                "{} archived byte for byte",
-                case.file
-            ),
+            "valid" => assert!(archived.contains(bytes), "{} archived byte for byte", case.file),
             _ => {
                 let reason = quarantined.get(item.seq_str());
-                assert!(
-                    reason.is_some_and(|r| !r.is_empty()),
-                    "{} quarantined with a reason",
-                    case.file
-                );
+                assert!(reason.is_some_and(|r| !r.is_empty()), "{} quarantined with a reason", case.file);
                 assert!(!archived.contains(bytes), "{} not archived", case.file);
             }
         }
     }
-    assert_eq!(
-        report.quarantined,
-        manifest.iter().filter(|c| c.expect == "invalid").count()
-    );
+    assert_eq!(report.quarantined, manifest.iter().filter(|c| c.expect == "invalid").count());
 }
 
 /// CTRs alternating between 2026-11-02 (even positions) and 2026-11-03 (odd positions).
 fn two_day_batch(n: usize) -> Vec<KinesisItem> {
-    let data = synthetic_ctrs(n).into_iter().enumerate().map(|(i, d)| {
-        if i % 2 == 1 {
-            replace_field(&d, "InitiationTimestamp", "2026-11-03T01:00:00Z")
-        } else {
-            d
-        }
-    });
+    let data = synthetic_ctrs(n)
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| if i % 2 == 1 { replace_field(&d, "InitiationTimestamp", "2026-11-03T01:00:00Z") } else { d });
     items(100, data)
 }
 
 #[tokio::test]
-async fn a_failed_put_reports_the_lowest_sequence_number_of_its_object_and_the_retry_finds_the_rest()
- {
+async fn a_failed_put_reports_the_lowest_sequence_number_of_its_object_and_the_retry_finds_the_rest() {
     let items = two_day_batch(10);
-    let store = FailingPrefix::new(
-        "contact-records/year=2026/month=11/day=03/",
-        PortError::transient("s3", "503"),
-    );
+    let store = FailingPrefix::new("contact-records/year=2026/month=11/day=03/", PortError::transient("s3", "503"));
     let archiver = Archiver::new(store, "", ArchiveFormat::Ndjson);
     let q = quarantine();
 
@@ -310,23 +228,11 @@ async fn a_failed_put_reports_the_lowest_sequence_number_of_its_object_and_the_r
     let (response, report) = run(&archiver, &items, &q).await;
 
     // THEN the lowest sequence number of the failed object is reported, and the written object is found
-    assert_eq!(
-        reported(&response),
-        [items[1].seq_str()],
-        "lowest of the failed object, not of the batch"
-    );
+    assert_eq!(reported(&response), [items[1].seq_str()], "lowest of the failed object, not of the batch");
     assert_eq!((report.done, report.failed), (5, 5));
     let outcomes = archiver.store().take_outcomes();
-    let day02 = outcomes
-        .keys()
-        .find(|k| k.contains("day=02"))
-        .expect("day-02 object")
-        .clone();
-    assert_eq!(
-        outcomes[&day02],
-        Ok(PutOutcome::AlreadyExists),
-        "not rewritten"
-    );
+    let day02 = outcomes.keys().find(|k| k.contains("day=02")).expect("day-02 object").clone();
+    assert_eq!(outcomes[&day02], Ok(PutOutcome::AlreadyExists), "not rewritten");
 
     // WHEN the same batch comes again and S3 has recovered
     archiver.store().failing.store(false, Ordering::SeqCst);
@@ -337,45 +243,29 @@ async fn a_failed_put_reports_the_lowest_sequence_number_of_its_object_and_the_r
     let outcomes = archiver.store().take_outcomes();
     assert_eq!(outcomes.len(), 2);
     for (key, outcome) in outcomes {
-        let expected = if key.contains("day=02") {
-            PutOutcome::AlreadyExists
-        } else {
-            PutOutcome::Created
-        };
+        let expected = if key.contains("day=02") { PutOutcome::AlreadyExists } else { PutOutcome::Created };
         assert_eq!(outcome, Ok(expected), "{key}");
     }
-    let archived: BTreeSet<Vec<u8>> = ndjson_objects(&archiver.store().inner)
-        .into_values()
-        .flatten()
-        .collect();
+    let archived: BTreeSet<Vec<u8>> = ndjson_objects(&archiver.store().inner).into_values().flatten().collect();
     assert!(items.iter().all(|i| archived.contains(&i.data)));
 }
 
 #[tokio::test]
 async fn a_failed_parquet_put_retries_records_whose_ndjson_object_was_written() {
     let items = two_day_batch(4);
-    let store = FailingPrefix::new(
-        "contact-records-parquet/",
-        PortError::transient("s3", "timeout"),
-    );
+    let store = FailingPrefix::new("contact-records-parquet/", PortError::transient("s3", "timeout"));
     let archiver = Archiver::new(store, "", ArchiveFormat::Both);
 
     let (response, report) = run(&archiver, &items, &quarantine()).await;
 
     assert_eq!(reported(&response), [items[0].seq_str()]);
-    assert_eq!(
-        report.failed, 4,
-        "a record is done only when every object holding it is written"
-    );
+    assert_eq!(report.failed, 4, "a record is done only when every object holding it is written");
 }
 
 #[tokio::test]
 async fn a_permanent_put_failure_quarantines_the_records_of_that_object_only() {
     let items = two_day_batch(4);
-    let store = FailingPrefix::new(
-        "contact-records/year=2026/month=11/day=03/",
-        PortError::permanent("s3", "denied"),
-    );
+    let store = FailingPrefix::new("contact-records/year=2026/month=11/day=03/", PortError::permanent("s3", "denied"));
     let archiver = Archiver::new(store, "", ArchiveFormat::Ndjson);
     let q = quarantine();
 
@@ -385,15 +275,8 @@ async fn a_permanent_put_failure_quarantines_the_records_of_that_object_only() {
     assert_eq!((report.done, report.quarantined), (2, 2));
     let entries = q.entries().await.unwrap();
     let quarantined: BTreeSet<&str> = entries.iter().map(|e| e.sequence_number.as_str()).collect();
-    assert_eq!(
-        quarantined,
-        BTreeSet::from([items[1].seq_str(), items[3].seq_str()])
-    );
-    assert!(
-        entries
-            .iter()
-            .all(|e| e.reason_code == "unsupported" && e.reason.contains("denied"))
-    );
+    assert_eq!(quarantined, BTreeSet::from([items[1].seq_str(), items[3].seq_str()]));
+    assert!(entries.iter().all(|e| e.reason_code == "unsupported" && e.reason.contains("denied")));
 }
 
 #[tokio::test]
@@ -404,31 +287,16 @@ async fn contact_records_in_parquet_read_back_equal_to_the_input_fields() {
     assert!(response.batch_item_failures.is_empty());
 
     let objects = archiver.store().objects();
-    assert_eq!(
-        objects.len(),
-        1,
-        "ARCHIVE_FORMAT=parquet writes no NDJSON for contact records"
-    );
+    assert_eq!(objects.len(), 1, "ARCHIVE_FORMAT=parquet writes no NDJSON for contact records");
     let (key, object) = objects.iter().next().unwrap();
-    assert!(
-        key.starts_with("p/contact-records-parquet/year=2026/month=11/day=02/")
-            && key.ends_with(".parquet")
-    );
+    assert!(key.starts_with("p/contact-records-parquet/year=2026/month=11/day=02/") && key.ends_with(".parquet"));
     assert_eq!(object.content_type, "application/vnd.apache.parquet");
 
     // The file's own schema: TIMESTAMP(MILLIS, UTC) columns and the Glue column names, in order.
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(object.body.clone())).unwrap();
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(object.body.clone())).unwrap();
     let descr = builder.metadata().file_metadata().schema_descr();
-    let ts = descr
-        .columns()
-        .iter()
-        .find(|c| c.name() == "initiation_timestamp")
-        .unwrap();
-    assert_eq!(
-        ts.logical_type_ref(),
-        Some(&LogicalType::timestamp(true, TimeUnit::MILLIS))
-    );
+    let ts = descr.columns().iter().find(|c| c.name() == "initiation_timestamp").unwrap();
+    assert_eq!(ts.logical_type_ref(), Some(&LogicalType::timestamp(true, TimeUnit::MILLIS)));
     let rows = parquet_rows(&object.body);
     let schema = rows.schema();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
@@ -464,10 +332,7 @@ async fn contact_records_in_parquet_read_back_equal_to_the_input_fields() {
         "raw",
     ];
     assert_eq!(names, glue);
-    assert_eq!(
-        rows.schema().fields().len(),
-        contact_records_schema().fields().len()
-    );
+    assert_eq!(rows.schema().fields().len(), contact_records_schema().fields().len());
     assert_eq!(rows.num_rows(), items.len());
 
     let s = |name: &str, row: usize| {
@@ -475,24 +340,16 @@ async fn contact_records_in_parquet_read_back_equal_to_the_input_fields() {
         col.is_valid(row).then(|| col.value(row).to_owned())
     };
     let t = |name: &str, row: usize| {
-        let col = rows
-            .column_by_name(name)
-            .unwrap()
-            .as_primitive::<TimestampMillisecondType>();
+        let col = rows.column_by_name(name).unwrap().as_primitive::<TimestampMillisecondType>();
         col.is_valid(row).then(|| col.value(row))
     };
     let n = |name: &str, row: usize| {
-        let col = rows
-            .column_by_name(name)
-            .unwrap()
-            .as_primitive::<Int64Type>();
+        let col = rows.column_by_name(name).unwrap().as_primitive::<Int64Type>();
         col.is_valid(row).then(|| col.value(row))
     };
     let attributes = rows.column_by_name("attributes").unwrap().as_map();
     for (row, item) in items.iter().enumerate() {
-        let Ok(ConnectRecord::Contact(c)) = classify(&item.data) else {
-            panic!("fixture CTR")
-        };
+        let Ok(ConnectRecord::Contact(c)) = classify(&item.data) else { panic!("fixture CTR") };
         let agent = c.agent.clone().unwrap_or_default();
         let queue = c.queue.clone().unwrap_or_default();
         assert_eq!(s("contact_id", row).as_deref(), Some(c.contact_id.as_str()));
@@ -503,82 +360,37 @@ async fn contact_records_in_parquet_read_back_equal_to_the_input_fields() {
         assert_eq!(s("initiation_method", row), c.initiation_method);
         assert_eq!(s("instance_arn", row), c.instance_arn);
         assert_eq!(s("aws_account_id", row), c.aws_account_id);
-        assert_eq!(
-            t("initiation_timestamp", row),
-            millis(c.initiation_timestamp)
-        );
-        assert_eq!(
-            t("connected_to_system_timestamp", row),
-            millis(c.connected_to_system_timestamp)
-        );
-        assert_eq!(
-            t("disconnect_timestamp", row),
-            millis(c.disconnect_timestamp)
-        );
-        assert_eq!(
-            t("last_update_timestamp", row),
-            millis(c.last_update_timestamp)
-        );
+        assert_eq!(t("initiation_timestamp", row), millis(c.initiation_timestamp));
+        assert_eq!(t("connected_to_system_timestamp", row), millis(c.connected_to_system_timestamp));
+        assert_eq!(t("disconnect_timestamp", row), millis(c.disconnect_timestamp));
+        assert_eq!(t("last_update_timestamp", row), millis(c.last_update_timestamp));
         assert_eq!(s("disconnect_reason", row), c.disconnect_reason);
         assert_eq!(s("agent_arn", row), agent.arn);
         assert_eq!(s("agent_username", row), agent.username);
-        assert_eq!(
-            s("agent_routing_profile", row),
-            agent.routing_profile.and_then(|p| p.name)
-        );
-        assert_eq!(
-            t("agent_connected_timestamp", row),
-            millis(agent.connected_to_agent_timestamp)
-        );
-        assert_eq!(
-            n("agent_interaction_duration", row),
-            agent.agent_interaction_duration
-        );
-        assert_eq!(
-            n("agent_after_contact_work_duration", row),
-            agent.after_contact_work_duration
-        );
-        assert_eq!(
-            n("agent_customer_hold_duration", row),
-            agent.customer_hold_duration
-        );
+        assert_eq!(s("agent_routing_profile", row), agent.routing_profile.and_then(|p| p.name));
+        assert_eq!(t("agent_connected_timestamp", row), millis(agent.connected_to_agent_timestamp));
+        assert_eq!(n("agent_interaction_duration", row), agent.agent_interaction_duration);
+        assert_eq!(n("agent_after_contact_work_duration", row), agent.after_contact_work_duration);
+        assert_eq!(n("agent_customer_hold_duration", row), agent.customer_hold_duration);
         assert_eq!(n("agent_number_of_holds", row), agent.number_of_holds);
         assert_eq!(s("queue_arn", row), queue.arn);
         assert_eq!(s("queue_name", row), queue.name);
         assert_eq!(n("queue_duration", row), queue.duration);
-        assert_eq!(
-            t("queue_enqueue_timestamp", row),
-            millis(queue.enqueue_timestamp)
-        );
-        assert_eq!(
-            t("queue_dequeue_timestamp", row),
-            millis(queue.dequeue_timestamp)
-        );
+        assert_eq!(t("queue_enqueue_timestamp", row), millis(queue.enqueue_timestamp));
+        assert_eq!(t("queue_dequeue_timestamp", row), millis(queue.dequeue_timestamp));
         let entries = attributes.value(row);
-        let (keys, values) = (
-            entries.column(0).as_string::<i32>(),
-            entries.column(1).as_string::<i32>(),
-        );
-        let read: BTreeMap<String, String> = (0..entries.len())
-            .map(|i| (keys.value(i).to_owned(), values.value(i).to_owned()))
-            .collect();
+        let (keys, values) = (entries.column(0).as_string::<i32>(), entries.column(1).as_string::<i32>());
+        let read: BTreeMap<String, String> =
+            (0..entries.len()).map(|i| (keys.value(i).to_owned(), values.value(i).to_owned())).collect();
         assert_eq!(read, c.attributes);
-        let location = c
-            .recording
-            .and_then(|r| r.location)
-            .or_else(|| c.recordings.iter().find_map(|r| r.location.clone()));
+        let location =
+            c.recording.and_then(|r| r.location).or_else(|| c.recordings.iter().find_map(|r| r.location.clone()));
         assert_eq!(s("recording_location", row), location);
-        assert_eq!(
-            s("raw", row).map(String::into_bytes),
-            Some(item.data.clone())
-        );
+        assert_eq!(s("raw", row).map(String::into_bytes), Some(item.data.clone()));
     }
     // The fixtures do exercise the values (a test over all-null columns could not fail).
     assert!((0..items.len()).any(|r| n("agent_number_of_holds", r) == Some(1)));
-    assert!(
-        (0..items.len()).any(|r| s("agent_arn", r).is_none()),
-        "the abandoned call has no agent"
-    );
+    assert!((0..items.len()).any(|r| s("agent_arn", r).is_none()), "the abandoned call has no agent");
     assert!((0..items.len()).any(|r| attributes.value(r).len() >= 2));
 }
 
@@ -622,38 +434,24 @@ async fn agent_events_in_parquet_read_back_equal_to_the_input_fields() {
             "raw",
         ]
     );
-    assert_eq!(
-        rows.schema().fields().len(),
-        agent_events_schema().fields().len()
-    );
+    assert_eq!(rows.schema().fields().len(), agent_events_schema().fields().len());
     let s = |name: &str, row: usize| {
         let col = rows.column_by_name(name).unwrap().as_string::<i32>();
         col.is_valid(row).then(|| col.value(row).to_owned())
     };
     let t = |name: &str, row: usize| {
-        let col = rows
-            .column_by_name(name)
-            .unwrap()
-            .as_primitive::<TimestampMillisecondType>();
+        let col = rows.column_by_name(name).unwrap().as_primitive::<TimestampMillisecondType>();
         col.is_valid(row).then(|| col.value(row))
     };
-    let contacts = rows
-        .column_by_name("contact_count")
-        .unwrap()
-        .as_primitive::<Int32Type>();
+    let contacts = rows.column_by_name("contact_count").unwrap().as_primitive::<Int32Type>();
     for (row, item) in items.iter().enumerate() {
-        let Ok(ConnectRecord::Agent(e)) = classify(&item.data) else {
-            panic!("fixture agent event")
-        };
+        let Ok(ConnectRecord::Agent(e)) = classify(&item.data) else { panic!("fixture agent event") };
         let current = e.current.clone().unwrap_or_default();
         let config = current.configuration.clone().unwrap_or_default();
         let status = current.agent_status.clone().unwrap_or_default();
         assert_eq!(s("event_id", row), Some(e.event_id.clone()));
         assert_eq!(s("event_type", row).as_deref(), Some(e.event_type.as_str()));
-        assert_eq!(
-            t("event_timestamp", row),
-            Some(e.event_timestamp.timestamp_millis())
-        );
+        assert_eq!(t("event_timestamp", row), Some(e.event_timestamp.timestamp_millis()));
         assert_eq!(s("agent_arn", row), Some(e.agent_arn.clone()));
         assert_eq!(s("instance_arn", row), e.instance_arn);
         assert_eq!(s("version", row), e.version);
@@ -662,50 +460,22 @@ async fn agent_events_in_parquet_read_back_equal_to_the_input_fields() {
         assert_eq!(s("last_name", row), config.last_name);
         assert_eq!(s("status_name", row), status.name);
         assert_eq!(s("status_type", row), status.status_type);
-        assert_eq!(
-            t("status_start_timestamp", row),
-            millis(status.start_timestamp)
-        );
-        assert_eq!(
-            s("routing_profile", row),
-            config.routing_profile.and_then(|p| p.name)
-        );
+        assert_eq!(t("status_start_timestamp", row), millis(status.start_timestamp));
+        assert_eq!(s("routing_profile", row), config.routing_profile.and_then(|p| p.name));
         for (level, name) in current.hierarchy_names().iter().enumerate() {
-            assert_eq!(
-                s(&format!("hierarchy_level{}", level + 1), row).as_deref(),
-                *name
-            );
+            assert_eq!(s(&format!("hierarchy_level{}", level + 1), row).as_deref(), *name);
         }
-        assert_eq!(
-            contacts.value(row),
-            i32::try_from(current.contacts.len()).unwrap()
-        );
-        assert_eq!(
-            s("raw", row).map(String::into_bytes),
-            Some(item.data.clone())
-        );
+        assert_eq!(contacts.value(row), i32::try_from(current.contacts.len()).unwrap());
+        assert_eq!(s("raw", row).map(String::into_bytes), Some(item.data.clone()));
     }
-    assert!(
-        (0..items.len()).any(|r| contacts.value(r) >= 1),
-        "the day has contacts"
-    );
-    assert!(
-        (0..items.len()).any(|r| s("hierarchy_level3", r).is_some()),
-        "and hierarchy groups"
-    );
+    assert!((0..items.len()).any(|r| contacts.value(r) >= 1), "the day has contacts");
+    assert!((0..items.len()).any(|r| s("hierarchy_level3", r).is_some()), "and hierarchy groups");
 }
 
 #[tokio::test]
 async fn each_kind_is_archived_under_its_own_prefix_and_segments_stay_ndjson() {
-    let mut data: Vec<Vec<u8>> = envelope_items("segments-voice.json")
-        .into_iter()
-        .map(|i| i.data)
-        .collect();
-    data.extend(
-        envelope_items("segments-chat.json")
-            .into_iter()
-            .map(|i| i.data),
-    );
+    let mut data: Vec<Vec<u8>> = envelope_items("segments-voice.json").into_iter().map(|i| i.data).collect();
+    data.extend(envelope_items("segments-chat.json").into_iter().map(|i| i.data));
     data.push(fixture_ctrs().remove(0));
     data.push(envelope_items("agent-day.json").remove(0).data);
     let items = items(1, data);
@@ -714,54 +484,27 @@ async fn each_kind_is_archived_under_its_own_prefix_and_segments_stay_ndjson() {
     let (response, report) = run(&archiver, &items, &quarantine()).await;
 
     assert!(response.batch_item_failures.is_empty());
-    assert_eq!(
-        (report.done, report.skipped),
-        (items.len(), 0),
-        "every kind is archived, nothing skipped"
-    );
-    let prefixes: BTreeSet<String> = archiver
-        .store()
-        .objects()
-        .keys()
-        .map(|k| k.split('/').next().unwrap().to_owned())
-        .collect();
+    assert_eq!((report.done, report.skipped), (items.len(), 0), "every kind is archived, nothing skipped");
+    let prefixes: BTreeSet<String> =
+        archiver.store().objects().keys().map(|k| k.split('/').next().unwrap().to_owned()).collect();
     assert_eq!(
         prefixes,
-        BTreeSet::from(
-            [
-                "agent-events-parquet",
-                "analysis-segments",
-                "contact-records-parquet"
-            ]
-            .map(String::from)
-        )
+        BTreeSet::from(["agent-events-parquet", "analysis-segments", "contact-records-parquet"].map(String::from))
     );
-    let segments: Vec<Vec<u8>> = ndjson_objects(archiver.store())
-        .into_values()
-        .flatten()
-        .collect();
+    let segments: Vec<Vec<u8>> = ndjson_objects(archiver.store()).into_values().flatten().collect();
     assert_eq!(segments.len(), 8, "5 voice and 3 chat segment records");
 }
 
 #[tokio::test]
 async fn a_thousand_ctrs_of_one_day_cost_one_put_per_format() {
     let items = items(1, synthetic_ctrs(1_000));
-    for (format, expected) in [
-        (ArchiveFormat::Ndjson, 1),
-        (ArchiveFormat::Parquet, 1),
-        (ArchiveFormat::Both, 2),
-    ] {
+    for (format, expected) in [(ArchiveFormat::Ndjson, 1), (ArchiveFormat::Parquet, 1), (ArchiveFormat::Both, 2)] {
         let archiver = Archiver::new(MemoryObjectStore::new(), "", format);
         let (response, report) = run(&archiver, &items, &quarantine()).await;
         assert!(response.batch_item_failures.is_empty());
         assert_eq!(report.done, 1_000);
         let puts = archiver.store().puts.get();
-        let bytes: usize = archiver
-            .store()
-            .objects()
-            .values()
-            .map(|o| o.body.len())
-            .sum();
+        let bytes: usize = archiver.store().objects().values().map(|o| o.body.len()).sum();
         println!("ARCHIVE_FORMAT={format}: {puts} PUT(s) per 1,000 CTRs, {bytes} bytes stored");
         assert_eq!(puts, expected, "{format}");
     }

@@ -29,54 +29,25 @@ impl std::io::Write for LogBuffer {
 async fn logs_carry_ids_and_counts_but_never_payload_content() {
     let logs = LogBuffer::default();
     let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::set_global_default(subscriber)
-        .expect("the only subscriber of this test binary");
+    let subscriber =
+        tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).finish();
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this test binary");
 
     // Bad CTRs (copies of voice-inbound with its phone number), transcripts, attributes, agent names, and a
     // failing PUT whose error is logged.
-    let mut data: Vec<Vec<u8>> = envelope_items("mixed-bad.json")
-        .into_iter()
-        .map(|i| i.data)
-        .collect();
-    data.extend(
-        envelope_items("segments-voice.json")
-            .into_iter()
-            .map(|i| i.data),
-    );
-    data.extend(
-        envelope_items("segments-chat.json")
-            .into_iter()
-            .map(|i| i.data),
-    );
+    let mut data: Vec<Vec<u8>> = envelope_items("mixed-bad.json").into_iter().map(|i| i.data).collect();
+    data.extend(envelope_items("segments-voice.json").into_iter().map(|i| i.data));
+    data.extend(envelope_items("segments-chat.json").into_iter().map(|i| i.data));
     data.extend(envelope_items("agent-day.json").into_iter().map(|i| i.data));
     let items = items(1, data);
-    let store = FailingPrefix::new(
-        "analysis-segments/",
-        PortError::transient("s3", "503 SlowDown"),
-    );
+    let store = FailingPrefix::new("analysis-segments/", PortError::transient("s3", "503 SlowDown"));
     let archiver = Archiver::new(store, "", ArchiveFormat::Both);
-    let quarantine = ObjectQuarantine::new(
-        shared::adapters::memory::MemoryObjectStore::new(),
-        "quarantine/",
-    );
-    let (response, _) = run_items(NAME, &items, &archiver, &quarantine)
-        .await
-        .unwrap();
-    assert_eq!(
-        response.batch_item_failures.len(),
-        1,
-        "the failure path was logged too"
-    );
+    let quarantine = ObjectQuarantine::new(shared::adapters::memory::MemoryObjectStore::new(), "quarantine/");
+    let (response, _) = run_items(NAME, &items, &archiver, &quarantine).await.unwrap();
+    assert_eq!(response.batch_item_failures.len(), 1, "the failure path was logged too");
 
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    assert!(
-        text.contains("batch archived") && text.contains("archive object write failed"),
-        "{text}"
-    );
+    assert!(text.contains("batch archived") && text.contains("archive object write failed"), "{text}");
     assert!(text.contains("quarantining invalid record"));
     for secret in [
         "+1555555",
@@ -90,9 +61,6 @@ async fn logs_carry_ids_and_counts_but_never_payload_content() {
         "jdoe",
         "Team Blue",
     ] {
-        assert!(
-            !text.contains(secret),
-            "payload content {secret:?} reached the logs"
-        );
+        assert!(!text.contains(secret), "payload content {secret:?} reached the logs");
     }
 }

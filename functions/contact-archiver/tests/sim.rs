@@ -43,11 +43,8 @@ async fn every_contact_record_version_reaches_the_archive_despite_transient_s3_f
     // GIVEN 300 CTRs on 2 shards, 60 of them republished later with a newer LastUpdateTimestamp
     let mut ctrs = synthetic_ctrs(240);
     for i in 0..60 {
-        let republished = replace_field(
-            &ctrs[i * 4],
-            "LastUpdateTimestamp",
-            &format!("2026-11-03T{:02}:00:00Z", i % 24),
-        );
+        let republished =
+            replace_field(&ctrs[i * 4], "LastUpdateTimestamp", &format!("2026-11-03T{:02}:00:00Z", i % 24));
         ctrs.push(republished);
     }
     let mut stream = SimStream::new(STREAM, 2);
@@ -57,38 +54,16 @@ async fn every_contact_record_version_reaches_the_archive_despite_transient_s3_f
     }
     // AND an S3 that fails a quarter of the PUTs (throttling, 5xx, timeouts, writes whose response is lost)
     let plan = FaultPlan::new(0.25, 42);
-    let archiver = Archiver::new(
-        Faulty::new(MemoryObjectStore::new(), plan.clone()),
-        "",
-        ArchiveFormat::Both,
-    );
+    let archiver = Archiver::new(Faulty::new(MemoryObjectStore::new(), plan.clone()), "", ArchiveFormat::Both);
     let quarantine = ObjectQuarantine::new(MemoryObjectStore::new(), "quarantine/");
-    let config = EsmConfig {
-        batch_size: 40,
-        ..EsmConfig::default()
-    };
+    let config = EsmConfig { batch_size: 40, ..EsmConfig::default() };
 
     // WHEN the stream is drained
-    let report = drain(
-        &stream,
-        &config,
-        &Function {
-            archiver: &archiver,
-            quarantine: &quarantine,
-        },
-    )
-    .await;
+    let report = drain(&stream, &config, &Function { archiver: &archiver, quarantine: &quarantine }).await;
 
     // THEN failures happened and were retried, nothing was given up on or quarantined
-    assert!(
-        plan.injected() > 5,
-        "faults were injected: {}",
-        plan.injected()
-    );
-    assert!(
-        plan.responses_lost.load(Ordering::Relaxed) > 0,
-        "including writes whose response was lost"
-    );
+    assert!(plan.injected() > 5, "faults were injected: {}", plan.injected());
+    assert!(plan.responses_lost.load(Ordering::Relaxed) > 0, "including writes whose response was lost");
     assert!(report.partial_failures > 0);
     assert_eq!((report.function_errors, report.blocked_lanes), (0, 0));
     assert!(report.on_failure.is_empty(), "{:?}", report.on_failure);
@@ -107,26 +82,20 @@ async fn every_contact_record_version_reaches_the_archive_despite_transient_s3_f
     assert_eq!(expected.len(), 300);
     assert_eq!(found, expected);
     let originals: BTreeSet<&Vec<u8>> = ctrs.iter().collect();
-    assert!(
-        archived.iter().all(|d| originals.contains(d)),
-        "only original bytes are archived"
-    );
+    assert!(archived.iter().all(|d| originals.contains(d)), "only original bytes are archived");
 
     // AND the Parquet archive holds the same versions
     let mut parquet_versions = BTreeSet::new();
     for (key, object) in store.objects() {
         if key.ends_with(".parquet") {
-            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-                bytes::Bytes::from(object.body),
-            )
-            .unwrap()
-            .build()
-            .unwrap();
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(object.body))
+                    .unwrap()
+                    .build()
+                    .unwrap();
             for batch in reader {
                 let batch = batch.unwrap();
-                let raw = arrow_array::cast::AsArray::as_string::<i32>(
-                    batch.column_by_name("raw").unwrap(),
-                );
+                let raw = arrow_array::cast::AsArray::as_string::<i32>(batch.column_by_name("raw").unwrap());
                 parquet_versions.extend(raw.iter().flatten().map(|r| version_of(r.as_bytes())));
             }
         }
@@ -134,11 +103,7 @@ async fn every_contact_record_version_reaches_the_archive_despite_transient_s3_f
     assert_eq!(parquet_versions, expected);
 
     // AND the newest version of each republished contact is the republished one
-    let newest = newest_versions(
-        archived
-            .iter()
-            .filter_map(|d| ArchivedContactRecord::from_bytes(d)),
-    );
+    let newest = newest_versions(archived.iter().filter_map(|d| ArchivedContactRecord::from_bytes(d)));
     assert_eq!(newest.len(), 240);
     for republished in &ctrs[240..] {
         let (contact_id, lut) = version_of(republished);

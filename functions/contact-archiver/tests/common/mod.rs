@@ -27,9 +27,8 @@ pub fn read_event_file(relative: &str) -> Vec<u8> {
 
 /// The records of an envelope in events/envelopes/, as the batch driver sees them.
 pub fn envelope_items(name: &str) -> Vec<KinesisItem> {
-    let event: KinesisEvent =
-        serde_json::from_slice(&read_event_file(&format!("envelopes/{name}")))
-            .unwrap_or_else(|e| panic!("envelope {name}: {e}"));
+    let event: KinesisEvent = serde_json::from_slice(&read_event_file(&format!("envelopes/{name}")))
+        .unwrap_or_else(|e| panic!("envelope {name}: {e}"));
     items_from_event(event)
 }
 
@@ -39,9 +38,7 @@ pub fn seq(n: usize) -> SeqNo {
 }
 
 pub fn arrival() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 2, 20, 0, 0)
-        .single()
-        .expect("valid date")
+    Utc.with_ymd_and_hms(2026, 11, 2, 20, 0, 0).single().expect("valid date")
 }
 
 /// Items built from data blobs: batch order, sequence numbers from `first_seq` up, one shard.
@@ -62,20 +59,14 @@ pub fn items(first_seq: usize, data: impl IntoIterator<Item = Vec<u8>>) -> Vec<K
 
 /// The compact one-line CTRs of events/envelopes/ctr-batch.json (every raw CTR fixture, all on 2026-11-02).
 pub fn fixture_ctrs() -> Vec<Vec<u8>> {
-    envelope_items("ctr-batch.json")
-        .into_iter()
-        .map(|i| i.data)
-        .collect()
+    envelope_items("ctr-batch.json").into_iter().map(|i| i.data).collect()
 }
 
 /// Replaces the value of the first `"<field>":"…"` with `value` (same JSON string syntax, no re-serialisation).
 pub fn replace_field(data: &[u8], field: &str, value: &str) -> Vec<u8> {
     let text = std::str::from_utf8(data).expect("UTF-8 fixture");
     let marker = format!("\"{field}\":\"");
-    let start = text
-        .find(&marker)
-        .unwrap_or_else(|| panic!("field {field} not in record"))
-        + marker.len();
+    let start = text.find(&marker).unwrap_or_else(|| panic!("field {field} not in record")) + marker.len();
     let end = start + text[start..].find('"').expect("closing quote");
     format!("{}{value}{}", &text[..start], &text[end..]).into_bytes()
 }
@@ -86,16 +77,9 @@ pub fn synthetic_ctrs(n: usize) -> Vec<Vec<u8>> {
     let base = fixture_ctrs();
     (0..n)
         .map(|i| {
-            let data = replace_field(
-                &base[i % base.len()],
-                "ContactId",
-                &format!("{i:08x}-0000-4000-8000-000000000000"),
-            );
-            replace_field(
-                &data,
-                "LastUpdateTimestamp",
-                &format!("2026-11-02T23:{:02}:{:02}Z", (i / 60) % 60, i % 60),
-            )
+            let data =
+                replace_field(&base[i % base.len()], "ContactId", &format!("{i:08x}-0000-4000-8000-000000000000"));
+            replace_field(&data, "LastUpdateTimestamp", &format!("2026-11-02T23:{:02}:{:02}Z", (i / 60) % 60, i % 60))
         })
         .collect()
 }
@@ -120,21 +104,18 @@ impl FailingPrefix {
         }
     }
     pub fn take_outcomes(&self) -> BTreeMap<String, PortResult<PutOutcome>> {
-        std::mem::take(&mut *self.outcomes.lock().unwrap())
-            .into_iter()
-            .collect()
+        std::mem::take(&mut *self.outcomes.lock().unwrap()).into_iter().collect()
     }
 }
 
 impl ObjectStore for FailingPrefix {
     async fn put_if_absent(&self, object: PutObject) -> PortResult<PutOutcome> {
         let key = object.key.clone();
-        let outcome =
-            if self.failing.load(Ordering::SeqCst) && key.starts_with(&self.failing_prefix) {
-                Err(self.error.clone())
-            } else {
-                self.inner.put_if_absent(object).await
-            };
+        let outcome = if self.failing.load(Ordering::SeqCst) && key.starts_with(&self.failing_prefix) {
+            Err(self.error.clone())
+        } else {
+            self.inner.put_if_absent(object).await
+        };
         self.outcomes.lock().unwrap().push((key, outcome.clone()));
         outcome
     }
