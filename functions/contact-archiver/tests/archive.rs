@@ -496,6 +496,38 @@ async fn each_kind_is_archived_under_its_own_prefix_and_segments_stay_ndjson() {
 }
 
 #[tokio::test]
+async fn a_chat_segment_lands_on_the_day_of_its_earliest_part_whichever_part_holds_it() {
+    // GIVEN two chat SEGMENTS records arriving on 2026-11-02 at 20:00: one timed by its transcripts (that morning),
+    // one timed only by an Event and an Attachments part, the earliest just before midnight of the day before
+    let transcripts: Vec<u8> = envelope_items("segments-chat.json")
+        .into_iter()
+        .map(|i| i.data)
+        .find(|d| String::from_utf8_lossy(d).contains("\"SEGMENTS\""))
+        .expect("the chat fixture has a SEGMENTS record");
+    let events = chat_event_segment("2026-11-02T00:00:03.000Z", "2026-11-01T23:59:58.000Z");
+    let items = items(1, [transcripts.clone(), events.clone()]);
+    let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Ndjson);
+
+    // WHEN the batch is archived
+    let (response, report) = run(&archiver, &items, &quarantine()).await;
+
+    // THEN each lands on the day of its own earliest time, not on the arrival day
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(report.done, 2);
+    let text = |r: Vec<u8>| String::from_utf8(r).expect("UTF-8 record");
+    let by_day: BTreeMap<String, Vec<String>> = ndjson_objects(archiver.store())
+        .into_iter()
+        .map(|(key, records)| {
+            (key.split('/').nth(3).expect("day=DD").to_owned(), records.into_iter().map(text).collect())
+        })
+        .collect();
+    assert_eq!(
+        by_day,
+        BTreeMap::from([("day=01".to_owned(), vec![text(events)]), ("day=02".to_owned(), vec![text(transcripts)])])
+    );
+}
+
+#[tokio::test]
 async fn a_thousand_ctrs_of_one_day_cost_one_put_per_format() {
     let items = items(1, synthetic_ctrs(1_000));
     for (format, expected) in [(ArchiveFormat::Ndjson, 1), (ArchiveFormat::Parquet, 1), (ArchiveFormat::Both, 2)] {

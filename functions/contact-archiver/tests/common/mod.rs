@@ -84,6 +84,30 @@ pub fn synthetic_ctrs(n: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The segment records of events/envelopes/segments-voice.json and segments-chat.json (5 voice, 3 chat).
+pub fn fixture_segments() -> Vec<Vec<u8>> {
+    ["segments-voice.json", "segments-chat.json"].into_iter().flat_map(envelope_items).map(|i| i.data).collect()
+}
+
+/// A chat SEGMENTS record whose only times are in an `Event` and an `Attachments` part (participant joined,
+/// a file shared): shapes of the Connect API's `RealTimeContactAnalysisSegmentEvent` / `…Attachments`.
+pub fn chat_event_segment(event_time: &str, attachment_time: &str) -> Vec<u8> {
+    format!(
+        r#"{{"Version":"2.0.0","Channel":"CHAT","AccountId":"123456789012","InstanceId":"aaaaaaaa-bbbb-cccc-dddd-111111111111","ContactId":"903d7db5-e28e-41b2-8b3b-2156195b8e47","OutputType":"Raw","StreamingEventType":"SEGMENTS","StreamingSettings":{{"LanguageCode":"en-US","Output":"Raw"}},"Segments":[{{"Event":{{"Id":"0b7c7c4e-3f0e-4d56-9d0e-6f3f7b0d6a11","ParticipantId":"be6e5d4f-0234-4f17-ac68-d4a019ee685f","ParticipantRole":"CUSTOMER","DisplayName":"Customer","EventType":"application/vnd.amazonaws.connect.event.participant.joined","Time":{{"AbsoluteTime":"{event_time}"}}}}}},{{"Attachments":{{"Id":"5a1f0f8e-2d3c-4b7a-9e61-0c2d4f6a8b90","ParticipantId":"be6e5d4f-0234-4f17-ac68-d4a019ee685f","ParticipantRole":"CUSTOMER","DisplayName":"Customer","Attachments":[{{"AttachmentName":"thermostat.jpg","ContentType":"image/jpeg","AttachmentId":"9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a","Status":"APPROVED"}}],"Time":{{"AbsoluteTime":"{attachment_time}"}}}}}}]}}"#
+    )
+    .into_bytes()
+}
+
+/// `n` segment records: the 8 fixture segments and one [`chat_event_segment`] cycled, each with its own
+/// ContactId (so 1 in 9 carries its times outside transcripts).
+pub fn synthetic_segments(n: usize) -> Vec<Vec<u8>> {
+    let mut base = fixture_segments();
+    base.push(chat_event_segment("2026-11-02T09:05:01.000Z", "2026-11-02T09:07:12.500Z"));
+    (0..n)
+        .map(|i| replace_field(&base[i % base.len()], "ContactId", &format!("{i:08x}-0000-4000-8000-000000000000")))
+        .collect()
+}
+
 /// An object store whose PUTs fail for keys under `failing_prefix` while `failing` is set.
 pub struct FailingPrefix {
     pub inner: MemoryObjectStore,
