@@ -13,8 +13,8 @@
 //! which is lossless (decode it to get the exact bytes) and unambiguous: an object whose only field is
 //! `_raw_base64` is never a Connect record (the classifier rejects it as an unknown shape), so it can only be an
 //! envelope. Rewriting the line breaks or dropping the BOM would also give one line per record, but it would no
-//! longer be the bytes Connect sent. Athena's NDJSON tables read an envelope line as a row of nulls; the Parquet
-//! tables (and [`decode`]) read it in full.
+//! longer be the bytes Connect sent. Athena's NDJSON tables (template.yaml) have a `_raw_base64` column, so an
+//! envelope line reads as a row with only that column set; the Parquet tables (and [`decode`]) read it in full.
 
 use std::io::{self, Read, Write};
 
@@ -126,6 +126,27 @@ mod tests {
         }
         assert!(lines[0].starts_with("{\"_raw_base64\":\""));
         assert_eq!(decode(&gz).unwrap(), vec![pretty.to_vec(), bom.to_vec(), b"{}".to_vec()]);
+    }
+
+    #[test]
+    fn the_ndjson_glue_tables_have_a_column_for_envelope_lines() {
+        let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml")).unwrap();
+        let column = format!("- {{Name: {RAW_BASE64_FIELD}, Type: string}}");
+        for table in ["ContactRecordsTable", "AgentEventsTable"] {
+            // The resource's lines: those indented deeper than the resource names, up to the next resource.
+            let header = format!("  {table}:");
+            let block: Vec<&str> = template
+                .lines()
+                .skip_while(|line| *line != header)
+                .skip(1)
+                .take_while(|line| line.is_empty() || line.starts_with("   "))
+                .collect();
+            assert!(
+                block.iter().any(|line| line.contains("org.openx.data.jsonserde.JsonSerDe")),
+                "{table}: JSON SerDe"
+            );
+            assert!(block.iter().any(|line| line.trim() == column), "{table} lacks the column {column}");
+        }
     }
 
     #[test]
