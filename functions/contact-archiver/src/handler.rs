@@ -153,7 +153,7 @@ impl<S: ObjectStore> Processor for Archiver<S> {
                 }
                 Ok(record) => {
                     let kind = record.kind();
-                    let (time, source) = partition_time(&record, &item.data, item.arrival);
+                    let (time, source) = partition_time(&record, item.arrival);
                     arrival_fallbacks += usize::from(source == TimeSource::Arrival);
                     let partition = Partition::of(time);
                     for format in self.formats(kind) {

@@ -13,10 +13,6 @@
 use std::fmt;
 
 use chrono::{DateTime, Datelike, Utc};
-use serde::Deserialize;
-use serde_json::Value;
-use shared::model::segment::{AnalysisSegment, Transcript};
-use shared::model::time;
 use shared::{ConnectRecord, RecordKind, SeqNo};
 
 /// Which timestamp decided a record's partition (logged as a count, tested).
@@ -38,15 +34,14 @@ pub enum TimeSource {
 ///   in the same partition as the first), then `DisconnectTimestamp`, then `LastUpdateTimestamp`, then the Kinesis
 ///   arrival time;
 /// * agent event: `EventTimestamp` (the classifier guarantees it);
-/// * analysis segment: the earliest `Segments[].<part>.Time.AbsoluteTime` or `Segments[].<part>.AbsoluteTime`
-///   (chat transcripts, events and attachments carry one), then the Kinesis arrival time. Voice segments carry
+/// * analysis segment: the earliest `Time.AbsoluteTime` (else `AbsoluteTime`) of the `Transcript`, `Event` and
+///   `Attachments` parts of its segments (chat carries one; other parts are not read), then the Kinesis arrival time. Voice segments carry
 ///   only offsets relative to the call start, and STARTED / COMPLETED / FAILED records carry no time at all, so
 ///   those use the arrival time; near midnight one contact's segments can therefore span two partitions.
 ///
-/// `data` is the record's original bytes: segment times come from the parsed record, and `data` is read again
-/// only when a time sits where the shared model does not look ([`segment_time`]). A time that cannot be read
-/// falls through to the next source; it never fails the record.
-pub fn partition_time(record: &ConnectRecord, data: &[u8], arrival: DateTime<Utc>) -> (DateTime<Utc>, TimeSource) {
+/// Every time comes from the parsed record (one parse per record). A time that cannot be read falls through to the
+/// next source; it never fails the record.
+pub fn partition_time(record: &ConnectRecord, arrival: DateTime<Utc>) -> (DateTime<Utc>, TimeSource) {
     match record {
         ConnectRecord::Contact(c) => [
             (c.initiation_timestamp, TimeSource::InitiationTimestamp),
@@ -57,69 +52,11 @@ pub fn partition_time(record: &ConnectRecord, data: &[u8], arrival: DateTime<Utc
         .find_map(|(t, source)| t.map(|t| (t, source)))
         .unwrap_or((arrival, TimeSource::Arrival)),
         ConnectRecord::Agent(e) => (e.event_timestamp, TimeSource::EventTimestamp),
-        ConnectRecord::Segment(segment) => segment_time(segment, data)
+        ConnectRecord::Segment(segment) => segment
+            .earliest_time()
             .map(|t| (t, TimeSource::SegmentAbsoluteTime))
             .unwrap_or((arrival, TimeSource::Arrival)),
     }
-}
-
-/// The earliest time of a segment record's parts.
-///
-/// The shared model keeps the times of transcripts (`Transcript.Time.AbsoluteTime`, else `Transcript.AbsoluteTime`)
-/// and nothing of the other parts. When the transcripts account for every `"AbsoluteTime"` in the record
-/// ([`transcript_times_suffice`]), no other part has a time and the earliest transcript time is the answer: no
-/// second parse, which is every voice record, every STARTED / COMPLETED / FAILED and every chat record whose times
-/// are all in transcripts. Otherwise (chat `Event` or `Attachments` parts, a null `AbsoluteTime`, an
-/// `AbsoluteTime` in an unexpected place) the record is read again by [`earliest_part_time`], which reads every
-/// part, so the result never depends on which path was taken.
-fn segment_time(segment: &AnalysisSegment, data: &[u8]) -> Option<DateTime<Utc>> {
-    if transcript_times_suffice(segment, data) {
-        transcripts(segment).filter_map(Transcript::absolute_time).min()
-    } else {
-        earliest_part_time(data)
-    }
-}
-
-fn transcripts(segment: &AnalysisSegment) -> impl Iterator<Item = &Transcript> {
-    segment.segments.iter().filter_map(|s| s.transcript.as_ref())
-}
-
-/// Whether the `AbsoluteTime` strings the shared model kept are all the record has: as many as the bytes hold
-/// `"AbsoluteTime"` (a substring count, no parse; an occurrence inside a string value only sends the record to
-/// the slow path). Not foreseen, because Connect writes neither: keys spelled with `\u` escapes (not counted) and
-/// segments written as JSON arrays (the shared model reads them positionally, the full read gives up on them).
-fn transcript_times_suffice(segment: &AnalysisSegment, data: &[u8]) -> bool {
-    let kept: usize = transcripts(segment)
-        .map(|t| {
-            usize::from(t.time.as_ref().is_some_and(|time| time.absolute_time.is_some()))
-                + usize::from(t.absolute_time.is_some())
-        })
-        .sum();
-    std::str::from_utf8(data).is_ok_and(|text| text.matches("\"AbsoluteTime\"").count() == kept)
-}
-
-#[derive(Deserialize)]
-struct SegmentTimes {
-    #[serde(rename = "Segments", default)]
-    segments: Option<Vec<serde_json::Map<String, Value>>>,
-}
-
-/// The earliest `Time.AbsoluteTime` (else `AbsoluteTime`) of any part of any segment, read from the bytes.
-fn earliest_part_time(data: &[u8]) -> Option<DateTime<Utc>> {
-    let body = crate::ndjson::strip_bom(data);
-    let parsed: SegmentTimes = serde_json::from_slice(body).ok()?;
-    parsed
-        .segments?
-        .iter()
-        .flat_map(|segment| segment.values())
-        .filter_map(|part| {
-            part.get("Time")
-                .and_then(|t| t.get("AbsoluteTime"))
-                .or_else(|| part.get("AbsoluteTime"))
-                .and_then(Value::as_str)
-                .and_then(time::parse)
-        })
-        .min()
 }
 
 /// A UTC day: the `year=/month=/day=` partition of the Glue tables (partition projection, two-digit month/day).
@@ -188,8 +125,9 @@ pub fn seq_range<'a>(seqs: impl IntoIterator<Item = &'a SeqNo>) -> Option<(&'a S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::model::time;
     use chrono::TimeZone;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn arrival() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 3, 0, 0, 1).unwrap()
@@ -202,25 +140,25 @@ mod tests {
     #[test]
     fn a_contact_record_is_partitioned_by_initiation_then_disconnect_then_last_update_then_arrival() {
         let full = r#"{"AWSContactTraceRecordFormatVersion":"2017-03-10","ContactId":"c","InitiationTimestamp":"2026-11-01T23:59:59Z","DisconnectTimestamp":"2026-11-02T00:10:00Z","LastUpdateTimestamp":"2026-11-02T00:11:00Z"}"#;
-        let (t, s) = partition_time(&classify(full), full.as_bytes(), arrival());
+        let (t, s) = partition_time(&classify(full), arrival());
         assert_eq!((Partition::of(t).day, s), (1, TimeSource::InitiationTimestamp));
 
         let no_init = r#"{"AWSContactTraceRecordFormatVersion":"2017-03-10","ContactId":"c","InitiationTimestamp":null,"DisconnectTimestamp":"2026-11-02T00:10:00Z","LastUpdateTimestamp":"2026-11-04T00:11:00Z"}"#;
-        let (t, s) = partition_time(&classify(no_init), no_init.as_bytes(), arrival());
+        let (t, s) = partition_time(&classify(no_init), arrival());
         assert_eq!((Partition::of(t).day, s), (2, TimeSource::DisconnectTimestamp));
 
         let only_lut = r#"{"AWSContactTraceRecordFormatVersion":"2017-03-10","ContactId":"c","LastUpdateTimestamp":"2026-11-04T00:11:00Z"}"#;
-        let (t, s) = partition_time(&classify(only_lut), only_lut.as_bytes(), arrival());
+        let (t, s) = partition_time(&classify(only_lut), arrival());
         assert_eq!((Partition::of(t).day, s), (4, TimeSource::LastUpdateTimestamp));
 
         let none = r#"{"AWSContactTraceRecordFormatVersion":"2017-03-10","ContactId":"c"}"#;
-        assert_eq!(partition_time(&classify(none), none.as_bytes(), arrival()), (arrival(), TimeSource::Arrival));
+        assert_eq!(partition_time(&classify(none), arrival()), (arrival(), TimeSource::Arrival));
     }
 
     #[test]
     fn an_agent_event_is_partitioned_by_its_event_timestamp_in_utc() {
         let e = r#"{"AgentARN":"a","EventId":"e","EventType":"HEART_BEAT","EventTimestamp":"2026-11-02T00:30:00.000+01:00"}"#;
-        let (t, s) = partition_time(&classify(e), e.as_bytes(), arrival());
+        let (t, s) = partition_time(&classify(e), arrival());
         assert_eq!(s, TimeSource::EventTimestamp);
         assert_eq!(Partition::of(t).to_string(), "year=2026/month=11/day=01");
     }
@@ -231,23 +169,17 @@ mod tests {
             {"Transcript":{"Time":{"AbsoluteTime":"2026-11-02T09:06:02.904Z"}}},
             {"Categories":{"MatchedCategories":[]}},
             {"Event":{"AbsoluteTime":"2026-11-02T09:05:31.220Z"}}]}"#;
-        let (t, s) = partition_time(&classify(chat), chat.as_bytes(), arrival());
+        let (t, s) = partition_time(&classify(chat), arrival());
         assert_eq!(s, TimeSource::SegmentAbsoluteTime);
         assert_eq!(t, time::parse("2026-11-02T09:05:31.220Z").unwrap());
 
         let voice = r#"{"Version":"1.0.0","ContactId":"c","EventType":"STARTED"}"#;
-        assert_eq!(partition_time(&classify(voice), voice.as_bytes(), arrival()), (arrival(), TimeSource::Arrival));
+        assert_eq!(partition_time(&classify(voice), arrival()), (arrival(), TimeSource::Arrival));
 
         let unreadable = r#"{"Version":"2.0.0","ContactId":"c","StreamingEventType":"SEGMENTS","Segments":[{"Transcript":{"Time":{"AbsoluteTime":"yesterday"}}}]}"#;
-        assert_eq!(partition_time(&classify(unreadable), unreadable.as_bytes(), arrival()).1, TimeSource::Arrival);
+        assert_eq!(partition_time(&classify(unreadable), arrival()).1, TimeSource::Arrival);
     }
 
-    fn segment(json: &[u8]) -> AnalysisSegment {
-        match shared::classify(json) {
-            Ok(ConnectRecord::Segment(s)) => *s,
-            other => panic!("not a segment: {other:?}"),
-        }
-    }
 
     fn fixture(name: &str) -> Vec<u8> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/raw/segments").join(name);
@@ -255,27 +187,33 @@ mod tests {
     }
 
     #[test]
-    fn segments_timed_only_by_transcripts_are_not_parsed_again() {
-        for name in ["chat-segments.json", "chat-started.json", "voice-segments-1.json", "voice-completed.json"] {
-            let data = fixture(name);
-            assert!(transcript_times_suffice(&segment(&data), &data), "{name}");
-        }
+    fn chat_segments_use_the_earliest_time_of_transcripts_events_and_attachments() {
         let chat = fixture("chat-segments.json");
         assert_eq!(
-            partition_time(&classify(std::str::from_utf8(&chat).unwrap()), &chat, arrival()),
+            partition_time(&classify(std::str::from_utf8(&chat).unwrap()), arrival()),
             (time::parse("2026-11-02T09:05:31.220Z").unwrap(), TimeSource::SegmentAbsoluteTime)
         );
-    }
-
-    #[test]
-    fn times_the_shared_model_does_not_keep_send_the_record_to_the_full_read() {
         for json in [
             r#"{"Version":"2.0.0","ContactId":"c","StreamingEventType":"SEGMENTS","Segments":[{"Event":{"Time":{"AbsoluteTime":"2026-11-02T09:05:31.220Z"}}}]}"#,
             r#"{"Version":"2.0.0","ContactId":"c","StreamingEventType":"SEGMENTS","Segments":[{"Attachments":{"AbsoluteTime":"2026-11-02T09:05:31.220Z"}}]}"#,
             r#"{"Version":"2.0.0","ContactId":"c","StreamingEventType":"SEGMENTS","Segments":[{"Transcript":{"Time":{"AbsoluteTime":null},"AbsoluteTime":"2026-11-02T09:05:31.220Z"}}]}"#,
         ] {
-            assert!(!transcript_times_suffice(&segment(json.as_bytes()), json.as_bytes()), "{json}");
+            assert_eq!(partition_time(&classify(json), arrival()).0, time::parse("2026-11-02T09:05:31.220Z").unwrap(), "{json}");
         }
+    }
+
+    /// The reference: the earliest time of the parts that carry one in Connect's data model (chat `Transcript`,
+    /// `Event`, `Attachments`), read from a generic JSON value (the slow, obvious way).
+    fn earliest_part_time(data: &[u8]) -> Option<DateTime<Utc>> {
+        let parsed: Value = serde_json::from_slice(data).ok()?;
+        let read = |v: Option<&Value>| v.and_then(Value::as_str).and_then(time::parse);
+        parsed["Segments"]
+            .as_array()?
+            .iter()
+            .filter_map(Value::as_object)
+            .flat_map(|segment| ["Transcript", "Event", "Attachments"].into_iter().filter_map(|name| segment.get(name)))
+            .filter_map(|part| read(part.get("Time").and_then(|t| t.get("AbsoluteTime"))).or_else(|| read(part.get("AbsoluteTime"))))
+            .min()
     }
 
     /// A segment record as JSON: elements of one or two parts, each part with or without a time in either place.
@@ -356,7 +294,7 @@ mod tests {
             let record = shared::classify(&data).unwrap();
             let expected = earliest_part_time(&data)
                 .map_or((arrival(), TimeSource::Arrival), |t| (t, TimeSource::SegmentAbsoluteTime));
-            proptest::prop_assert_eq!(partition_time(&record, &data, arrival()), expected);
+            proptest::prop_assert_eq!(partition_time(&record, arrival()), expected);
         }
     }
 

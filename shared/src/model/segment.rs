@@ -62,6 +62,11 @@ impl AnalysisSegment {
             .filter_map(|t| t.sentiment.as_deref())
     }
 
+    /// The earliest time of any of its segments; `None` for voice and for STARTED / COMPLETED / FAILED records.
+    pub fn earliest_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.segments.iter().filter_map(Segment::absolute_time).min()
+    }
+
     /// Matched category names: voice lists them in `MatchedCategories`, chat names them only as the keys of
     /// `MatchedDetails`; both are read, each name once per record.
     pub fn matched_categories(&self) -> impl Iterator<Item = &str> {
@@ -81,6 +86,31 @@ pub struct Segment {
     pub transcript: Option<Transcript>,
     #[serde(default)]
     pub categories: Option<Categories>,
+    /// Chat `Event` parts (joins, leaves, typing…): only their time is kept.
+    #[serde(rename = "Event", default, deserialize_with = "part_time")]
+    pub event_time: Option<chrono::DateTime<chrono::Utc>>,
+    /// Chat `Attachments` parts: only their time is kept.
+    #[serde(rename = "Attachments", default, deserialize_with = "part_time")]
+    pub attachments_time: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Segment {
+    /// The earliest time this segment carries (chat transcripts, events and attachments do; voice does not).
+    pub fn absolute_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        [self.transcript.as_ref().and_then(Transcript::absolute_time), self.event_time, self.attachments_time]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// The `Time.AbsoluteTime` (else `AbsoluteTime`) of a part whose other fields nobody reads. Read leniently: a part of
+/// an unexpected shape or with an unreadable time has no time, it never makes the record invalid. `Time.AbsoluteTime`
+/// wins; a missing, null or unreadable one falls back to a top-level `AbsoluteTime`.
+fn part_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<chrono::DateTime<chrono::Utc>>, D::Error> {
+    let part: Option<serde_json::Value> = Option::deserialize(d)?;
+    let read = |v: Option<&serde_json::Value>| v.and_then(serde_json::Value::as_str).and_then(super::time::parse);
+    Ok(part.as_ref().and_then(|p| read(p.get("Time").and_then(|t| t.get("AbsoluteTime"))).or_else(|| read(p.get("AbsoluteTime")))))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -114,8 +144,8 @@ impl Transcript {
         self.time
             .as_ref()
             .and_then(|t| t.absolute_time.as_deref())
-            .or(self.absolute_time.as_deref())
             .and_then(super::time::parse)
+            .or_else(|| self.absolute_time.as_deref().and_then(super::time::parse))
     }
 }
 
