@@ -90,7 +90,7 @@ pub struct Truth {
     pub republished: usize,
     /// (username, break start) of breaks that lasted over 16 minutes (a heartbeat falls after minute 15).
     pub long_breaks: Vec<(String, String)>,
-    /// (username, contact id) of after-contact work periods over 6 minutes.
+    /// (username, contact id) of after-contact work periods over 8 minutes (so an event falls after minute 6).
     pub long_acw: Vec<(String, String)>,
     /// Contacts whose customer had 3 consecutive NEGATIVE turns.
     pub angry_contacts: BTreeSet<String>,
@@ -613,8 +613,9 @@ impl DayGenerator {
                 if self.agents[a].all_contacts[c].lens {
                     self.segment(a, c, "COMPLETED", Vec::new(), at);
                 }
-                let acw = if self.rng.random_bool(0.05) { self.rng.random_range(400..600) } else { self.rng.random_range(15..120) };
-                if acw > 360 {
+                let acw = if self.rng.random_bool(0.05) { self.rng.random_range(500..600) } else { self.rng.random_range(15..120) };
+                // Over 480 s, so an event of the agent (at worst the heartbeat 120 s after the last) falls after minute 6.
+                if acw >= 500 {
                     let id = self.agents[a].all_contacts[c].id.clone();
                     self.truth.long_acw.push((self.agents[a].username.clone(), id));
                 }
