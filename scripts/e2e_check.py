@@ -48,11 +48,20 @@ BUCKET = "ArchiveBucket"
 TOPIC = "AlertTopic"
 
 # Ref of the pseudo parameters (only used if the template's environment ever names one).
-PSEUDO = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws", "AWS::StackName": "e2e"}
+PSEUDO = {
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::Partition": "aws",
+    "AWS::StackName": "e2e",
+}
 
 # What the envelopes must produce (events/README.md documents the fixtures; the Rust tests assert the same).
 ARCHIVER_ENVELOPES = ("contact-archiver.json", "mixed-bad.json")
-ALERT_ENVELOPES = ("supervisor-alerts-agent-events.json", "supervisor-alerts-segments.json", "supervisor-alerts-ctr.json")
+ALERT_ENVELOPES = (
+    "supervisor-alerts-agent-events.json",
+    "supervisor-alerts-segments.json",
+    "supervisor-alerts-ctr.json",
+)
 EXPECTED_ALERTS = {"angry-customer", "break-too-long", "escalation-requested", "low-csat", "unplanned-break"}
 # Alerts about jdoe's voice call and breaks: the segment alerts name him only through the contact → agent join.
 JDOE_ALERTS = {"angry-customer", "break-too-long", "escalation-requested", "unplanned-break"}
@@ -107,7 +116,7 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
 
 
 def parameter_values(template: dict[str, Any], overrides: dict[str, str]) -> dict[str, str]:
-    """Parameter defaults with overrides applied, checked against AllowedValues / AllowedPattern as CloudFormation does."""
+    """Parameter defaults with overrides applied, checked against AllowedValues / AllowedPattern like CloudFormation."""
     params = template.get("Parameters", {})
     unknown = set(overrides) - set(params)
     if unknown:
@@ -175,7 +184,9 @@ def union_environment(envs: dict[str, dict[str, str]]) -> dict[str, str]:
     for binary, env in sorted(envs.items()):
         for key, value in env.items():
             if key in union and union[key] != value:
-                raise SystemExit(f"e2e_check: {key} differs between functions ({union[key]!r} vs {value!r} in {binary})")
+                raise SystemExit(
+                    f"e2e_check: {key} differs between functions ({union[key]!r} vs {value!r} in {binary})"
+                )
             union[key] = value
     return union
 
@@ -187,7 +198,9 @@ def env_file_text(env: dict[str, str]) -> str:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
             raise SystemExit(f"e2e_check: unusable variable name {key!r}")
         if any(c in value for c in "'\\\n\r"):
-            raise SystemExit(f"e2e_check: {key}: a value with quotes, backslashes or line breaks cannot go in the env file")
+            raise SystemExit(
+                f"e2e_check: {key}: a value with quotes, backslashes or line breaks cannot go in the env file"
+            )
         lines.append(f"{key}='{value}'")
     return "\n".join(lines) + "\n"
 
@@ -202,7 +215,10 @@ def endpoint() -> str:
     if host not in ("127.0.0.1", "localhost"):
         raise SystemExit(f"e2e_check: AWS_ENDPOINT_URL={url!r} is not a local emulator; refusing to run")
     for key, value in os.environ.items():
-        if key.startswith("AWS_ENDPOINT_URL_") and urllib.parse.urlsplit(value).hostname not in ("127.0.0.1", "localhost"):
+        if key.startswith("AWS_ENDPOINT_URL_") and urllib.parse.urlsplit(value).hostname not in (
+            "127.0.0.1",
+            "localhost",
+        ):
             raise SystemExit(f"e2e_check: {key}={value!r} is not a local emulator; refusing to run")
     return url
 
@@ -212,7 +228,9 @@ def client(service: str):
     from botocore.config import Config
 
     config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2})
-    return boto3.client(service, endpoint_url=endpoint(), region_name=os.environ.get("AWS_REGION", "us-east-1"), config=config)
+    return boto3.client(
+        service, endpoint_url=endpoint(), region_name=os.environ.get("AWS_REGION", "us-east-1"), config=config
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -335,7 +353,9 @@ def cmd_setup(args: argparse.Namespace, results: Results) -> None:
     template = load_template(Path(args.template))
     resources = template["Resources"]
     overrides = dict(p.split("=", 1) for p in args.parameter)
-    overrides.setdefault("AlertRules", json.dumps(json.loads(RULES_EXAMPLE.read_text(encoding="utf-8")), separators=(",", ":")))
+    overrides.setdefault(
+        "AlertRules", json.dumps(json.loads(RULES_EXAMPLE.read_text(encoding="utf-8")), separators=(",", ":"))
+    )
     params = parameter_values(template, overrides)
 
     run = args.run_id.lower()
@@ -363,7 +383,9 @@ def cmd_setup(args: argparse.Namespace, results: Results) -> None:
         ddb.create_table(**kwargs)
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):
-            ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True})
+            ddb.update_time_to_live(
+                TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True}
+            )
         tables[logical_id] = name
         check_table_matches_template(results, ddb, name, logical_id, props)
 
@@ -385,7 +407,14 @@ def cmd_setup(args: argparse.Namespace, results: Results) -> None:
     union = union_environment(envs)
     aws = {
         key: os.environ[key]
-        for key in ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_EC2_METADATA_DISABLED")
+        for key in (
+            "AWS_ENDPOINT_URL",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_EC2_METADATA_DISABLED",
+        )
         if key in os.environ
     }
     (work / "functions.env").write_text(env_file_text({**union, **aws}), encoding="utf-8")
@@ -418,8 +447,14 @@ def check_table_matches_template(results: Results, ddb: Any, name: str, logical_
         sorted((a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]),
         sorted((a["AttributeName"], a["AttributeType"]) for a in props["AttributeDefinitions"]),
     )
-    actual_gsis = {g["IndexName"]: (keys(g["KeySchema"]), g["Projection"]["ProjectionType"]) for g in table.get("GlobalSecondaryIndexes", [])}
-    wanted_gsis = {g["IndexName"]: (keys(g["KeySchema"]), g["Projection"]["ProjectionType"]) for g in props.get("GlobalSecondaryIndexes", [])}
+    actual_gsis = {
+        g["IndexName"]: (keys(g["KeySchema"]), g["Projection"]["ProjectionType"])
+        for g in table.get("GlobalSecondaryIndexes", [])
+    }
+    wanted_gsis = {
+        g["IndexName"]: (keys(g["KeySchema"]), g["Projection"]["ProjectionType"])
+        for g in props.get("GlobalSecondaryIndexes", [])
+    }
     results.equal(f"{logical_id}: global secondary indexes as in template.yaml", actual_gsis, wanted_gsis)
 
 
@@ -429,9 +464,17 @@ def check_table_matches_template(results: Results, ddb: Any, name: str, logical_
 
 def cmd_response(args: argparse.Namespace, results: Results) -> None:
     label = f"{args.function} <- {args.envelope}{' (replay)' if args.replay else ''}"
-    text = Path(args.response).read_text(encoding="utf-8", errors="replace").strip() if Path(args.response).exists() else ""
+    text = (
+        Path(args.response).read_text(encoding="utf-8", errors="replace").strip()
+        if Path(args.response).exists()
+        else ""
+    )
     if args.rc != 0 or not text:
-        error = Path(args.stderr).read_text(encoding="utf-8", errors="replace").strip() if args.stderr and Path(args.stderr).exists() else ""
+        error = (
+            Path(args.stderr).read_text(encoding="utf-8", errors="replace").strip()
+            if args.stderr and Path(args.stderr).exists()
+            else ""
+        )
         detail = "; ".join(part for part in (args.note or f"exit {args.rc}", error[-600:]) if part)
         results.check(f"invoke {label}", False, detail or "no response")
         return
@@ -444,7 +487,8 @@ def cmd_response(args: argparse.Namespace, results: Results) -> None:
     sequence_numbers = {r["seq"] for r in envelope_records(args.envelope)}
     failures = response.get("batchItemFailures") if isinstance(response, dict) else None
     ok = isinstance(failures, list) and all(
-        isinstance(f, dict) and isinstance(f.get("itemIdentifier"), str) and f["itemIdentifier"] in sequence_numbers for f in failures
+        isinstance(f, dict) and isinstance(f.get("itemIdentifier"), str) and f["itemIdentifier"] in sequence_numbers
+        for f in failures
     )
     if not results.check(f"invoke {label}: a valid partial batch response", ok, text[:300]):
         return
@@ -481,7 +525,9 @@ def verify_archive(results: Results, state: dict[str, Any], s3: Any, phones: set
     prefix = env.get("ARCHIVE_PREFIX", "")
     fmt = env.get("ARCHIVE_FORMAT", "ndjson").lower()
     quarantine_prefix = env["QUARANTINE_PREFIX"]
-    results.equal("contact-archiver: quarantine bucket is the archive bucket (template Globals)", env["QUARANTINE_BUCKET"], bucket)
+    results.equal(
+        "contact-archiver: quarantine bucket is the archive bucket (template Globals)", env["QUARANTINE_BUCKET"], bucket
+    )
 
     good, bad = split_archiver_records()
     seqs = {r["seq"] for r in good + bad}
@@ -490,15 +536,22 @@ def verify_archive(results: Results, state: dict[str, Any], s3: Any, phones: set
 
     # NDJSON: every good record once per delivery, byte for byte, in the partition of its own time.
     ndjson_re = re.compile(
-        rf"^{re.escape(prefix)}contact-records/(year=\d{{4}}/month=\d{{2}}/day=\d{{2}})/(shardId-\d+)-(\d+)-(\d+)\.ndjson\.gz$"
+        rf"^{re.escape(prefix)}contact-records/(year=\d{{4}}/month=\d{{2}}/day=\d{{2}})/"
+        r"(shardId-\d+)-(\d+)-(\d+)\.ndjson\.gz$"
     )
     ndjson_keys = sorted(k for k in objects if ndjson_re.match(k))
     stray = sorted(
-        k for k in objects if not k.startswith(quarantine_prefix) and k not in ndjson_keys and not k.startswith(f"{prefix}contact-records-parquet/")
+        k
+        for k in objects
+        if not k.startswith(quarantine_prefix)
+        and k not in ndjson_keys
+        and not k.startswith(f"{prefix}contact-records-parquet/")
     )
     results.check("S3: every archive key has the documented layout", not stray, f"unexpected keys: {stray[:5]}")
     if fmt in ("ndjson", "both"):
-        results.check(f"S3: contact-records/year=…/*.ndjson.gz objects exist (ARCHIVE_FORMAT={fmt})", bool(ndjson_keys), "none")
+        results.check(
+            f"S3: contact-records/year=…/*.ndjson.gz objects exist (ARCHIVE_FORMAT={fmt})", bool(ndjson_keys), "none"
+        )
         archived: list[bytes] = []
         misplaced, bad_ranges = [], []
         for key in ndjson_keys:
@@ -515,18 +568,29 @@ def verify_archive(results: Results, state: dict[str, Any], s3: Any, phones: set
         want = collections.Counter(r["data"] for r in good)
         got = collections.Counter(archived)
         results.check(
-            f"S3: the NDJSON lines are byte-equal to the {sum(want.values())} good records of {' + '.join(ARCHIVER_ENVELOPES)}",
+            f"S3: the NDJSON lines are byte-equal to the {sum(want.values())} good records of "
+            f"{' + '.join(ARCHIVER_ENVELOPES)}",
             got == want,
             f"{sum(got.values())} lines; missing {sum((want - got).values())}, unexpected {sum((got - want).values())}",
         )
-        results.check("S3: each NDJSON object sits in the day partition of its records' own time", not misplaced, str(sorted(set(misplaced))[:3]))
+        results.check(
+            "S3: each NDJSON object sits in the day partition of its records' own time",
+            not misplaced,
+            str(sorted(set(misplaced))[:3]),
+        )
         results.check("S3: NDJSON keys name sequence numbers of the envelopes", not bad_ranges, str(bad_ranges[:3]))
     else:
         results.check(f"S3: no contact-record NDJSON (ARCHIVE_FORMAT={fmt})", not ndjson_keys, str(ndjson_keys[:3]))
 
-    parquet_keys = sorted(k for k in objects if k.startswith(f"{prefix}contact-records-parquet/") and k.endswith(".parquet"))
+    parquet_keys = sorted(
+        k for k in objects if k.startswith(f"{prefix}contact-records-parquet/") and k.endswith(".parquet")
+    )
     if fmt in ("parquet", "both"):
-        results.check(f"S3: contact-records-parquet/year=…/*.parquet objects exist (ARCHIVE_FORMAT={fmt})", bool(parquet_keys), "none")
+        results.check(
+            f"S3: contact-records-parquet/year=…/*.parquet objects exist (ARCHIVE_FORMAT={fmt})",
+            bool(parquet_keys),
+            "none",
+        )
         import pyarrow.parquet as pq
 
         raws: list[str] = []
@@ -552,10 +616,18 @@ def verify_archive(results: Results, state: dict[str, Any], s3: Any, phones: set
         if key.startswith(quarantine_prefix):
             entries[key] = json.loads(get_body(s3, bucket, key))
     by_function = collections.Counter(e.get("function") for e in entries.values())
-    results.equal("S3: quarantine/ holds entries of contact-archiver only", set(by_function), {"contact-archiver"} if bad else set())
-    archiver_entries = {e["sequenceNumber"]: (k, e) for k, e in entries.items() if e.get("function") == "contact-archiver"}
     results.equal(
-        f"S3: quarantine/ holds exactly the {len(bad)} bad records of mixed-bad.json", sorted(archiver_entries), sorted(r["seq"] for r in bad)
+        "S3: quarantine/ holds entries of contact-archiver only",
+        set(by_function),
+        {"contact-archiver"} if bad else set(),
+    )
+    archiver_entries = {
+        e["sequenceNumber"]: (k, e) for k, e in entries.items() if e.get("function") == "contact-archiver"
+    }
+    results.equal(
+        f"S3: quarantine/ holds exactly the {len(bad)} bad records of mixed-bad.json",
+        sorted(archiver_entries),
+        sorted(r["seq"] for r in bad),
     )
     problems = []
     for record in bad:
@@ -577,7 +649,11 @@ def verify_archive(results: Results, state: dict[str, Any], s3: Any, phones: set
             problems.append(f"{record['manifest']['file']}: key {key} != {expected_key}")
         if personal_data_found(reason, phones, texts):
             problems.append(f"{record['manifest']['file']}: the reason quotes personal data")
-    results.check("S3: each quarantine entry has its key, a reason naming the defect, the original bytes", not problems, "; ".join(problems[:4]))
+    results.check(
+        "S3: each quarantine entry has its key, a reason naming the defect, the original bytes",
+        not problems,
+        "; ".join(problems[:4]),
+    )
 
 
 def query(ddb: Any, table: str, index: str | None, pk_attr: str, pk: str) -> list[dict[str, Any]]:
@@ -619,7 +695,11 @@ def verify_agents(results: Results, state: dict[str, Any], ddb: Any) -> None:
     ttl_hours, history_days = int(env["AGENT_TTL_HOURS"]), int(env["HISTORY_TTL_DAYS"])
     props = load_template()["Resources"]["AgentStateTable"]["Properties"]
 
-    login, logout, after = raw_fixture("agent/login.json"), raw_fixture("agent/logout.json"), raw_fixture("agent/heartbeat-after-logout.json")
+    login, logout, after = (
+        raw_fixture("agent/login.json"),
+        raw_fixture("agent/logout.json"),
+        raw_fixture("agent/heartbeat-after-logout.json"),
+    )
     asmith_event = raw_fixture("agent/heartbeat.json")
     jdoe_arn, asmith_arn, instance = login["AgentARN"], asmith_event["AgentARN"], login["InstanceARN"]
 
@@ -628,10 +708,16 @@ def verify_agents(results: Results, state: dict[str, Any], ddb: Any) -> None:
         return items[0] if items else None
 
     jdoe, asmith = current(jdoe_arn), current(asmith_arn)
-    if not results.check("DynamoDB: CURRENT items of jdoe and asmith exist", jdoe is not None and asmith is not None, f"jdoe={jdoe is not None} asmith={asmith is not None}"):
+    if not results.check(
+        "DynamoDB: CURRENT items of jdoe and asmith exist",
+        jdoe is not None and asmith is not None,
+        f"jdoe={jdoe is not None} asmith={asmith is not None}",
+    ):
         return
     assert jdoe is not None and asmith is not None
-    results.equal("DynamoDB: jdoe is logged out (the heartbeat after LOGOUT did not log him in)", jdoe.get("logged_in"), False)
+    results.equal(
+        "DynamoDB: jdoe is logged out (the heartbeat after LOGOUT did not log him in)", jdoe.get("logged_in"), False
+    )
     results.equal("DynamoDB: jdoe's activity is OFFLINE", jdoe.get("activity"), "OFFLINE")
     results.equal("DynamoDB: jdoe's status is Offline", (jdoe.get("status") or {}).get("name"), "Offline")
     results.check(
@@ -650,22 +736,38 @@ def verify_agents(results: Results, state: dict[str, Any], ddb: Any) -> None:
         f"logged_in={asmith.get('logged_in')} activity={asmith.get('activity')}",
     )
     results.equal("DynamoDB: asmith's activity is AVAILABLE", asmith.get("activity"), "AVAILABLE")
-    results.equal("DynamoDB: asmith's routing profile is Chat Escalations (config change)", (asmith.get("routing_profile") or {}).get("name"), "Chat Escalations")
+    results.equal(
+        "DynamoDB: asmith's routing profile is Chat Escalations (config change)",
+        (asmith.get("routing_profile") or {}).get("name"),
+        "Chat Escalations",
+    )
     results.equal("DynamoDB: asmith has no contacts", asmith.get("contacts", []), [])
     for who, item in (("jdoe", jdoe), ("asmith", asmith)):
         want = int(parse_time(item["last_event_at"]).timestamp()) + ttl_hours * 3600
-        results.equal(f"DynamoDB: {who}'s expires_at is last event + AGENT_TTL_HOURS ({ttl_hours} h)", int(item.get("expires_at", 0)), want)
+        results.equal(
+            f"DynamoDB: {who}'s expires_at is last event + AGENT_TTL_HOURS ({ttl_hours} h)",
+            int(item.get("expires_at", 0)),
+            want,
+        )
 
-    history = sorted((i for i in query(ddb, table, None, "pk", jdoe_arn) if i["sk"].startswith("HIST#")), key=lambda i: i["sk"])
+    history = sorted(
+        (i for i in query(ddb, table, None, "pk", jdoe_arn) if i["sk"].startswith("HIST#")), key=lambda i: i["sk"]
+    )
     summary = [(h.get("kind"), h.get("name"), h.get("start"), h.get("end")) for h in history]
-    results.equal("DynamoDB: jdoe's history items are the day's finished status and ACW episodes", summary, JDOE_HISTORY)
+    results.equal(
+        "DynamoDB: jdoe's history items are the day's finished status and ACW episodes", summary, JDOE_HISTORY
+    )
     bad_ttl = [
         h["sk"]
         for h in history
         if int(h.get("expires_at", 0)) != int(parse_time(h["end"]).timestamp()) + history_days * 86400
         or int(h.get("duration_ms", -1)) != int((parse_time(h["end"]) - parse_time(h["start"])).total_seconds() * 1000)
     ]
-    results.check(f"DynamoDB: history durations are end - start, expires_at is end + HISTORY_TTL_DAYS ({history_days} d)", not bad_ttl, str(bad_ttl[:3]))
+    results.check(
+        f"DynamoDB: history durations are end - start, expires_at is end + HISTORY_TTL_DAYS ({history_days} d)",
+        not bad_ttl,
+        str(bad_ttl[:3]),
+    )
 
     def usernames(items: Iterable[dict[str, Any]]) -> list[str]:
         return sorted(i.get("username", "?") for i in items)
@@ -694,7 +796,9 @@ def drain_queue(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
     out = []
     empty_polls = 0
     while empty_polls < 2:
-        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"])
+        got = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+        )
         messages = got.get("Messages", [])
         if not messages:
             empty_polls += 1
@@ -705,7 +809,9 @@ def drain_queue(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
     return out
 
 
-def verify_alerts(results: Results, state: dict[str, Any], sqs: Any, ddb: Any, phones: set[str], texts: set[str]) -> list[dict[str, Any]]:
+def verify_alerts(
+    results: Results, state: dict[str, Any], sqs: Any, ddb: Any, phones: set[str], texts: set[str]
+) -> list[dict[str, Any]]:
     env = state["environments"]["supervisor-alerts"]
     results.equal("supervisor-alerts: ALERT_TOPIC_ARN is the created topic", env["ALERT_TOPIC_ARN"], state["topic_arn"])
     rules = {r["name"]: r for r in json.loads(env["ALERT_RULES"])["rules"]}
@@ -716,7 +822,9 @@ def verify_alerts(results: Results, state: dict[str, Any], sqs: Any, ddb: Any, p
 
     names = collections.Counter(attr(n, "rule") for n in notifications)
     print(f"e2e: SQS received {len(notifications)} alert(s): {dict(sorted(names.items(), key=lambda kv: str(kv[0])))}")
-    results.equal("SQS: the expected alerts arrived through SNS, each exactly once", names, collections.Counter(EXPECTED_ALERTS))
+    results.equal(
+        "SQS: the expected alerts arrived through SNS, each exactly once", names, collections.Counter(EXPECTED_ALERTS)
+    )
     results.check(
         "SQS: SNS envelopes (raw delivery off) from the alert topic",
         all(n.get("Type") == "Notification" and n.get("TopicArn") == state["topic_arn"] for n in notifications),
@@ -732,22 +840,43 @@ def verify_alerts(results: Results, state: dict[str, Any], sqs: Any, ddb: Any, p
             mismatched.append(f"{rule}: body is not JSON")
             continue
         ids.append(body.get("alertId"))
-        if body.get("rule") != rule or rule not in rules or attr(n, "severity") != rules[rule]["severity"] or body.get("severity") != rules[rule]["severity"]:
+        if (
+            body.get("rule") != rule
+            or rule not in rules
+            or attr(n, "severity") != rules[rule]["severity"]
+            or body.get("severity") != rules[rule]["severity"]
+        ):
             mismatched.append(f"{rule}: body rule {body.get('rule')!r}, severity {attr(n, 'severity')!r}")
-        if rule in JDOE_ALERTS and (attr(n, "agentUsername") != "jdoe" or (body.get("agent") or {}).get("username") != "jdoe"):
+        if rule in JDOE_ALERTS and (
+            attr(n, "agentUsername") != "jdoe" or (body.get("agent") or {}).get("username") != "jdoe"
+        ):
             no_agent.append(rule)
-        everything = " ".join([n.get("Subject") or "", n.get("Message") or ""] + [str(attr(n, k)) for k in n.get("MessageAttributes", {})])
+        everything = " ".join(
+            [n.get("Subject") or "", n.get("Message") or ""] + [str(attr(n, k)) for k in n.get("MessageAttributes", {})]
+        )
         found = personal_data_found(everything, phones, texts)
         if found:
             leaks.append(f"{rule}: {found[:2]}")
-    results.check("SQS: each alert's body and attributes agree on rule and severity (rules.example.json)", not mismatched, "; ".join(mismatched[:3]))
-    results.check("SQS: alerts about jdoe's call and breaks name jdoe (the contact → agent join worked)", not no_agent, str(no_agent))
+    results.check(
+        "SQS: each alert's body and attributes agree on rule and severity (rules.example.json)",
+        not mismatched,
+        "; ".join(mismatched[:3]),
+    )
+    results.check(
+        "SQS: alerts about jdoe's call and breaks name jdoe (the contact → agent join worked)",
+        not no_agent,
+        str(no_agent),
+    )
     results.check("SQS: alert ids are unique", len(set(ids)) == len(ids), str(ids))
     results.check("SQS: no alert contains a phone number or transcript text", not leaks, "; ".join(leaks[:3]))
 
     claims = [i for i in scan(ddb, state["tables"]["AlertStateTable"]) if i["pk"]["S"].startswith("alert#")]
     statuses = collections.Counter(i.get("status", {}).get("S") for i in claims)
-    results.equal("DynamoDB AlertStateTable: one SENT claim per alert", statuses, collections.Counter({"SENT": len(EXPECTED_ALERTS)}))
+    results.equal(
+        "DynamoDB AlertStateTable: one SENT claim per alert",
+        statuses,
+        collections.Counter({"SENT": len(EXPECTED_ALERTS)}),
+    )
     return notifications
 
 

@@ -106,7 +106,9 @@ def test_personal_data_of_the_fixtures_is_recognised_and_ordinary_text_is_not() 
     assert e2e.personal_data_found(f"caller {sentence}", phones, texts)
     assert e2e.personal_data_found("call +15555550123 back", phones, texts) == ["+15555550123"]
     assert e2e.personal_data_found("an unknown number +4930123456", phones, texts) == ["+4930123456"]
-    assert not e2e.personal_data_found('{"rule":"angry-customer","agent":"jdoe","at":"2026-11-02T08:10:00+00:00"}', phones, texts)
+    assert not e2e.personal_data_found(
+        '{"rule":"angry-customer","agent":"jdoe","at":"2026-11-02T08:10:00+00:00"}', phones, texts
+    )
 
 
 def test_a_failed_check_is_counted_and_recorded(tmp_path: Path) -> None:
