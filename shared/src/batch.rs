@@ -95,7 +95,11 @@ pub async fn run_items<P: Processor, Q: Quarantine>(
     async move {
         let mut dispositions = processor.process(items).await;
         if dispositions.len() != items.len() {
-            warn!(expected = items.len(), got = dispositions.len(), "processor returned a wrong number of dispositions");
+            warn!(
+                expected = items.len(),
+                got = dispositions.len(),
+                "processor returned a wrong number of dispositions"
+            );
             dispositions.resize(items.len(), Disposition::Retry(PortError::transient("driver", "no disposition")));
         }
         quarantine_poison(function, items, &mut dispositions, quarantine).await;
@@ -117,7 +121,12 @@ async fn quarantine_poison<Q: Quarantine>(
         .enumerate()
         .filter_map(|(i, d)| match d {
             Disposition::Poison(reason) => {
-                warn!(seq = items[i].seq_str(), reason = reason.code(), path = reason.path(), "quarantining invalid record");
+                warn!(
+                    seq = items[i].seq_str(),
+                    reason = reason.code(),
+                    path = reason.path(),
+                    "quarantining invalid record"
+                );
                 Some((i, QuarantineEntry::new(function, &items[i], reason.code(), reason.to_string())))
             }
             _ => None,

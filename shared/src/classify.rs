@@ -27,7 +27,9 @@ const UTF8_BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 pub enum InvalidReason {
     #[error("empty record (no data or only whitespace)")]
     Empty,
-    #[error("KPL-aggregated record (magic prefix F3 89 9A C2): Lambda does not de-aggregate and Connect does not aggregate")]
+    #[error(
+        "KPL-aggregated record (magic prefix F3 89 9A C2): Lambda does not de-aggregate and Connect does not aggregate"
+    )]
     KplAggregated,
     #[error("not UTF-8: invalid byte sequence at offset {valid_up_to}")]
     NotUtf8 { valid_up_to: usize },
@@ -80,7 +82,9 @@ impl InvalidReason {
     pub fn path(&self) -> Option<&str> {
         match self {
             Self::MissingField { field, .. } => Some(field),
-            Self::WrongType { path, .. } | Self::BadTimestamp { path } | Self::DuplicateField { path, .. } => Some(path),
+            Self::WrongType { path, .. } | Self::BadTimestamp { path } | Self::DuplicateField { path, .. } => {
+                Some(path)
+            }
             _ => None,
         }
     }
@@ -367,8 +371,10 @@ mod tests {
 
     #[test]
     fn wrong_types_name_the_path_without_the_value() {
-        let r = classify(br#"{"AWSContactTraceRecordFormatVersion":"2017-03-10","ContactId":"c1","Attributes":{"csat":5}}"#)
-            .unwrap_err();
+        let r = classify(
+            br#"{"AWSContactTraceRecordFormatVersion":"2017-03-10","ContactId":"c1","Attributes":{"csat":5}}"#,
+        )
+        .unwrap_err();
         assert_eq!(r.code(), "wrong_type");
         assert_eq!(r.path(), Some("Attributes.csat"));
         let r = classify(br#"{"AgentARN":"a","EventId":"e","EventType":"LOGIN","EventTimestamp":"02/11/2026 09:00"}"#)

@@ -64,7 +64,10 @@ pub struct QuarantineConfig {
 
 impl QuarantineConfig {
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        Ok(Self { bucket: required(env, "QUARANTINE_BUCKET")?, prefix: optional(env, "QUARANTINE_PREFIX", "quarantine/") })
+        Ok(Self {
+            bucket: required(env, "QUARANTINE_BUCKET")?,
+            prefix: optional(env, "QUARANTINE_PREFIX", "quarantine/"),
+        })
     }
 }
 

@@ -101,9 +101,15 @@ pub enum Condition {
     /// No item with this key exists.
     NotExists,
     /// No item exists, or its string attribute `attr` is absent or sorts before `value`.
-    NewerThan { attr: &'static str, value: String },
+    NewerThan {
+        attr: &'static str,
+        value: String,
+    },
     /// The item exists and `attr` equals `value`.
-    Equals { attr: &'static str, value: Value },
+    Equals {
+        attr: &'static str,
+        value: Value,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +142,8 @@ pub trait ItemStore: Send + Sync {
         condition: Condition,
     ) -> impl Future<Output = PortResult<WriteOutcome>> + Send;
     fn get(&self, pk: &str, sk: &str) -> impl Future<Output = PortResult<Option<Item>>> + Send;
-    fn delete(&self, pk: &str, sk: &str, condition: Condition) -> impl Future<Output = PortResult<WriteOutcome>> + Send;
+    fn delete(&self, pk: &str, sk: &str, condition: Condition)
+    -> impl Future<Output = PortResult<WriteOutcome>> + Send;
     /// Unconditional idempotent puts, sent in groups of 25; unprocessed items are retried within the call.
     fn batch_put(&self, items: Vec<Item>) -> impl Future<Output = PortResult<()>> + Send;
     fn query(&self, query: Query) -> impl Future<Output = PortResult<Vec<Item>>> + Send;

@@ -92,7 +92,8 @@ impl<S: ObjectStore> ObjectQuarantine<S> {
 
 impl<S: ObjectStore> Quarantine for ObjectQuarantine<S> {
     async fn quarantine(&self, entry: &QuarantineEntry) -> PortResult<()> {
-        let body = serde_json::to_vec(entry).map_err(|e| crate::ports::PortError::permanent("quarantine", e.to_string()))?;
+        let body =
+            serde_json::to_vec(entry).map_err(|e| crate::ports::PortError::permanent("quarantine", e.to_string()))?;
         self.store
             .put_if_absent(PutObject {
                 key: self.key(entry),

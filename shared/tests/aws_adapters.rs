@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement
 use serde_json::json;
 use shared::adapters::aws::dynamodb::DynamoItemStore;
 use shared::adapters::aws::s3::S3ObjectStore;
-use shared::adapters::aws::sns::SnsPublisher;
 use shared::adapters::aws::sdk_config;
+use shared::adapters::aws::sns::SnsPublisher;
 use shared::ports::*;
 
 const NEEDS_MOTO: &str = "needs moto: run scripts/test.sh";
@@ -76,19 +76,22 @@ async fn table(indexes: &'static [IndexDef]) -> DynamoItemStore {
         .key_schema(key(PK, KeyType::Hash))
         .key_schema(key(SK, KeyType::Range));
     for idx in indexes {
-        req = req.attribute_definitions(attr(idx.pk_attr)).attribute_definitions(attr(idx.sk_attr)).global_secondary_indexes(
-            aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
-                .index_name(idx.name)
-                .key_schema(key(idx.pk_attr, KeyType::Hash))
-                .key_schema(key(idx.sk_attr, KeyType::Range))
-                .projection(
-                    aws_sdk_dynamodb::types::Projection::builder()
-                        .projection_type(aws_sdk_dynamodb::types::ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .unwrap(),
-        );
+        req = req
+            .attribute_definitions(attr(idx.pk_attr))
+            .attribute_definitions(attr(idx.sk_attr))
+            .global_secondary_indexes(
+                aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
+                    .index_name(idx.name)
+                    .key_schema(key(idx.pk_attr, KeyType::Hash))
+                    .key_schema(key(idx.sk_attr, KeyType::Range))
+                    .projection(
+                        aws_sdk_dynamodb::types::Projection::builder()
+                            .projection_type(aws_sdk_dynamodb::types::ProjectionType::All)
+                            .build(),
+                    )
+                    .build()
+                    .unwrap(),
+            );
     }
     req.send().await.unwrap();
     DynamoItemStore::new(client, name, indexes)
@@ -144,7 +147,11 @@ async fn dynamodb_batch_put_and_queries_round_trip_nested_items() {
     assert_eq!(all.len(), 60);
     assert_eq!(all[5], items[5], "nested values survive the round trip");
     let range = store
-        .query(Query { pk: "agent-1".into(), sk_between: Some(("HIST#010".into(), "HIST#019".into())), ..Query::default() })
+        .query(Query {
+            pk: "agent-1".into(),
+            sk_between: Some(("HIST#010".into(), "HIST#019".into())),
+            ..Query::default()
+        })
         .await
         .unwrap();
     assert_eq!(range.len(), 10);

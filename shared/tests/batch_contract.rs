@@ -177,7 +177,8 @@ async fn a_failed_quarantine_write_reports_the_record_and_it_lands_on_retry() {
         }
     }
     let processor = Scripted::default();
-    let quarantine = FlakyQuarantine { inner: ObjectQuarantine::new(MemoryObjectStore::new(), "q/"), fail: Mutex::new(2) };
+    let quarantine =
+        FlakyQuarantine { inner: ObjectQuarantine::new(MemoryObjectStore::new(), "q/"), fail: Mutex::new(2) };
     let report =
         drain(&stream, &EsmConfig::default(), &Function { processor: &processor, quarantine: &quarantine }).await;
     assert_eq!(report.partial_failures, 2);

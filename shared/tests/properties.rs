@@ -20,14 +20,30 @@ fn arb_json() -> impl Strategy<Value = Value> {
         ".{0,12}".prop_map(Value::String),
         // Values of the shapes the classifier looks at.
         prop_oneof![
-            Just("LOGIN"), Just("HEART_BEAT"), Just("SEGMENTS"), Just("2026-11-02T09:00:00.000Z"), Just("2017-03-10")
+            Just("LOGIN"),
+            Just("HEART_BEAT"),
+            Just("SEGMENTS"),
+            Just("2026-11-02T09:00:00.000Z"),
+            Just("2017-03-10")
         ]
         .prop_map(|s| Value::String(s.into())),
     ];
     let keys = prop_oneof![
-        Just("AgentARN"), Just("EventId"), Just("EventType"), Just("EventTimestamp"), Just("CurrentAgentSnapshot"),
-        Just("ContactId"), Just("Channel"), Just("Attributes"), Just("Agent"), Just("Queue"), Just("Segments"),
-        Just("AWSContactTraceRecordFormatVersion"), Just("StreamingEventType"), Just("Contacts"), Just("x"),
+        Just("AgentARN"),
+        Just("EventId"),
+        Just("EventType"),
+        Just("EventTimestamp"),
+        Just("CurrentAgentSnapshot"),
+        Just("ContactId"),
+        Just("Channel"),
+        Just("Attributes"),
+        Just("Agent"),
+        Just("Queue"),
+        Just("Segments"),
+        Just("AWSContactTraceRecordFormatVersion"),
+        Just("StreamingEventType"),
+        Just("Contacts"),
+        Just("x"),
     ];
     leaf.prop_recursive(4, 48, 6, move |inner| {
         prop_oneof![

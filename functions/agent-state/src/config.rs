@@ -14,10 +14,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self {
-            agent_ttl_hours: 24,
-            history_ttl_days: 35,
-        }
+        Self { agent_ttl_hours: 24, history_ttl_days: 35 }
     }
 }
 
@@ -34,24 +31,10 @@ impl Config {
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let defaults = Settings::default();
         let settings = Settings {
-            agent_ttl_hours: bounded(
-                env,
-                "AGENT_TTL_HOURS",
-                defaults.agent_ttl_hours,
-                1..=24 * 366,
-            )?,
-            history_ttl_days: bounded(
-                env,
-                "HISTORY_TTL_DAYS",
-                defaults.history_ttl_days,
-                1..=3660,
-            )?,
+            agent_ttl_hours: bounded(env, "AGENT_TTL_HOURS", defaults.agent_ttl_hours, 1..=24 * 366)?,
+            history_ttl_days: bounded(env, "HISTORY_TTL_DAYS", defaults.history_ttl_days, 1..=3660)?,
         };
-        Ok(Self {
-            table: required(env, "AGENT_STATE_TABLE")?,
-            settings,
-            quarantine: QuarantineConfig::from_env(env)?,
-        })
+        Ok(Self { table: required(env, "AGENT_STATE_TABLE")?, settings, quarantine: QuarantineConfig::from_env(env)? })
     }
 }
 
@@ -65,10 +48,7 @@ fn bounded(
     if range.contains(&value) {
         Ok(value)
     } else {
-        Err(ConfigError::Invalid {
-            var,
-            detail: format!("{value} is outside {}..={}", range.start(), range.end()),
-        })
+        Err(ConfigError::Invalid { var, detail: format!("{value} is outside {}..={}", range.start(), range.end()) })
     }
 }
 
@@ -78,43 +58,23 @@ mod tests {
 
     #[test]
     fn defaults_apply_when_only_the_required_variables_are_set() {
-        let env = [
-            ("AGENT_STATE_TABLE", "agents"),
-            ("QUARANTINE_BUCKET", "archive"),
-        ];
+        let env = [("AGENT_STATE_TABLE", "agents"), ("QUARANTINE_BUCKET", "archive")];
         let config = Config::from_env(&env).unwrap();
         assert_eq!(config.table, "agents");
-        assert_eq!(
-            config.settings,
-            Settings {
-                agent_ttl_hours: 24,
-                history_ttl_days: 35
-            }
-        );
+        assert_eq!(config.settings, Settings { agent_ttl_hours: 24, history_ttl_days: 35 });
         assert_eq!(config.quarantine.prefix, "quarantine/");
     }
 
     #[test]
     fn a_missing_table_is_named() {
         let env = [("QUARANTINE_BUCKET", "archive")];
-        assert_eq!(
-            Config::from_env(&env),
-            Err(ConfigError::Missing("AGENT_STATE_TABLE"))
-        );
+        assert_eq!(Config::from_env(&env), Err(ConfigError::Missing("AGENT_STATE_TABLE")));
     }
 
     #[test]
     fn bad_ttls_name_their_variable() {
-        for (var, value) in [
-            ("AGENT_TTL_HOURS", "soon"),
-            ("AGENT_TTL_HOURS", "0"),
-            ("HISTORY_TTL_DAYS", "-1"),
-        ] {
-            let env = [
-                ("AGENT_STATE_TABLE", "agents"),
-                ("QUARANTINE_BUCKET", "archive"),
-                (var, value),
-            ];
+        for (var, value) in [("AGENT_TTL_HOURS", "soon"), ("AGENT_TTL_HOURS", "0"), ("HISTORY_TTL_DAYS", "-1")] {
+            let env = [("AGENT_STATE_TABLE", "agents"), ("QUARANTINE_BUCKET", "archive"), (var, value)];
             let err = Config::from_env(&env).unwrap_err();
             assert!(err.to_string().contains(var), "{err}");
         }

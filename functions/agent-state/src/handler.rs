@@ -74,10 +74,7 @@ impl<S: ItemStore> Processor for AgentStateHandler<S> {
                         );
                         out[i] = Some(Disposition::Skipped);
                     }
-                    _ => by_agent
-                        .entry(event.agent_arn.clone())
-                        .or_default()
-                        .push((i, *event)),
+                    _ => by_agent.entry(event.agent_arn.clone()).or_default().push((i, *event)),
                 },
                 Ok(other) => {
                     debug!(seq = item.seq_str(), kind = %other.kind(), "not an agent event: skipped");
@@ -86,10 +83,8 @@ impl<S: ItemStore> Processor for AgentStateHandler<S> {
             }
         }
 
-        let plans: Vec<AgentPlan> = by_agent
-            .into_iter()
-            .map(|(agent, events)| AgentPlan::new(agent, events, &self.settings))
-            .collect();
+        let plans: Vec<AgentPlan> =
+            by_agent.into_iter().map(|(agent, events)| AgentPlan::new(agent, events, &self.settings)).collect();
         let (history_failures, mut work) = Box::pin(self.write_history(&plans)).await;
         // Futures built in a loop (not a `map` closure) keep the batch future `Send` for any lifetime; boxed, they
         // keep its type shallow enough for rustc's layout computation.
@@ -97,10 +92,8 @@ impl<S: ItemStore> Processor for AgentStateHandler<S> {
         for (plan, failure) in plans.iter().zip(history_failures) {
             agent_writes.push(Box::pin(self.apply_agent(plan, failure)));
         }
-        let results: Vec<(Vec<(usize, Disposition)>, Work)> = futures::stream::iter(agent_writes)
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
+        let results: Vec<(Vec<(usize, Disposition)>, Work)> =
+            futures::stream::iter(agent_writes).buffer_unordered(CONCURRENCY).collect().await;
         for (dispositions, agent_work) in results {
             work.add(&agent_work);
             for (i, d) in dispositions {
@@ -115,9 +108,7 @@ impl<S: ItemStore> Processor for AgentStateHandler<S> {
 
         out.into_iter()
             .map(|d| {
-                d.unwrap_or_else(|| {
-                    Disposition::Retry(PortError::transient("agent-state", "record not processed"))
-                })
+                d.unwrap_or_else(|| Disposition::Retry(PortError::transient("agent-state", "record not processed")))
             })
             .collect()
     }
@@ -167,35 +158,17 @@ impl AgentPlan {
         for (order, index, event) in kept {
             let history = state::history(&event, event.previous.as_ref(), settings);
             let bridged = match (&event.previous, planned.last()) {
-                (None, Some(before)) => {
-                    state::history(&event, before.event.current.as_ref(), settings)
-                }
+                (None, Some(before)) => state::history(&event, before.event.current.as_ref(), settings),
                 _ => Vec::new(),
             };
             let update = state::effect(&event, settings);
-            planned.push(Planned {
-                index,
-                order,
-                event,
-                update,
-                history,
-                bridged,
-            });
+            planned.push(Planned { index, order, event, update, history, bridged });
         }
-        let position: HashMap<&str, usize> = planned
-            .iter()
-            .enumerate()
-            .map(|(pos, p)| (p.event.event_id.as_str(), pos))
-            .collect();
-        let duplicates = repeated
-            .iter()
-            .filter_map(|(index, id)| position.get(id.as_str()).map(|pos| (*index, *pos)))
-            .collect();
-        Self {
-            agent,
-            events: planned,
-            duplicates,
-        }
+        let position: HashMap<&str, usize> =
+            planned.iter().enumerate().map(|(pos, p)| (p.event.event_id.as_str(), pos)).collect();
+        let duplicates =
+            repeated.iter().filter_map(|(index, id)| position.get(id.as_str()).map(|pos| (*index, *pos))).collect();
+        Self { agent, events: planned, duplicates }
     }
 }
 
@@ -239,24 +212,16 @@ impl<S: ItemStore> AgentStateHandler<S> {
             let (keys, items): (Vec<ItemKey>, Vec<Item>) = chunk.into_iter().unzip();
             calls.push(async move { (keys, self.store.batch_put(items).await) });
         }
-        let results: Vec<(Vec<ItemKey>, Result<(), PortError>)> = futures::stream::iter(calls)
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
+        let results: Vec<(Vec<ItemKey>, Result<(), PortError>)> =
+            futures::stream::iter(calls).buffer_unordered(CONCURRENCY).collect().await;
 
         let mut failures: Vec<Option<(usize, PortError)>> = vec![None; plans.len()];
         for (keys, result) in results {
             let Err(error) = result else { continue };
             warn!(items = keys.len(), error = %error, "history write failed; its events will be retried");
             let error = error.into_transient();
-            for &(a, pos) in keys
-                .iter()
-                .flat_map(|k| owners.get(k).into_iter().flatten())
-            {
-                if failures[a]
-                    .as_ref()
-                    .is_none_or(|(earliest, _)| pos < *earliest)
-                {
+            for &(a, pos) in keys.iter().flat_map(|k| owners.get(k).into_iter().flatten()) {
+                if failures[a].as_ref().is_none_or(|(earliest, _)| pos < *earliest) {
                     failures[a] = Some((pos, error.clone()));
                 }
             }
@@ -268,10 +233,7 @@ impl<S: ItemStore> AgentStateHandler<S> {
     /// applied already, so a failure is logged and counted, not retried (a redelivery would find them stale).
     async fn write_bridged(&self, items: Vec<Item>) -> usize {
         let mut seen = std::collections::HashSet::new();
-        let unique: Vec<Item> = items
-            .into_iter()
-            .filter(|i| seen.insert(state::item_key(i)))
-            .collect();
+        let unique: Vec<Item> = items.into_iter().filter(|i| seen.insert(state::item_key(i))).collect();
         let count = unique.len();
         if count > 0
             && let Err(error) = self.store.batch_put(unique).await
@@ -291,21 +253,15 @@ impl<S: ItemStore> AgentStateHandler<S> {
         history_failure: Option<(usize, PortError)>,
     ) -> (Vec<(usize, Disposition)>, Work) {
         let mut work = Work::default();
-        let writable = history_failure
-            .as_ref()
-            .map_or(plan.events.len(), |(pos, _)| *pos);
+        let writable = history_failure.as_ref().map_or(plan.events.len(), |(pos, _)| *pos);
         let (ready, blocked) = plan.events.split_at(writable);
         let mut dispositions = self.apply(&plan.agent, ready, &mut work).await;
         if let Some((_, error)) = history_failure {
             dispositions.extend(blocked.iter().map(|_| Disposition::Retry(error.clone())));
         }
 
-        let mut out: Vec<(usize, Disposition)> = plan
-            .events
-            .iter()
-            .zip(&dispositions)
-            .map(|(p, d)| (p.index, d.clone()))
-            .collect();
+        let mut out: Vec<(usize, Disposition)> =
+            plan.events.iter().zip(&dispositions).map(|(p, d)| (p.index, d.clone())).collect();
         for &(index, first) in &plan.duplicates {
             let d = match &dispositions[first] {
                 Disposition::Done | Disposition::Stale => Disposition::Stale,
@@ -323,10 +279,7 @@ impl<S: ItemStore> AgentStateHandler<S> {
             return Vec::new();
         };
         work.folded_writes += 1;
-        match self
-            .write(agent, fold(events), attr::EVENT_ORDER, &oldest.order)
-            .await
-        {
+        match self.write(agent, fold(events), attr::EVENT_ORDER, &oldest.order).await {
             Ok(WriteOutcome::Applied) => {
                 work.bridge(events);
                 vec![Disposition::Done; events.len()]
@@ -342,12 +295,7 @@ impl<S: ItemStore> AgentStateHandler<S> {
 
     /// The table holds something at least as new as the oldest event: one read says which events are stale.
     /// (The stored order only grows, so an event at or before it would be rejected by its own condition anyway.)
-    async fn apply_overlapping(
-        &self,
-        agent: &str,
-        events: &[Planned],
-        work: &mut Work,
-    ) -> Vec<Disposition> {
+    async fn apply_overlapping(&self, agent: &str, events: &[Planned], work: &mut Work) -> Vec<Disposition> {
         work.reads += 1;
         let stored = match self.store.get(agent, CURRENT_SK).await {
             Ok(item) => item.unwrap_or_default(),
@@ -355,20 +303,13 @@ impl<S: ItemStore> AgentStateHandler<S> {
             Err(_) => return self.apply_one_by_one(agent, events, work).await,
         };
         let stored_order = |name: &str| stored.get(name).and_then(|v| v.as_str());
-        let split = events.partition_point(|p| {
-            stored_order(attr::EVENT_ORDER).is_some_and(|s| p.order.as_str() <= s)
-        });
+        let split = events.partition_point(|p| stored_order(attr::EVENT_ORDER).is_some_and(|s| p.order.as_str() <= s));
         let (older, newer) = events.split_at(split);
         let mut out = Vec::with_capacity(events.len());
         for (k, planned) in older.iter().enumerate() {
             // A replayed LOGIN/LOGOUT is not newer than the stored session either: no write needed.
-            let session_is_newer =
-                stored_order(attr::SESSION_ORDER).is_none_or(|s| planned.order.as_str() > s);
-            let result = if session_is_newer {
-                self.apply_session(agent, planned, work).await
-            } else {
-                Ok(())
-            };
+            let session_is_newer = stored_order(attr::SESSION_ORDER).is_none_or(|s| planned.order.as_str() > s);
+            let result = if session_is_newer { self.apply_session(agent, planned, work).await } else { Ok(()) };
             match result {
                 Ok(()) => out.push(Disposition::Stale),
                 Err(e) if e.is_transient() => {
@@ -382,49 +323,28 @@ impl<S: ItemStore> AgentStateHandler<S> {
             return out;
         };
         work.folded_writes += 1;
-        match self
-            .write(agent, fold(newer), attr::EVENT_ORDER, &oldest_newer.order)
-            .await
-        {
+        match self.write(agent, fold(newer), attr::EVENT_ORDER, &oldest_newer.order).await {
             Ok(WriteOutcome::Applied) => {
                 work.bridge(newer);
                 out.extend(newer.iter().map(|_| Disposition::Done));
             }
-            Ok(WriteOutcome::ConditionFailed) => {
-                out.extend(self.apply_one_by_one(agent, newer, work).await)
-            }
-            Err(e) if e.is_transient() => {
-                out.extend(newer.iter().map(|_| Disposition::Retry(e.clone())))
-            }
+            Ok(WriteOutcome::ConditionFailed) => out.extend(self.apply_one_by_one(agent, newer, work).await),
+            Err(e) if e.is_transient() => out.extend(newer.iter().map(|_| Disposition::Retry(e.clone()))),
             Err(_) => out.extend(self.apply_one_by_one(agent, newer, work).await),
         }
         out
     }
 
     /// Each event on its own, in order, conditioned on its own order: exact under any concurrency.
-    async fn apply_one_by_one(
-        &self,
-        agent: &str,
-        events: &[Planned],
-        work: &mut Work,
-    ) -> Vec<Disposition> {
+    async fn apply_one_by_one(&self, agent: &str, events: &[Planned], work: &mut Work) -> Vec<Disposition> {
         let mut out = Vec::with_capacity(events.len());
         for (k, planned) in events.iter().enumerate() {
             work.event_writes += 1;
-            let result = match self
-                .write(
-                    agent,
-                    planned.update.clone(),
-                    attr::EVENT_ORDER,
-                    &planned.order,
-                )
-                .await
-            {
+            let result = match self.write(agent, planned.update.clone(), attr::EVENT_ORDER, &planned.order).await {
                 Ok(WriteOutcome::Applied) => Ok(Disposition::Done),
-                Ok(WriteOutcome::ConditionFailed) => self
-                    .apply_session(agent, planned, work)
-                    .await
-                    .map(|()| Disposition::Stale),
+                Ok(WriteOutcome::ConditionFailed) => {
+                    self.apply_session(agent, planned, work).await.map(|()| Disposition::Stale)
+                }
                 Err(e) => Err(e),
             };
             match result {
@@ -440,24 +360,12 @@ impl<S: ItemStore> AgentStateHandler<S> {
     }
 
     /// For a LOGIN/LOGOUT older than the item: its session attributes, if they are newer than the stored ones.
-    async fn apply_session(
-        &self,
-        agent: &str,
-        planned: &Planned,
-        work: &mut Work,
-    ) -> Result<(), PortError> {
+    async fn apply_session(&self, agent: &str, planned: &Planned, work: &mut Work) -> Result<(), PortError> {
         if !state::is_session_event(&planned.event) {
             return Ok(());
         }
         work.session_writes += 1;
-        self.write(
-            agent,
-            state::session_effect(&planned.event),
-            attr::SESSION_ORDER,
-            &planned.order,
-        )
-        .await
-        .map(|_| ())
+        self.write(agent, state::session_effect(&planned.event), attr::SESSION_ORDER, &planned.order).await.map(|_| ())
     }
 
     async fn write(
@@ -468,13 +376,8 @@ impl<S: ItemStore> AgentStateHandler<S> {
         order: &str,
     ) -> Result<WriteOutcome, PortError> {
         let remove = update.remove_list();
-        let condition = Condition::NewerThan {
-            attr: guard,
-            value: order.to_owned(),
-        };
-        self.store
-            .update(agent, CURRENT_SK, update.set, &remove, condition)
-            .await
+        let condition = Condition::NewerThan { attr: guard, value: order.to_owned() };
+        self.store.update(agent, CURRENT_SK, update.set, &remove, condition).await
     }
 }
 
@@ -489,9 +392,7 @@ fn fold(events: &[Planned]) -> Update {
 
 fn poison(agent: &str, planned: &Planned, error: &PortError) -> Disposition {
     warn!(agent, event_id = planned.event.event_id.as_str(), error = %error, "agent event cannot be written; quarantining");
-    Disposition::Poison(InvalidReason::Unsupported {
-        detail: error.to_string(),
-    })
+    Disposition::Poison(InvalidReason::Unsupported { detail: error.to_string() })
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -558,10 +459,7 @@ impl Work {
             ("AgentStateEventWrites", self.event_writes),
             ("AgentStateSessionWrites", self.session_writes),
             ("AgentStateReads", self.reads),
-            (
-                "AgentStateHistoryItems",
-                self.history_items + self.bridged_items,
-            ),
+            ("AgentStateHistoryItems", self.history_items + self.bridged_items),
             ("AgentStateDuplicates", self.duplicates),
         ];
         for (name, value) in pairs {

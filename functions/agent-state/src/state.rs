@@ -86,11 +86,7 @@ impl Update {
 pub fn instance_arn(event: &AgentEvent) -> String {
     match event.instance_arn.as_deref().filter(|s| !s.is_empty()) {
         Some(arn) => arn.to_owned(),
-        None => event
-            .agent_arn
-            .split_once("/agent/")
-            .map_or(event.agent_arn.as_str(), |(i, _)| i)
-            .to_owned(),
+        None => event.agent_arn.split_once("/agent/").map_or(event.agent_arn.as_str(), |(i, _)| i).to_owned(),
     }
 }
 
@@ -145,18 +141,10 @@ pub fn session_effect(event: &AgentEvent) -> Update {
 }
 
 pub fn is_session_event(event: &AgentEvent) -> bool {
-    matches!(
-        event.event_type,
-        AgentEventType::Login | AgentEventType::Logout
-    )
+    matches!(event.event_type, AgentEventType::Login | AgentEventType::Logout)
 }
 
-fn snapshot_attributes(
-    u: &mut Update,
-    event: &AgentEvent,
-    current: &AgentSnapshot,
-    instance: &str,
-) {
+fn snapshot_attributes(u: &mut Update, event: &AgentEvent, current: &AgentSnapshot, instance: &str) {
     u.set_or_remove(
         attr::STATUS,
         current.agent_status.as_ref().map(|s| {
@@ -178,10 +166,7 @@ fn snapshot_attributes(
             ])
         }),
     );
-    u.set(
-        attr::CONTACTS,
-        Value::Array(current.contacts.iter().map(contact).collect()),
-    );
+    u.set(attr::CONTACTS, Value::Array(current.contacts.iter().map(contact).collect()));
 
     let activity = current.activity();
     let label = activity.label();
@@ -206,12 +191,7 @@ fn snapshot_attributes(
     let profile = config.routing_profile.as_ref();
     u.set_or_remove(
         attr::ROUTING_PROFILE,
-        profile.map(|p| {
-            object([
-                ("arn", p.arn.clone().map(Value::from)),
-                ("name", p.name.clone().map(Value::from)),
-            ])
-        }),
+        profile.map(|p| object([("arn", p.arn.clone().map(Value::from)), ("name", p.name.clone().map(Value::from))])),
     );
     match profile.and_then(|p| non_empty(&p.arn)) {
         Some(arn) => {
@@ -236,49 +216,28 @@ fn snapshot_attributes(
             Some((channel.to_owned(), slots))
         })
         .collect();
-    u.set_or_remove(
-        attr::CONCURRENCY,
-        (!slots.is_empty()).then_some(Value::Object(slots)),
-    );
+    u.set_or_remove(attr::CONCURRENCY, (!slots.is_empty()).then_some(Value::Object(slots)));
     let levels: Map<String, Value> = current
         .hierarchy_names()
         .iter()
         .enumerate()
         .filter_map(|(i, name)| name.map(|n| (format!("level{}", i + 1), Value::from(n))))
         .collect();
-    u.set_or_remove(
-        attr::HIERARCHY,
-        (!levels.is_empty()).then_some(Value::Object(levels)),
-    );
+    u.set_or_remove(attr::HIERARCHY, (!levels.is_empty()).then_some(Value::Object(levels)));
 }
 
 fn contact(c: &SnapshotContact) -> Value {
     let queue = c.queue.as_ref();
     object([
         ("contact_id", c.contact_id.clone().map(Value::from)),
-        (
-            "initial_contact_id",
-            c.initial_contact_id.clone().map(Value::from),
-        ),
+        ("initial_contact_id", c.initial_contact_id.clone().map(Value::from)),
         ("channel", c.channel.clone().map(Value::from)),
         ("state", c.state.clone().map(Value::from)),
         ("state_start", c.state_start_timestamp.as_ref().map(time)),
-        (
-            "initiation_method",
-            c.initiation_method.clone().map(Value::from),
-        ),
-        (
-            "queue_arn",
-            queue.and_then(|q| q.arn.clone()).map(Value::from),
-        ),
-        (
-            "queue_name",
-            queue.and_then(|q| q.name.clone()).map(Value::from),
-        ),
-        (
-            "connected_at",
-            c.connected_to_agent_timestamp.as_ref().map(time),
-        ),
+        ("initiation_method", c.initiation_method.clone().map(Value::from)),
+        ("queue_arn", queue.and_then(|q| q.arn.clone()).map(Value::from)),
+        ("queue_name", queue.and_then(|q| q.name.clone()).map(Value::from)),
+        ("connected_at", c.connected_to_agent_timestamp.as_ref().map(time)),
         ("queued_at", c.queue_timestamp.as_ref().map(time)),
     ])
 }
@@ -298,33 +257,18 @@ fn contact_activity(state: &str) -> Option<Activity> {
 }
 
 /// When the snapshot's activity started, or `None` when the event does not tell (see the module docs).
-pub fn activity_start(
-    event: &AgentEvent,
-    current: &AgentSnapshot,
-    activity: &Activity,
-) -> Option<DateTime<Utc>> {
+pub fn activity_start(event: &AgentEvent, current: &AgentSnapshot, activity: &Activity) -> Option<DateTime<Utc>> {
     let deciding: Vec<&SnapshotContact> = current
         .contacts
         .iter()
         .filter(|c| c.state.as_deref().and_then(contact_activity).as_ref() == Some(activity))
         .collect();
     if !deciding.is_empty() {
-        let start = deciding
-            .iter()
-            .filter_map(|c| c.state_start_timestamp)
-            .min();
+        let start = deciding.iter().filter_map(|c| c.state_start_timestamp).min();
         return Some(start.unwrap_or(event.event_timestamp));
     }
-    let status = |s: &AgentSnapshot| {
-        s.agent_status
-            .as_ref()
-            .map(|a| (a.name.clone(), a.start_timestamp))
-    };
-    let status_start = current
-        .agent_status
-        .as_ref()
-        .and_then(|s| s.start_timestamp)
-        .unwrap_or(event.event_timestamp);
+    let status = |s: &AgentSnapshot| s.agent_status.as_ref().map(|a| (a.name.clone(), a.start_timestamp));
+    let status_start = current.agent_status.as_ref().and_then(|s| s.start_timestamp).unwrap_or(event.event_timestamp);
     match &event.previous {
         None => Some(status_start),
         Some(previous) if status(previous) != status(current) => Some(status_start),
@@ -346,35 +290,22 @@ pub fn activity_start(
 ///   current one: from its `StateStartTimestamp` to the event time.
 ///
 /// Every field is a function of the two snapshots and the event time, so redelivery rewrites identical items.
-pub fn history(
-    event: &AgentEvent,
-    previous: Option<&AgentSnapshot>,
-    settings: &Settings,
-) -> Vec<Item> {
+pub fn history(event: &AgentEvent, previous: Option<&AgentSnapshot>, settings: &Settings) -> Vec<Item> {
     let (Some(previous), Some(current)) = (previous, event.current.as_ref()) else {
         return Vec::new();
     };
     let mut items = Vec::new();
     let username = current.username().or(previous.username());
 
-    if matches!(
-        event.event_type,
-        AgentEventType::StateChange | AgentEventType::Logout
-    ) && let Some(before) = &previous.agent_status
+    if matches!(event.event_type, AgentEventType::StateChange | AgentEventType::Logout)
+        && let Some(before) = &previous.agent_status
         && let Some(start) = before.start_timestamp
     {
         let after = current.agent_status.as_ref();
-        let changed = after
-            .is_none_or(|a| a.name != before.name || a.start_timestamp != before.start_timestamp);
-        let end = after
-            .and_then(|a| a.start_timestamp)
-            .unwrap_or(event.event_timestamp);
+        let changed = after.is_none_or(|a| a.name != before.name || a.start_timestamp != before.start_timestamp);
+        let end = after.and_then(|a| a.start_timestamp).unwrap_or(event.event_timestamp);
         if changed && end >= start {
-            let name = before
-                .name
-                .clone()
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| "UNKNOWN".to_owned());
+            let name = before.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| "UNKNOWN".to_owned());
             let mut item = history_item(event, username, "STATUS", &name, start, end, settings);
             insert_opt(&mut item, attr::STATUS_TYPE, before.status_type.clone());
             insert_opt(&mut item, attr::STATUS_ARN, before.arn.clone());
@@ -382,43 +313,19 @@ pub fn history(
         }
     }
 
-    for ended in previous
-        .contacts
-        .iter()
-        .filter(|c| c.state.as_deref() == Some("ENDED"))
-    {
-        let (Some(id), Some(start)) = (non_empty(&ended.contact_id), ended.state_start_timestamp)
-        else {
+    for ended in previous.contacts.iter().filter(|c| c.state.as_deref() == Some("ENDED")) {
+        let (Some(id), Some(start)) = (non_empty(&ended.contact_id), ended.state_start_timestamp) else {
             continue;
         };
-        let still_there = current
-            .contacts
-            .iter()
-            .any(|c| c.contact_id.as_deref() == Some(id));
+        let still_there = current.contacts.iter().any(|c| c.contact_id.as_deref() == Some(id));
         if still_there || event.event_timestamp < start {
             continue;
         }
-        let mut item = history_item(
-            event,
-            username,
-            "ACW",
-            id,
-            start,
-            event.event_timestamp,
-            settings,
-        );
+        let mut item = history_item(event, username, "ACW", id, start, event.event_timestamp, settings);
         item.insert(attr::CONTACT_ID.into(), id.into());
         insert_opt(&mut item, attr::CHANNEL, ended.channel.clone());
-        insert_opt(
-            &mut item,
-            attr::QUEUE_ARN,
-            ended.queue.as_ref().and_then(|q| q.arn.clone()),
-        );
-        insert_opt(
-            &mut item,
-            attr::QUEUE_NAME,
-            ended.queue.as_ref().and_then(|q| q.name.clone()),
-        );
+        insert_opt(&mut item, attr::QUEUE_ARN, ended.queue.as_ref().and_then(|q| q.arn.clone()));
+        insert_opt(&mut item, attr::QUEUE_NAME, ended.queue.as_ref().and_then(|q| q.name.clone()));
         items.push(item);
     }
     items
@@ -449,22 +356,14 @@ fn history_item(
     item.insert(attr::NAME.into(), name.into());
     item.insert(attr::START.into(), time(&start));
     item.insert(attr::END.into(), time(&end));
-    item.insert(
-        attr::DURATION_MS.into(),
-        (end - start).num_milliseconds().into(),
-    );
+    item.insert(attr::DURATION_MS.into(), (end - start).num_milliseconds().into());
     item.insert(attr::EXPIRES_AT.into(), expires.timestamp().into());
     item
 }
 
 /// The key of an item (`pk`, `sk`), for de-duplicating batch writes.
 pub fn item_key(item: &Item) -> (String, String) {
-    let s = |name: &str| {
-        item.get(name)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
+    let s = |name: &str| item.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
     (s(attr::PK), s(attr::SK))
 }
 
@@ -480,12 +379,7 @@ fn non_empty(s: &Option<String>) -> Option<&str> {
 
 /// A map of the present values only (DynamoDB gets no NULLs from here).
 fn object<const N: usize>(fields: [(&str, Option<Value>); N]) -> Value {
-    Value::Object(
-        fields
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
-            .collect(),
-    )
+    Value::Object(fields.into_iter().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v))).collect())
 }
 
 fn insert_opt(item: &mut Item, name: &str, value: Option<String>) {

@@ -34,21 +34,9 @@ pub const BY_ACTIVITY: &str = "by-activity";
 
 /// The table's global secondary indexes; the memory store and `DynamoItemStore` are built with these.
 pub const INDEXES: [IndexDef; 3] = [
-    IndexDef {
-        name: BY_INSTANCE,
-        pk_attr: attr::GSI1PK,
-        sk_attr: attr::GSI1SK,
-    },
-    IndexDef {
-        name: BY_ROUTING_PROFILE,
-        pk_attr: attr::GSI2PK,
-        sk_attr: attr::GSI2SK,
-    },
-    IndexDef {
-        name: BY_ACTIVITY,
-        pk_attr: attr::GSI3PK,
-        sk_attr: attr::GSI3SK,
-    },
+    IndexDef { name: BY_INSTANCE, pk_attr: attr::GSI1PK, sk_attr: attr::GSI1SK },
+    IndexDef { name: BY_ROUTING_PROFILE, pk_attr: attr::GSI2PK, sk_attr: attr::GSI2SK },
+    IndexDef { name: BY_ACTIVITY, pk_attr: attr::GSI3PK, sk_attr: attr::GSI3SK },
 ];
 
 /// Attribute names (one home for the writer in [`crate::state`] and the readers here).
@@ -176,8 +164,7 @@ impl AgentView {
     /// newest snapshot decides: logged in unless the agent is OFFLINE (status type OFFLINE and no contacts) —
     /// heartbeats keep coming for up to an hour after a logout, so "sends events" alone does not mean logged in.
     pub fn is_logged_in(&self) -> bool {
-        self.logged_in
-            .unwrap_or_else(|| self.activity.as_deref() != Some("OFFLINE"))
+        self.logged_in.unwrap_or_else(|| self.activity.as_deref() != Some("OFFLINE"))
     }
 }
 
@@ -263,19 +250,15 @@ pub struct HistoryView {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(item: Item) -> PortResult<T> {
-    serde_json::from_value(Value::Object(item)).map_err(|e| {
-        PortError::permanent("dynamodb", format!("agent-state item not readable: {e}"))
-    })
+    serde_json::from_value(Value::Object(item))
+        .map_err(|e| PortError::permanent("dynamodb", format!("agent-state item not readable: {e}")))
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Queries.
 
 /// Every agent of an instance, ordered by username.
-pub async fn agents_of_instance(
-    store: &impl ItemStore,
-    instance_arn: &str,
-) -> PortResult<Vec<AgentView>> {
+pub async fn agents_of_instance(store: &impl ItemStore, instance_arn: &str) -> PortResult<Vec<AgentView>> {
     index_query(store, BY_INSTANCE, instance_arn.to_owned()).await
 }
 
@@ -293,12 +276,7 @@ pub async fn agents_by_activity(
     instance_arn: &str,
     activity_label: &str,
 ) -> PortResult<Vec<AgentView>> {
-    index_query(
-        store,
-        BY_ACTIVITY,
-        activity_partition(instance_arn, activity_label),
-    )
-    .await
+    index_query(store, BY_ACTIVITY, activity_partition(instance_arn, activity_label)).await
 }
 
 /// One agent's finished status episodes and ACW periods that started within `[from, to]`, oldest first.
@@ -323,24 +301,10 @@ pub async fn agent_history(
 
 /// An agent's current item, if any (a consistent read of one item).
 pub async fn agent(store: &impl ItemStore, agent_arn: &str) -> PortResult<Option<AgentView>> {
-    store
-        .get(agent_arn, CURRENT_SK)
-        .await?
-        .map(decode)
-        .transpose()
+    store.get(agent_arn, CURRENT_SK).await?.map(decode).transpose()
 }
 
-async fn index_query(
-    store: &impl ItemStore,
-    index: &'static str,
-    pk: String,
-) -> PortResult<Vec<AgentView>> {
-    let items = store
-        .query(Query {
-            index: Some(index),
-            pk,
-            ..Query::default()
-        })
-        .await?;
+async fn index_query(store: &impl ItemStore, index: &'static str, pk: String) -> PortResult<Vec<AgentView>> {
+    let items = store.query(Query { index: Some(index), pk, ..Query::default() }).await?;
     items.into_iter().map(decode).collect()
 }

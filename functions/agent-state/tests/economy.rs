@@ -13,9 +13,7 @@ const MAX_BATCH_BYTES: usize = 6 * 1024 * 1024;
 fn payload_limited_batch(agents: usize, events_per_agent: usize) -> (Vec<Vec<u8>>, usize) {
     let mut streams: Vec<Vec<Vec<u8>>> = (0..agents)
         .map(|n| {
-            let choices: Vec<u8> = (0..events_per_agent)
-                .map(|i| ((n * 31 + i * 57 + 7) % 256) as u8)
-                .collect();
+            let choices: Vec<u8> = (0..events_per_agent).map(|i| ((n * 31 + i * 57 + 7) % 256) as u8).collect();
             AgentSim::new(n).day(&choices)
         })
         .collect();
@@ -53,22 +51,14 @@ fn payload_limited_batch(agents: usize, events_per_agent: usize) -> (Vec<Vec<u8>
 async fn a_payload_limited_batch_costs_at_most_one_conditional_write_per_agent() {
     let (events, agents) = payload_limited_batch(200, 14);
     let bytes: usize = events.iter().map(Vec::len).sum();
-    assert!(
-        (1_100..=2_800).contains(&events.len()),
-        "a realistic batch: {} events",
-        events.len()
-    );
+    assert!((1_100..=2_800).contains(&events.len()), "a realistic batch: {} events", events.len());
     assert!(bytes <= MAX_BATCH_BYTES);
 
     let store = memory_store();
     let h = handler(store.clone());
     let report = run(&h, &batch(&events)).await;
     assert_eq!((report.done, report.failed), (events.len(), 0));
-    let history_items = store
-        .all()
-        .iter()
-        .filter(|i| i["sk"].as_str().is_some_and(|s| s.starts_with("HIST#")))
-        .count();
+    let history_items = store.all().iter().filter(|i| i["sk"].as_str().is_some_and(|s| s.starts_with("HIST#"))).count();
     println!(
         "payload-limited batch: {} events ({:.1} MB, {:.1} KB/event avg) from {agents} agents -> {} conditional writes, \
          {} BatchWriteItem calls ({history_items} history items), {} reads; {:.3} DynamoDB calls per event \
@@ -79,14 +69,10 @@ async fn a_payload_limited_batch_costs_at_most_one_conditional_write_per_agent()
         store.writes.get(),
         store.batch_writes.get(),
         store.reads.get(),
-        (store.writes.get() + store.batch_writes.get() + store.reads.get()) as f64
-            / events.len() as f64,
+        (store.writes.get() + store.batch_writes.get() + store.reads.get()) as f64 / events.len() as f64,
         events.len(),
     );
-    assert!(
-        store.writes.get() <= agents,
-        "no overlap: at most one conditional write per distinct agent"
-    );
+    assert!(store.writes.get() <= agents, "no overlap: at most one conditional write per distinct agent");
     assert_eq!(store.reads.get(), 0, "no read, no scan");
     assert!(
         store.batch_writes.get() <= history_items.div_ceil(25) + 1,
@@ -95,11 +81,7 @@ async fn a_payload_limited_batch_costs_at_most_one_conditional_write_per_agent()
 
     // The same batch delivered again (Lambda redelivers after a failure): one failed fold and one read per agent,
     // nothing rewritten.
-    let (writes, reads, batch_writes) = (
-        store.writes.get(),
-        store.reads.get(),
-        store.batch_writes.get(),
-    );
+    let (writes, reads, batch_writes) = (store.writes.get(), store.reads.get(), store.batch_writes.get());
     let report = run(&h, &batch(&events)).await;
     assert_eq!(report.stale, events.len());
     println!(

@@ -59,8 +59,7 @@ async fn duplicates_change_nothing_in_memory() {
 
 #[tokio::test]
 async fn other_kinds_and_unknown_event_types_are_skipped_and_bad_records_quarantined_in_memory() {
-    other_kinds_and_unknown_event_types_are_skipped_and_bad_records_quarantined(memory_store())
-        .await;
+    other_kinds_and_unknown_event_types_are_skipped_and_bad_records_quarantined(memory_store()).await;
 }
 
 #[tokio::test]
@@ -84,11 +83,7 @@ async fn the_agent_day_costs_one_conditional_write_per_agent() {
     let store = memory_store();
     let h = handler(store.clone());
     run(&h, &envelope("agent-day")).await;
-    assert_eq!(
-        store.writes.get(),
-        2,
-        "jdoe and asmith: one folded write each"
-    );
+    assert_eq!(store.writes.get(), 2, "jdoe and asmith: one folded write each");
     // Five history items before the current items; the episode the LOGOUT ends (known only from the event before
     // it in the batch) after them.
     assert_eq!(store.batch_writes.get(), 2);
@@ -103,11 +98,7 @@ async fn a_redelivery_overlapping_the_table_reads_once_and_writes_only_the_new_e
     run(&h, &day[..10]).await;
     let writes = store.writes.get();
     // Lambda restarts from record 5: records 5..10 are already applied, 10..18 are new.
-    let report = run(
-        &h,
-        &batch(&day[5..].iter().map(|i| i.data.clone()).collect::<Vec<_>>()),
-    )
-    .await;
+    let report = run(&h, &batch(&day[5..].iter().map(|i| i.data.clone()).collect::<Vec<_>>())).await;
     assert_eq!((report.stale, report.done), (5, 8));
     // Per agent: the folded write fails (overlap), one read finds the stored order, one folded write of the rest.
     assert_eq!(store.writes.get() - writes, 4);
@@ -126,40 +117,23 @@ async fn a_redelivery_overlapping_the_table_reads_once_and_writes_only_the_new_e
 
 #[tokio::test]
 async fn a_transient_write_failure_retries_the_agent_events_and_the_redelivery_completes_them() {
-    let mut flaky = Flaky::new(
-        memory_store(),
-        PortError::transient("dynamodb", "ThrottlingException (HTTP 400)"),
-    );
+    let mut flaky = Flaky::new(memory_store(), PortError::transient("dynamodb", "ThrottlingException (HTTP 400)"));
     flaky.fail_updates = vec![1];
     let h = handler(flaky.clone());
-    let items = batch(&[
-        raw("login"),
-        raw("status-available"),
-        raw("contact-connecting"),
-    ]);
+    let items = batch(&[raw("login"), raw("status-available"), raw("contact-connecting")]);
     let report = run(&h, &items).await;
     assert_eq!((report.failed, report.done), (3, 0));
-    assert_eq!(
-        report.reported.as_deref(),
-        Some(items[0].seq_str()),
-        "the lowest sequence number is reported"
-    );
+    assert_eq!(report.reported.as_deref(), Some(items[0].seq_str()), "the lowest sequence number is reported");
     assert!(current_item(&flaky.inner, JDOE).await.is_none());
 
     let report = run(&h, &items).await;
     assert_eq!((report.failed, report.done), (0, 3));
-    assert_eq!(
-        agent(&flaky.inner, JDOE).await.activity.as_deref(),
-        Some("INCOMING")
-    );
+    assert_eq!(agent(&flaky.inner, JDOE).await.activity.as_deref(), Some("INCOMING"));
 }
 
 #[tokio::test]
 async fn a_failed_history_write_holds_back_that_event_and_every_later_one_of_the_agent() {
-    let mut flaky = Flaky::new(
-        memory_store(),
-        PortError::transient("dynamodb", "ProvisionedThroughputExceeded"),
-    );
+    let mut flaky = Flaky::new(memory_store(), PortError::transient("dynamodb", "ProvisionedThroughputExceeded"));
     flaky.fail_batch_put = true;
     let h = handler(flaky.clone());
     // status-available finishes the Offline episode (a history item); the login before it has none.
@@ -168,26 +142,18 @@ async fn a_failed_history_write_holds_back_that_event_and_every_later_one_of_the
     assert_eq!((report.done, report.failed), (1, 2));
     assert_eq!(report.reported.as_deref(), Some(items[1].seq_str()));
     let a = agent(&flaky.inner, JDOE).await;
-    assert_eq!(
-        a.last_event_type, "LOGIN",
-        "nothing after the event whose history failed is applied"
-    );
+    assert_eq!(a.last_event_type, "LOGIN", "nothing after the event whose history failed is applied");
 
     let h = handler(flaky.inner.clone());
     let report = run(&h, &items[1..]).await;
     assert_eq!((report.done, report.failed), (2, 0));
-    assert_eq!(
-        agent(h.store(), JDOE).await.activity.as_deref(),
-        Some("Break")
-    );
+    assert_eq!(agent(h.store(), JDOE).await.activity.as_deref(), Some("Break"));
 }
 
 #[tokio::test]
 async fn a_permanent_write_error_quarantines_only_the_event_that_cannot_be_written() {
-    let mut flaky = Flaky::new(
-        memory_store(),
-        PortError::permanent("dynamodb", "ValidationException: Item size too large"),
-    );
+    let mut flaky =
+        Flaky::new(memory_store(), PortError::permanent("dynamodb", "ValidationException: Item size too large"));
     // The folded write fails permanently, then the first single-event write does too.
     flaky.fail_updates = vec![1, 2];
     let h = handler(flaky.clone());
@@ -206,42 +172,23 @@ async fn a_login_delivered_after_a_newer_heartbeat_still_marks_the_agent_logged_
     let login = with(
         raw_json("login"),
         &[
-            (
-                "EventTimestamp",
-                serde_json::json!("2026-11-02T13:00:00.000Z"),
-            ),
-            (
-                "EventId",
-                serde_json::json!("0c9f8f8e-0000-4000-8000-000000000010"),
-            ),
+            ("EventTimestamp", serde_json::json!("2026-11-02T13:00:00.000Z")),
+            ("EventId", serde_json::json!("0c9f8f8e-0000-4000-8000-000000000010")),
         ],
     );
     let heartbeat = with(
         raw_json("heartbeat-after-logout"),
         &[
-            (
-                "EventTimestamp",
-                serde_json::json!("2026-11-02T13:02:00.000Z"),
-            ),
-            (
-                "EventId",
-                serde_json::json!("0c9f8f8e-0000-4000-8000-000000000011"),
-            ),
+            ("EventTimestamp", serde_json::json!("2026-11-02T13:02:00.000Z")),
+            ("EventId", serde_json::json!("0c9f8f8e-0000-4000-8000-000000000011")),
         ],
     );
     run(&h, &batch(&[heartbeat])).await;
     assert_eq!(agent(&store, JDOE).await.logged_in, Some(false));
     let report = run(&h, &batch(&[login])).await;
-    assert_eq!(
-        report.stale, 1,
-        "older than the item: the snapshot is not applied"
-    );
+    assert_eq!(report.stale, 1, "older than the item: the snapshot is not applied");
     let a = agent(&store, JDOE).await;
-    assert_eq!(
-        a.logged_in,
-        Some(true),
-        "but the session attributes are newer: applied"
-    );
+    assert_eq!(a.logged_in, Some(true), "but the session attributes are newer: applied");
     assert_eq!(a.login_at.as_deref(), Some("2026-11-02T13:00:00.000Z"));
     assert_eq!(a.last_event_type, "HEART_BEAT");
 }
@@ -266,12 +213,6 @@ async fn duplicates_in_a_batch_follow_the_fate_of_their_first_copy() {
     let mut flaky = Flaky::new(memory_store(), PortError::transient("dynamodb", "timeout"));
     flaky.fail_updates = vec![1];
     let h = handler(flaky);
-    let dispositions =
-        shared::batch::Processor::process(&h, &batch(&[raw("login"), raw("login")])).await;
-    assert!(
-        dispositions
-            .iter()
-            .all(|d| matches!(d, Disposition::Retry(_))),
-        "{dispositions:?}"
-    );
+    let dispositions = shared::batch::Processor::process(&h, &batch(&[raw("login"), raw("login")])).await;
+    assert!(dispositions.iter().all(|d| matches!(d, Disposition::Retry(_))), "{dispositions:?}");
 }

@@ -34,11 +34,7 @@ fn with_duplicates(events: &[Vec<u8>], picks: &[u8]) -> Vec<Vec<u8>> {
 /// Delivers the stream as Lambda does: batches of varying size, and now and then a redelivery restarting inside
 /// the previous batch (what a reported failure causes). Every batch starts at or before the first record not yet
 /// processed, never after it.
-async fn deliver<S: shared::ports::ItemStore>(
-    h: &agent_state::AgentStateHandler<S>,
-    stream: &[Vec<u8>],
-    plan: &[u8],
-) {
+async fn deliver<S: shared::ports::ItemStore>(h: &agent_state::AgentStateHandler<S>, stream: &[Vec<u8>], plan: &[u8]) {
     let mut pos = 0;
     let mut k = 0;
     while pos < stream.len() {
@@ -47,18 +43,13 @@ async fn deliver<S: shared::ports::ItemStore>(
         let end = (pos + 1 + c % 12).min(stream.len());
         let report = run(h, &batch(&stream[pos..end])).await;
         assert_eq!(report.failed, 0);
-        pos = if c.is_multiple_of(4) && k < 200 {
-            pos + (c / 4) % (end - pos)
-        } else {
-            end
-        };
+        pos = if c.is_multiple_of(4) && k < 200 { pos + (c / 4) % (end - pos) } else { end };
     }
 }
 
 fn current(store: &MemoryItemStore, arn: &str) -> Option<Item> {
     store.all().into_iter().find(|i| {
-        i.get("pk").and_then(Value::as_str) == Some(arn)
-            && i.get("sk").and_then(Value::as_str) == Some("CURRENT")
+        i.get("pk").and_then(Value::as_str) == Some(arn) && i.get("sk").and_then(Value::as_str) == Some("CURRENT")
     })
 }
 
@@ -77,9 +68,7 @@ fn history(store: &MemoryItemStore) -> BTreeMap<String, Item> {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime")
+    tokio::runtime::Builder::new_current_thread().build().expect("runtime")
 }
 
 proptest! {
@@ -155,10 +144,7 @@ fn the_generator_produces_every_event_type_and_activity() {
     let mut sim = AgentSim::new(1);
     let choices: Vec<u8> = (0..400u32).map(|i| ((i * 97 + 13) % 256) as u8).collect();
     let events = sim.day(&choices);
-    let text: Vec<String> = events
-        .iter()
-        .map(|e| String::from_utf8_lossy(e).into_owned())
-        .collect();
+    let text: Vec<String> = events.iter().map(|e| String::from_utf8_lossy(e).into_owned()).collect();
     for needle in [
         "\"LOGIN\"",
         "\"LOGOUT\"",
@@ -171,9 +157,6 @@ fn the_generator_produces_every_event_type_and_activity() {
         "EnqueuedTimestamp",
         "\"Break\"",
     ] {
-        assert!(
-            text.iter().any(|t| t.contains(needle)),
-            "no event with {needle}"
-        );
+        assert!(text.iter().any(|t| t.contains(needle)), "no event with {needle}");
     }
 }

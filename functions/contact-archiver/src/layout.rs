@@ -125,9 +125,9 @@ pub fn seq_range<'a>(seqs: impl IntoIterator<Item = &'a SeqNo>) -> Option<(&'a S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::model::time;
     use chrono::TimeZone;
     use serde_json::{Value, json};
+    use shared::model::time;
 
     fn arrival() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 3, 0, 0, 1).unwrap()
@@ -180,7 +180,6 @@ mod tests {
         assert_eq!(partition_time(&classify(unreadable), arrival()).1, TimeSource::Arrival);
     }
 
-
     fn fixture(name: &str) -> Vec<u8> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/raw/segments").join(name);
         std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -198,7 +197,11 @@ mod tests {
             r#"{"Version":"2.0.0","ContactId":"c","StreamingEventType":"SEGMENTS","Segments":[{"Attachments":{"AbsoluteTime":"2026-11-02T09:05:31.220Z"}}]}"#,
             r#"{"Version":"2.0.0","ContactId":"c","StreamingEventType":"SEGMENTS","Segments":[{"Transcript":{"Time":{"AbsoluteTime":null},"AbsoluteTime":"2026-11-02T09:05:31.220Z"}}]}"#,
         ] {
-            assert_eq!(partition_time(&classify(json), arrival()).0, time::parse("2026-11-02T09:05:31.220Z").unwrap(), "{json}");
+            assert_eq!(
+                partition_time(&classify(json), arrival()).0,
+                time::parse("2026-11-02T09:05:31.220Z").unwrap(),
+                "{json}"
+            );
         }
     }
 
@@ -212,7 +215,9 @@ mod tests {
             .iter()
             .filter_map(Value::as_object)
             .flat_map(|segment| ["Transcript", "Event", "Attachments"].into_iter().filter_map(|name| segment.get(name)))
-            .filter_map(|part| read(part.get("Time").and_then(|t| t.get("AbsoluteTime"))).or_else(|| read(part.get("AbsoluteTime"))))
+            .filter_map(|part| {
+                read(part.get("Time").and_then(|t| t.get("AbsoluteTime"))).or_else(|| read(part.get("AbsoluteTime")))
+            })
             .min()
     }
 

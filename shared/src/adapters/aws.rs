@@ -160,7 +160,8 @@ pub mod dynamodb {
     }
 
     fn to_av(item: Item) -> PortResult<AvMap> {
-        serde_dynamo::to_item(item).map_err(|e| PortError::permanent("dynamodb", format!("item not representable: {e}")))
+        serde_dynamo::to_item(item)
+            .map_err(|e| PortError::permanent("dynamodb", format!("item not representable: {e}")))
     }
 
     fn from_av(item: AvMap) -> PortResult<Item> {
@@ -200,7 +201,10 @@ pub mod dynamodb {
     }
 
     fn key(pk: &str, sk: &str) -> AvMap {
-        AvMap::from([(PK.to_owned(), AttributeValue::S(pk.to_owned())), (SK.to_owned(), AttributeValue::S(sk.to_owned()))])
+        AvMap::from([
+            (PK.to_owned(), AttributeValue::S(pk.to_owned())),
+            (SK.to_owned(), AttributeValue::S(sk.to_owned())),
+        ])
     }
 
     impl ItemStore for DynamoItemStore {
@@ -221,7 +225,9 @@ pub mod dynamodb {
                 Err(e) => {
                     let err = sdk_error("dynamodb", &e);
                     // An item over 400 KB can never be written: poison, not retry.
-                    if e.as_service_error().and_then(|s| aws_sdk_dynamodb::error::ProvideErrorMetadata::message(s)).is_some_and(|m| m.contains("Item size"))
+                    if e.as_service_error()
+                        .and_then(|s| aws_sdk_dynamodb::error::ProvideErrorMetadata::message(s))
+                        .is_some_and(|m| m.contains("Item size"))
                     {
                         return Err(PortError::permanent("dynamodb", err.to_string()));
                     }
@@ -284,7 +290,9 @@ pub mod dynamodb {
                 }
                 Err(e) => {
                     let err = sdk_error("dynamodb", &e);
-                    if e.as_service_error().and_then(|s| aws_sdk_dynamodb::error::ProvideErrorMetadata::message(s)).is_some_and(|m| m.contains("Item size"))
+                    if e.as_service_error()
+                        .and_then(|s| aws_sdk_dynamodb::error::ProvideErrorMetadata::message(s))
+                        .is_some_and(|m| m.contains("Item size"))
                     {
                         return Err(PortError::permanent("dynamodb", err.to_string()));
                     }
@@ -468,7 +476,9 @@ pub mod sns {
                 .iter()
                 .map(|m| match out.failed().iter().find(|f| f.id() == m.id) {
                     None => Ok(()),
-                    Some(f) if f.sender_fault() => Err(PortError::permanent("sns", format!("entry rejected: {}", f.code()))),
+                    Some(f) if f.sender_fault() => {
+                        Err(PortError::permanent("sns", format!("entry rejected: {}", f.code())))
+                    }
                     Some(f) => Err(PortError::transient("sns", format!("entry failed: {}", f.code()))),
                 })
                 .collect())

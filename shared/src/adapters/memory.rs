@@ -65,7 +65,11 @@ impl ObjectStore for MemoryObjectStore {
         Ok(lock(&self.objects).get(key).map(|o| o.body.clone()))
     }
     async fn list(&self, prefix: &str) -> PortResult<Vec<String>> {
-        Ok(lock(&self.objects).range(prefix.to_owned()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(k, _)| k.clone()).collect())
+        Ok(lock(&self.objects)
+            .range(prefix.to_owned()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, _)| k.clone())
+            .collect())
     }
 }
 

@@ -275,7 +275,9 @@ impl AgentSnapshot {
             "ERROR" => Some((1, Activity::Error)),
             _ => None,
         };
-        if let Some((_, a)) = self.contacts.iter().filter_map(|c| c.state.as_deref().and_then(rank)).max_by_key(|(r, _)| *r) {
+        if let Some((_, a)) =
+            self.contacts.iter().filter_map(|c| c.state.as_deref().and_then(rank)).max_by_key(|(r, _)| *r)
+        {
             return a;
         }
         match self.agent_status.as_ref() {

@@ -110,7 +110,9 @@ impl Segment {
 fn part_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<chrono::DateTime<chrono::Utc>>, D::Error> {
     let part: Option<serde_json::Value> = Option::deserialize(d)?;
     let read = |v: Option<&serde_json::Value>| v.and_then(serde_json::Value::as_str).and_then(super::time::parse);
-    Ok(part.as_ref().and_then(|p| read(p.get("Time").and_then(|t| t.get("AbsoluteTime"))).or_else(|| read(p.get("AbsoluteTime")))))
+    Ok(part
+        .as_ref()
+        .and_then(|p| read(p.get("Time").and_then(|t| t.get("AbsoluteTime"))).or_else(|| read(p.get("AbsoluteTime")))))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

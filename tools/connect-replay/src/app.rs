@@ -248,7 +248,11 @@ impl Aws {
         Ok(Self {
             archive: S3ObjectStore::new(s3.clone(), archive_bucket),
             quarantine: S3ObjectStore::new(s3, quarantine_bucket),
-            agent_table: DynamoItemStore::new(dynamo.clone(), required(&env, "AGENT_STATE_TABLE")?, &agent_state::INDEXES),
+            agent_table: DynamoItemStore::new(
+                dynamo.clone(),
+                required(&env, "AGENT_STATE_TABLE")?,
+                &agent_state::INDEXES,
+            ),
             alert_table: DynamoItemStore::new(dynamo, required(&env, "ALERT_STATE_TABLE")?, &[]),
             publisher: SnsPublisher::new(aws_sdk_sns::Client::new(&cfg), required(&env, "ALERT_TOPIC_ARN")?),
         })
@@ -271,7 +275,10 @@ pub fn load_rules(path: Option<&Path>) -> AppResult<Rules> {
 // -- printing ------------------------------------------------------------------------------------------------
 
 pub fn print_board(agents: &[AgentView]) {
-    println!("{:<14} {:<20} {:<20} {:<14} {:>8} {:<9}", "AGENT", "ACTIVITY", "STATUS", "PROFILE", "CONTACTS", "LOGGED IN");
+    println!(
+        "{:<14} {:<20} {:<20} {:<14} {:>8} {:<9}",
+        "AGENT", "ACTIVITY", "STATUS", "PROFILE", "CONTACTS", "LOGGED IN"
+    );
     for a in agents {
         println!(
             "{:<14} {:<20} {:<20} {:<14} {:>8} {:<9}",
@@ -292,7 +299,10 @@ pub fn summary_rows(outcome: &Outcome) -> Vec<(String, String)> {
     for (stream, n) in &outcome.stats.records {
         rows.push((format!("  {}", stream_name(*stream)), n.to_string()));
     }
-    rows.push(("replay time".into(), format!("{secs:.2} s ({:.0} records/s)", outcome.stats.total() as f64 / secs.max(1e-9))));
+    rows.push((
+        "replay time".into(),
+        format!("{secs:.2} s ({:.0} records/s)", outcome.stats.total() as f64 / secs.max(1e-9)),
+    ));
     for (name, t) in &outcome.functions {
         rows.push((
             format!("{name}"),

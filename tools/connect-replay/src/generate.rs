@@ -22,7 +22,9 @@ pub fn instance_arn() -> String {
     format!("arn:aws:connect:us-east-1:{ACCOUNT}:instance/{INSTANCE_ID}")
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stream {
     AgentEvents,
@@ -70,7 +72,9 @@ impl Default for DayConfig {
         Self {
             seed: 42,
             agents: 50,
-            start: DateTime::parse_from_rfc3339("2026-11-02T08:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default(),
+            start: DateTime::parse_from_rfc3339("2026-11-02T08:00:00Z")
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_default(),
             shift_minutes: 8 * 60,
             duplicate_rate: 0.005,
             disorder_rate: 0.005,
@@ -163,10 +167,38 @@ struct Team {
 }
 
 const TEAMS: [Team; 4] = [
-    Team { level1: "EMEA", level2: "Sales", level3: "Team Blue", profile: "Voice Sales", queue: "Sales", channel: "VOICE" },
-    Team { level1: "EMEA", level2: "Support", level3: "Team Green", profile: "Chat Support", queue: "Support", channel: "CHAT" },
-    Team { level1: "AMER", level2: "Support", level3: "Team Red", profile: "Voice Support", queue: "Support", channel: "VOICE" },
-    Team { level1: "AMER", level2: "Billing", level3: "Team Gold", profile: "Voice Billing", queue: "Billing", channel: "VOICE" },
+    Team {
+        level1: "EMEA",
+        level2: "Sales",
+        level3: "Team Blue",
+        profile: "Voice Sales",
+        queue: "Sales",
+        channel: "VOICE",
+    },
+    Team {
+        level1: "EMEA",
+        level2: "Support",
+        level3: "Team Green",
+        profile: "Chat Support",
+        queue: "Support",
+        channel: "CHAT",
+    },
+    Team {
+        level1: "AMER",
+        level2: "Support",
+        level3: "Team Red",
+        profile: "Voice Support",
+        queue: "Support",
+        channel: "VOICE",
+    },
+    Team {
+        level1: "AMER",
+        level2: "Billing",
+        level3: "Team Gold",
+        profile: "Voice Billing",
+        queue: "Billing",
+        channel: "VOICE",
+    },
 ];
 
 const FIRST: [&str; 10] = ["Ana", "Ben", "Chen", "Dana", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jo"];
@@ -197,7 +229,11 @@ fn arn(kind: &str, id: &str) -> String {
 
 fn named(kind: &str, name: &str) -> Value {
     // Stable ids derived from the name, so every snapshot of the day agrees.
-    let id = format!("{:08x}-0000-4000-8000-{:012x}", name.len(), name.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))) & 0xffff_ffff_ffff);
+    let id = format!(
+        "{:08x}-0000-4000-8000-{:012x}",
+        name.len(),
+        name.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))) & 0xffff_ffff_ffff
+    );
     json!({"ARN": arn(kind, &id), "Name": name})
 }
 
@@ -360,7 +396,8 @@ impl DayGenerator {
 
     fn agent_event(&mut self, a: usize, event_type: &str, at: DateTime<Utc>) {
         let current = self.agents[a].snapshot();
-        let previous = if matches!(event_type, "LOGIN" | "LOGOUT") { Value::Null } else { self.agents[a].prev_snapshot.clone() };
+        let previous =
+            if matches!(event_type, "LOGIN" | "LOGOUT") { Value::Null } else { self.agents[a].prev_snapshot.clone() };
         let event = json!({
             "AWSAccountId": ACCOUNT, "AgentARN": self.agents[a].arn(), "CurrentAgentSnapshot": current,
             "EventId": uuid(&mut self.rng), "EventTimestamp": ts(at), "EventType": event_type,
@@ -613,7 +650,11 @@ impl DayGenerator {
                 if self.agents[a].all_contacts[c].lens {
                     self.segment(a, c, "COMPLETED", Vec::new(), at);
                 }
-                let acw = if self.rng.random_bool(0.05) { self.rng.random_range(500..600) } else { self.rng.random_range(15..120) };
+                let acw = if self.rng.random_bool(0.05) {
+                    self.rng.random_range(500..600)
+                } else {
+                    self.rng.random_range(15..120)
+                };
                 // Over 480 s, so an event of the agent (at worst the heartbeat 120 s after the last) falls after minute 6.
                 if acw >= 500 {
                     let id = self.agents[a].all_contacts[c].id.clone();
@@ -653,7 +694,9 @@ impl DayGenerator {
                 let contact = &mut self.agents[a].all_contacts[c];
                 if contact.escalation && contact.turns >= 4 && !self.truth.escalation_contacts.contains(&contact.id) {
                     self.truth.escalation_contacts.insert(contact.id.clone());
-                    segments.push(json!({"Categories": {"MatchedCategories": ["escalation-request"], "MatchedDetails": {}}}));
+                    segments.push(
+                        json!({"Categories": {"MatchedCategories": ["escalation-request"], "MatchedDetails": {}}}),
+                    );
                 }
                 self.segment(a, c, "SEGMENTS", segments, at);
                 self.schedule(a, at + Duration::seconds(SEGMENT_TICK_SECS), Action::SegmentTick(c));

@@ -32,14 +32,16 @@ pub fn write_jsonl(w: &mut impl Write, r: &GenRecord) -> std::io::Result<()> {
 pub fn read_jsonl(path: &Path) -> std::io::Result<impl Iterator<Item = std::io::Result<GenRecord>> + use<>> {
     let name = path.display().to_string();
     let reader = BufReader::new(File::open(path)?);
-    Ok(reader.lines().enumerate().filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty())).map(move |(n, line)| {
-        let line = line?;
-        let parsed: Line = serde_json::from_str(&line)
-            .map_err(|e| std::io::Error::other(format!("{name}:{}: {e}", n + 1)))?;
-        let data =
-            B64.decode(parsed.data).map_err(|e| std::io::Error::other(format!("{name}:{}: data: {e}", n + 1)))?;
-        Ok(GenRecord { stream: parsed.stream, partition_key: parsed.partition_key, at: parsed.at, data })
-    }))
+    Ok(reader.lines().enumerate().filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty())).map(
+        move |(n, line)| {
+            let line = line?;
+            let parsed: Line =
+                serde_json::from_str(&line).map_err(|e| std::io::Error::other(format!("{name}:{}: {e}", n + 1)))?;
+            let data =
+                B64.decode(parsed.data).map_err(|e| std::io::Error::other(format!("{name}:{}: data: {e}", n + 1)))?;
+            Ok(GenRecord { stream: parsed.stream, partition_key: parsed.partition_key, at: parsed.at, data })
+        },
+    ))
 }
 
 /// Writes Kinesis envelopes, `batch` records per file per stream, into `dir/<stream>-NNNNN.json`.

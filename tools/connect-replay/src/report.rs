@@ -93,7 +93,11 @@ fn svg(timelines: &Timelines, alerts: &[AlertMark]) -> String {
     let x = |t: DateTime<Utc>| label_w + (t - start).num_milliseconds() as f64 / total * width;
     let height = 30.0 + row_h * timelines.agents.len() as f64;
     let mut s = String::new();
-    w!(s, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" font-size=\"11\">", label_w + width + 20.0);
+    w!(
+        s,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" font-size=\"11\">",
+        label_w + width + 20.0
+    );
     // Hour ticks.
     let mut tick = start.date_naive().and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or(start);
     while tick <= end {

@@ -18,7 +18,9 @@ fn unique(prefix: &str) -> String {
 }
 
 async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, indexes: &[IndexDef]) {
-    let attr = |n: &str| AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().unwrap();
+    let attr = |n: &str| {
+        AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().unwrap()
+    };
     let key = |n: &str, t| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
     let mut req = client
         .create_table()
@@ -29,15 +31,18 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, indexes: &[
         .key_schema(key(PK, KeyType::Hash))
         .key_schema(key(SK, KeyType::Range));
     for idx in indexes {
-        req = req.attribute_definitions(attr(idx.pk_attr)).attribute_definitions(attr(idx.sk_attr)).global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(idx.name)
-                .key_schema(key(idx.pk_attr, KeyType::Hash))
-                .key_schema(key(idx.sk_attr, KeyType::Range))
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
-                .build()
-                .unwrap(),
-        );
+        req = req
+            .attribute_definitions(attr(idx.pk_attr))
+            .attribute_definitions(attr(idx.sk_attr))
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(idx.name)
+                    .key_schema(key(idx.pk_attr, KeyType::Hash))
+                    .key_schema(key(idx.sk_attr, KeyType::Range))
+                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .build()
+                    .unwrap(),
+            );
     }
     req.send().await.unwrap();
 }
@@ -65,8 +70,7 @@ async fn a_small_day_replayed_through_the_sdk_adapters_lands_in_s3_dynamodb_and_
         alert_table: DynamoItemStore::new(dynamo, alert_table, &[]),
         publisher: SnsPublisher::new(sns, topic),
     };
-    let mut generator =
-        DayGenerator::new(DayConfig { seed: 5, agents: 3, shift_minutes: 90, ..DayConfig::default() });
+    let mut generator = DayGenerator::new(DayConfig { seed: 5, agents: 3, shift_minutes: 90, ..DayConfig::default() });
     let records: Vec<_> = generator.by_ref().collect();
     let truth = generator.truth().clone();
     let outcome = app::execute(

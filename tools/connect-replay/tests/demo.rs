@@ -56,6 +56,11 @@ async fn a_local_replay_of_a_day_archives_boards_and_alerts_what_the_day_implies
     assert_eq!(ids.len(), alerts.len(), "no alert published twice");
 
     // The report renders the timeline.
-    let html = connect_replay::report::render("t", &app::summary_rows(&outcome), &outcome.timelines, &app::alert_marks(&alerts));
+    let html = connect_replay::report::render(
+        "t",
+        &app::summary_rows(&outcome),
+        &outcome.timelines,
+        &app::alert_marks(&alerts),
+    );
     assert!(html.contains("<svg") && html.matches("<rect").count() > 100);
 }

@@ -47,7 +47,11 @@ fn agents_log_in_first_heartbeat_every_two_minutes_and_end_logged_out() {
         match shared::classify(&r.data) {
             Ok(ConnectRecord::Agent(e)) => {
                 let activity = e.current.as_ref().map(|s| s.activity().label()).unwrap_or_default();
-                per_agent.entry(e.agent_arn.clone()).or_default().push((e.event_timestamp, e.event_type.clone(), activity));
+                per_agent.entry(e.agent_arn.clone()).or_default().push((
+                    e.event_timestamp,
+                    e.event_type.clone(),
+                    activity,
+                ));
             }
             _ => invalid += 1,
         }
@@ -71,7 +75,10 @@ fn agents_log_in_first_heartbeat_every_two_minutes_and_end_logged_out() {
             }
         }
         let activities: BTreeSet<&str> = events.iter().map(|e| e.2.as_str()).collect();
-        assert!(activities.contains("ON_CONTACT") && activities.contains("AFTER_CONTACT_WORK"), "{agent}: {activities:?}");
+        assert!(
+            activities.contains("ON_CONTACT") && activities.contains("AFTER_CONTACT_WORK"),
+            "{agent}: {activities:?}"
+        );
     }
 }
 

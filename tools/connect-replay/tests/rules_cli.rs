@@ -12,7 +12,8 @@ fn repo(path: &str) -> String {
 
 #[test]
 fn rules_check_accepts_the_shipped_rules_and_names_the_bad_field() {
-    let ok = replay().args(["rules", "check", &repo("functions/supervisor-alerts/rules.example.json")]).output().unwrap();
+    let ok =
+        replay().args(["rules", "check", &repo("functions/supervisor-alerts/rules.example.json")]).output().unwrap();
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     assert!(String::from_utf8_lossy(&ok.stdout).contains("valid"));
 

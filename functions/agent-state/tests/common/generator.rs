@@ -19,10 +19,7 @@ pub fn agent_arn(n: usize) -> String {
 }
 
 pub fn routing_profile_arn(n: usize) -> String {
-    format!(
-        "{}/routing-profile/{n:08x}-1111-4111-8111-111111111111",
-        instance()
-    )
+    format!("{}/routing-profile/{n:08x}-1111-4111-8111-111111111111", instance())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,11 +47,7 @@ impl Status {
         }
     }
     fn arn(self) -> String {
-        format!(
-            "{}/agent-state/{:08x}-2222-4222-8222-222222222222",
-            instance(),
-            self as usize
-        )
+        format!("{}/agent-state/{:08x}-2222-4222-8222-222222222222", instance(), self as usize)
     }
 }
 
@@ -88,10 +81,7 @@ pub struct AgentSim {
 
 impl AgentSim {
     pub fn new(n: usize) -> Self {
-        let start = Utc
-            .with_ymd_and_hms(2026, 11, 2, 7, 0, 0)
-            .single()
-            .expect("valid time")
+        let start = Utc.with_ymd_and_hms(2026, 11, 2, 7, 0, 0).single().expect("valid time")
             + Duration::seconds(n as i64 % 600);
         Self {
             n,
@@ -120,21 +110,15 @@ impl AgentSim {
         let c = usize::from(choice);
         if !self.logged_in {
             // Heartbeats continue for a while after a logout; otherwise the agent logs in.
-            return if self.ever_logged_in && !c.is_multiple_of(3) {
-                self.heartbeat()
-            } else {
-                self.login()
-            };
+            return if self.ever_logged_in && !c.is_multiple_of(3) { self.heartbeat() } else { self.login() };
         }
         if let Some(first) = self.contacts.first().cloned() {
             return match c % 10 {
                 0 => self.heartbeat(),
                 1 if first.channel == "CHAT" && self.contacts.len() < 3 => self.offer("CHAT"),
-                2 if self.next_status.is_none() => self.enqueue_status(if c.is_multiple_of(4) {
-                    Status::Break
-                } else {
-                    Status::Training
-                }),
+                2 if self.next_status.is_none() => {
+                    self.enqueue_status(if c.is_multiple_of(4) { Status::Break } else { Status::Training })
+                }
                 _ => self.advance_contact(c),
             };
         }
@@ -145,9 +129,7 @@ impl AgentSim {
             4 => self.set_status(Status::Available),
             5 => self.config_change(),
             6 => self.logout(),
-            _ if self.status == Status::Available => {
-                self.offer(if c.is_multiple_of(3) { "CHAT" } else { "VOICE" })
-            }
+            _ if self.status == Status::Available => self.offer(if c.is_multiple_of(3) { "CHAT" } else { "VOICE" }),
             _ => self.set_status(Status::Available),
         }
     }
@@ -200,10 +182,7 @@ impl AgentSim {
 
     fn offer(&mut self, channel: &'static str) -> Vec<u8> {
         self.contacts_made += 1;
-        let id = format!(
-            "{:08x}-{:04x}-4ccc-8ccc-cccccccccccc",
-            self.n, self.contacts_made
-        );
+        let id = format!("{:08x}-{:04x}-4ccc-8ccc-cccccccccccc", self.n, self.contacts_made);
         let queued = self.now - Duration::seconds(31);
         self.contacts.push(Contact {
             id,
@@ -283,12 +262,7 @@ impl AgentSim {
                 "Name": null
             })))
             .collect();
-        let busy = |channel: &str| {
-            self.contacts
-                .iter()
-                .filter(|c| c.channel == channel)
-                .count() as i64
-        };
+        let busy = |channel: &str| self.contacts.iter().filter(|c| c.channel == channel).count() as i64;
         let group = |level: usize, name: String| json!({"ARN": format!("{}/agent-group/{level:08x}-{:04x}-4444-8444-444444444444", instance(), self.n % 5), "Name": name});
         json!({
             "AgentStatus": {

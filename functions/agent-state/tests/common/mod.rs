@@ -21,8 +21,7 @@ use shared::kinesis::{KinesisItem, SeqNo, items_from_event};
 use shared::ports::{Condition, Item, ItemStore, PortError, PortResult, Query, WriteOutcome};
 use shared::quarantine::ObjectQuarantine;
 
-pub const INSTANCE: &str =
-    "arn:aws:connect:us-east-1:123456789012:instance/aaaaaaaa-bbbb-cccc-dddd-111111111111";
+pub const INSTANCE: &str = "arn:aws:connect:us-east-1:123456789012:instance/aaaaaaaa-bbbb-cccc-dddd-111111111111";
 pub const JDOE: &str = "arn:aws:connect:us-east-1:123456789012:instance/aaaaaaaa-bbbb-cccc-dddd-111111111111/agent/f7fd8b2d-fc26-45b7-90fb-8b8d91076163";
 pub const ASMITH: &str = "arn:aws:connect:us-east-1:123456789012:instance/aaaaaaaa-bbbb-cccc-dddd-111111111111/agent/28cf2b76-a414-4c40-a154-2a9f608eebcb";
 pub const KBROWN: &str = "arn:aws:connect:us-east-1:123456789012:instance/aaaaaaaa-bbbb-cccc-dddd-111111111111/agent/c3275a32-0b71-401c-aa25-b5771f22e0b0";
@@ -49,10 +48,7 @@ pub fn bad(name: &str) -> Vec<u8> {
 }
 
 pub fn other_raw(dir: &str, name: &str) -> Vec<u8> {
-    let path = events_dir()
-        .join("raw")
-        .join(dir)
-        .join(format!("{name}.json"));
+    let path = events_dir().join("raw").join(dir).join(format!("{name}.json"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
@@ -87,8 +83,7 @@ pub fn batch(payloads: &[Vec<u8>]) -> Vec<KinesisItem> {
                 shard_id: "shardId-000000000000".into(),
                 partition_key: "agent".into(),
                 arrival: chrono::Utc::now(),
-                stream_arn: "arn:aws:kinesis:us-east-1:123456789012:stream/connect-agent-events"
-                    .into(),
+                stream_arn: "arn:aws:kinesis:us-east-1:123456789012:stream/connect-agent-events".into(),
                 data: data.clone(),
             }
         })
@@ -104,14 +99,9 @@ pub fn handler<S: ItemStore>(store: S) -> AgentStateHandler<S> {
 }
 
 /// Runs a batch through the shared batch contract (quarantine in memory) and returns its report.
-pub async fn run<S: ItemStore>(
-    handler: &AgentStateHandler<S>,
-    items: &[KinesisItem],
-) -> BatchReport {
+pub async fn run<S: ItemStore>(handler: &AgentStateHandler<S>, items: &[KinesisItem]) -> BatchReport {
     let quarantine = ObjectQuarantine::new(MemoryObjectStore::new(), "quarantine/");
-    let (_, report) = run_items(NAME, items, handler, &quarantine)
-        .await
-        .expect("batch runs");
+    let (_, report) = run_items(NAME, items, handler, &quarantine).await.expect("batch runs");
     report
 }
 
@@ -123,10 +113,7 @@ pub async fn run_each<S: ItemStore>(handler: &AgentStateHandler<S>, payloads: &[
 }
 
 pub async fn agent<S: ItemStore>(store: &S, arn: &str) -> AgentView {
-    table::agent(store, arn)
-        .await
-        .expect("read")
-        .expect("agent item exists")
+    table::agent(store, arn).await.expect("read").expect("agent item exists")
 }
 
 /// The raw current item.
@@ -187,13 +174,7 @@ pub struct Flaky<S> {
 
 impl<S> Flaky<S> {
     pub fn new(inner: S, error: PortError) -> Self {
-        Self {
-            inner,
-            fail_updates: Vec::new(),
-            fail_batch_put: false,
-            error,
-            updates: Arc::new(AtomicUsize::new(0)),
-        }
+        Self { inner, fail_updates: Vec::new(), fail_batch_put: false, error, updates: Arc::new(AtomicUsize::new(0)) }
     }
 }
 
@@ -239,8 +220,8 @@ pub mod moto {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-        Projection, ProjectionType, ScalarAttributeType,
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+        ScalarAttributeType,
     };
     use shared::adapters::aws::dynamodb::DynamoItemStore;
 
@@ -248,8 +229,8 @@ pub mod moto {
 
     /// A fresh table shaped like template.yaml's AgentStateTable, on the emulator at `AWS_ENDPOINT_URL`.
     pub async fn table(label: &str) -> DynamoItemStore {
-        let endpoint = std::env::var("AWS_ENDPOINT_URL")
-            .expect("AWS_ENDPOINT_URL must point at moto (scripts/test.sh)");
+        let endpoint =
+            std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL must point at moto (scripts/test.sh)");
         assert!(
             endpoint.starts_with("http://127.0.0.1") || endpoint.starts_with("http://localhost"),
             "emulator tests only talk to a local endpoint, not {endpoint}"
@@ -262,17 +243,9 @@ pub mod moto {
             TABLES.fetch_add(1, Ordering::Relaxed),
             chrono::Utc::now().timestamp_millis()
         );
-        let key = |name: &str, kind: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-        };
+        let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
         let string = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
+            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
         };
         let mut create = client
             .create_table()
@@ -292,11 +265,7 @@ pub mod moto {
                         .index_name(index.name)
                         .key_schema(key(index.pk_attr, KeyType::Hash).expect("key"))
                         .key_schema(key(index.sk_attr, KeyType::Range).expect("key"))
-                        .projection(
-                            Projection::builder()
-                                .projection_type(ProjectionType::All)
-                                .build(),
-                        )
+                        .projection(Projection::builder().projection_type(ProjectionType::All).build())
                         .build()
                         .expect("gsi"),
                 );
