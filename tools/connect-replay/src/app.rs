@@ -305,7 +305,7 @@ pub fn summary_rows(outcome: &Outcome) -> Vec<(String, String)> {
     ));
     for (name, t) in &outcome.functions {
         rows.push((
-            format!("{name}"),
+            name.to_string(),
             format!(
                 "in {} · done {} · stale {} · skipped {} · quarantined {} · failed {}",
                 t.records_in, t.done, t.stale, t.skipped, t.quarantined, t.failed

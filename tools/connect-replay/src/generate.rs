@@ -471,7 +471,7 @@ impl DayGenerator {
             "Attributes": {"intent": if k.escalation { "complaint" } else { "order-status" }, "language": "en-US"},
             "Channel": k.channel, "ConnectedToSystemTimestamp": ts_s(k.queued_at), "ContactId": k.id,
             "CustomerEndpoint": if k.channel == "VOICE" { json!({"Address": phone, "Type": "TELEPHONE_NUMBER"}) } else { Value::Null },
-            "DisconnectReason": if answered { "CUSTOMER_DISCONNECT" } else { "CUSTOMER_DISCONNECT" },
+            "DisconnectReason": if answered { "AGENT_DISCONNECT" } else { "CUSTOMER_DISCONNECT" },
             "DisconnectTimestamp": ts_s(k.ended_at.unwrap_or(at)), "InitialContactId": k.initial,
             "InitiationMethod": k.method, "InitiationTimestamp": ts_s(k.queued_at), "InstanceARN": instance_arn(),
             "LastUpdateTimestamp": ts_s(at), "MediaStreams": [{"Type": if k.channel == "VOICE" { "AUDIO" } else { "CHAT" }}],
@@ -711,9 +711,9 @@ impl DayGenerator {
         let customer = contact.turns % 2 == 1;
         let sentiment = if !customer {
             "NEUTRAL"
-        } else if contact.angry && contact.turns >= 3 && contact.neg_streak < 3 {
-            "NEGATIVE"
-        } else if contact.neg_streak == 0 && self.rng.random_bool(0.1) {
+        } else if (contact.angry && contact.turns >= 3 && contact.neg_streak < 3)
+            || (contact.neg_streak == 0 && self.rng.random_bool(0.1))
+        {
             "NEGATIVE"
         } else {
             ["POSITIVE", "NEUTRAL", "MIXED"][self.rng.random_range(0..3)]
