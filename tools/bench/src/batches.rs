@@ -1,0 +1,184 @@
+//! Payload-limited Kinesis batches, cut from the replay tool's synthetic contact-centre day.
+//!
+//! A batch is what one Lambda invocation of an event source mapping receives when the shard has a backlog and
+//! `BatchSize` does not stop it first: records of one stream and shard, in order, until the next record would
+//! make the invoke payload (the Kinesis event JSON with base64 data) exceed Lambda's 6 MB limit. Each batch
+//! starts [`START_OFFSET_HOURS`] into the day, when every agent is logged in and working, and holds the day's
+//! realistic mix (heartbeats, state changes with contacts, a few duplicates, delayed and invalid records).
+//!
+//! The event JSON is built exactly as Lambda sends it and read back through `aws_lambda_events` and
+//! [`shared::kinesis::items_from_event`], so the items are what the functions get in production.
+
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use connect_replay::generate::{DayConfig, DayGenerator, GenRecord, Stream};
+use serde_json::{Value, json};
+use shared::kinesis::{KinesisItem, items_from_event};
+
+/// Lambda's synchronous invoke payload limit (6 MB = 6,291,456 bytes): the whole Kinesis event must fit.
+pub const PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
+/// The batches come from one shard, as every Lambda batch does.
+pub const SHARD_ID: &str = "shardId-000000000000";
+/// Where the batches start in the day.
+pub const START_OFFSET_HOURS: i64 = 3;
+/// Size of the warm-up batches (supervisor-alerts' `BatchSize` in template.yaml).
+pub const WARMUP_BATCH: usize = 500;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+/// `{"Records":[` … `]}` around the records.
+const EVENT_OVERHEAD: usize = r#"{"Records":[]}"#.len();
+
+/// One Lambda invocation's worth of one stream.
+pub struct Batch {
+    /// `agent-events`, `contact-records` or `segments`.
+    pub name: &'static str,
+    pub stream: Stream,
+    /// The Kinesis event exactly as Lambda sends it (at most [`PAYLOAD_LIMIT`] bytes).
+    pub event: Vec<u8>,
+    pub items: Vec<KinesisItem>,
+    /// Whether the payload limit stopped the batch (false: the day ran out of records of this stream first).
+    pub payload_limited: bool,
+}
+
+impl Batch {
+    pub fn records(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Bytes of record data (decoded), what the functions and the yardstick parse.
+    pub fn data_bytes(&self) -> usize {
+        self.items.iter().map(|i| i.data.len()).sum()
+    }
+
+    /// Earliest and latest arrival of the batch's records.
+    pub fn span(&self) -> (DateTime<Utc>, DateTime<Utc>) {
+        let min = self.items.iter().map(|i| i.arrival).min().unwrap_or_default();
+        let max = self.items.iter().map(|i| i.arrival).max().unwrap_or_default();
+        (min, max)
+    }
+
+    /// The yardstick: `serde_json` alone parsing every record's data into a `Value`. Returns how many parsed.
+    pub fn parse_all(&self) -> usize {
+        self.items.iter().filter(|i| serde_json::from_slice::<Value>(&i.data).is_ok()).count()
+    }
+}
+
+/// Numbers Kinesis-style sequence numbers (56 digits) and wraps records in Lambda's Kinesis event shape.
+#[derive(Default)]
+struct Envelopes {
+    seq: u64,
+}
+
+impl Envelopes {
+    fn record(&mut self, stream: Stream, r: &GenRecord) -> Value {
+        self.seq += 1;
+        let seq = format!("4959{:052}", self.seq);
+        json!({
+            "kinesis": {
+                "kinesisSchemaVersion": "1.0", "partitionKey": r.partition_key, "sequenceNumber": seq,
+                "data": B64.encode(&r.data), "approximateArrivalTimestamp": r.at.timestamp_millis() as f64 / 1000.0
+            },
+            "eventSource": "aws:kinesis", "eventVersion": "1.0", "eventID": format!("{SHARD_ID}:{seq}"),
+            "eventName": "aws:kinesis:record", "invokeIdentityArn": "arn:aws:iam::123456789012:role/lambda-role",
+            "awsRegion": "us-east-1", "eventSourceARN": stream.arn(),
+        })
+    }
+}
+
+/// The event JSON and its items, read back the way Lambda's payload reaches a function.
+fn event_of(records: Vec<Value>) -> (Vec<u8>, Vec<KinesisItem>) {
+    let event = serde_json::to_vec(&json!({ "Records": records })).expect("a JSON value serializes");
+    let parsed: KinesisEvent = serde_json::from_slice(&event).expect("the event has Lambda's Kinesis shape");
+    (event, items_from_event(parsed))
+}
+
+/// Fills one batch record by record until the payload limit.
+struct Filling {
+    name: &'static str,
+    stream: Stream,
+    records: Vec<Value>,
+    bytes: usize,
+    full: bool,
+}
+
+impl Filling {
+    fn new(name: &'static str, stream: Stream) -> Self {
+        Self { name, stream, records: Vec::new(), bytes: EVENT_OVERHEAD, full: false }
+    }
+
+    fn offer(&mut self, envelopes: &mut Envelopes, r: &GenRecord) {
+        if self.full {
+            return;
+        }
+        let record = envelopes.record(self.stream, r);
+        let size = serde_json::to_vec(&record).map_or(0, |v| v.len()) + usize::from(!self.records.is_empty());
+        if self.bytes + size > PAYLOAD_LIMIT {
+            self.full = true;
+            return;
+        }
+        self.bytes += size;
+        self.records.push(record);
+    }
+
+    fn finish(self) -> Batch {
+        let (event, items) = event_of(self.records);
+        debug_assert!(event.len() <= PAYLOAD_LIMIT);
+        Batch { name: self.name, stream: self.stream, event, items, payload_limited: self.full }
+    }
+}
+
+/// The three payload-limited batches of one synthetic day, and what came before them.
+pub struct BenchDay {
+    pub config: DayConfig,
+    pub agent_events: Batch,
+    pub contact_records: Batch,
+    pub segments: Batch,
+    /// Every agent event of the day up to the end of the segment batch, in batches of [`WARMUP_BATCH`]: what
+    /// supervisor-alerts has seen by the time the segment and contact-record batches arrive (the contact→agent
+    /// joins that segment rules are scoped through).
+    pub preceding_agent_events: Vec<Vec<KinesisItem>>,
+}
+
+impl BenchDay {
+    /// The replay tool's default day (seed 42) with `agents` agents on shift.
+    pub fn build(agents: usize) -> Self {
+        let config = DayConfig { agents, ..DayConfig::default() };
+        let from = config.start + Duration::hours(START_OFFSET_HOURS);
+        let mut envelopes = Envelopes::default();
+        let mut agent = Filling::new("agent-events", Stream::AgentEvents);
+        let mut ctr = Filling::new("contact-records", Stream::ContactRecords);
+        let mut seg = Filling::new("segments", Stream::Segments);
+        let mut all_agent_events: Vec<GenRecord> = Vec::new();
+        for r in DayGenerator::new(config.clone()) {
+            if r.stream == Stream::AgentEvents {
+                all_agent_events.push(r.clone());
+            }
+            if r.at >= from {
+                match r.stream {
+                    Stream::AgentEvents => agent.offer(&mut envelopes, &r),
+                    Stream::ContactRecords => ctr.offer(&mut envelopes, &r),
+                    Stream::Segments => seg.offer(&mut envelopes, &r),
+                }
+            }
+            if agent.full && ctr.full && seg.full {
+                break;
+            }
+        }
+        let segments = seg.finish();
+        let until = segments.span().1;
+        let mut warm = Envelopes { seq: 1_000_000_000 };
+        let preceding_agent_events = all_agent_events
+            .iter()
+            .filter(|r| r.at <= until)
+            .collect::<Vec<_>>()
+            .chunks(WARMUP_BATCH)
+            .map(|chunk| event_of(chunk.iter().map(|r| warm.record(Stream::AgentEvents, r)).collect()).1)
+            .collect();
+        Self { config, agent_events: agent.finish(), contact_records: ctr.finish(), segments, preceding_agent_events }
+    }
+
+    pub fn batches(&self) -> [&Batch; 3] {
+        [&self.agent_events, &self.contact_records, &self.segments]
+    }
+}
