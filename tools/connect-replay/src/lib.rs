@@ -4,6 +4,7 @@
 //! AWS; then a summary, the agent board and an HTML report ([`report`]).
 
 pub mod app;
+pub mod chaos;
 pub mod generate;
 pub mod io;
 pub mod replay;
