@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use serde_json::json;
 use shared::adapters::aws::dynamodb::DynamoItemStore;
 use shared::adapters::aws::s3::S3ObjectStore;
@@ -63,37 +62,7 @@ async fn table(indexes: &'static [IndexDef]) -> DynamoItemStore {
     let cfg = config().await;
     let client = aws_sdk_dynamodb::Client::new(&cfg);
     let name = unique("adapter-test");
-    let attr = |n: &str| {
-        AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().unwrap()
-    };
-    let key = |n: &str, t| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
-    let mut req = client
-        .create_table()
-        .table_name(&name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr(PK))
-        .attribute_definitions(attr(SK))
-        .key_schema(key(PK, KeyType::Hash))
-        .key_schema(key(SK, KeyType::Range));
-    for idx in indexes {
-        req = req
-            .attribute_definitions(attr(idx.pk_attr))
-            .attribute_definitions(attr(idx.sk_attr))
-            .global_secondary_indexes(
-                aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
-                    .index_name(idx.name)
-                    .key_schema(key(idx.pk_attr, KeyType::Hash))
-                    .key_schema(key(idx.sk_attr, KeyType::Range))
-                    .projection(
-                        aws_sdk_dynamodb::types::Projection::builder()
-                            .projection_type(aws_sdk_dynamodb::types::ProjectionType::All)
-                            .build(),
-                    )
-                    .build()
-                    .unwrap(),
-            );
-    }
-    req.send().await.unwrap();
+    shared::adapters::aws::dynamodb::create_table(&client, &name, indexes).await.unwrap();
     DynamoItemStore::new(client, name, indexes)
 }
 

@@ -153,6 +153,47 @@ pub mod dynamodb {
         indexes: &'static [IndexDef],
     }
 
+    /// Creates a table with the project's key schema (`pk`/`sk` strings), on-demand billing and the given GSIs
+    /// (projection ALL) — what template.yaml declares; used by tests and local tooling against emulators.
+    pub async fn create_table(client: &Client, name: &str, indexes: &[IndexDef]) -> PortResult<()> {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+            ProjectionType, ScalarAttributeType,
+        };
+        let invalid = |e: aws_sdk_dynamodb::error::BuildError| PortError::permanent("dynamodb", e.to_string());
+        let attr = |n: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(n)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(invalid)
+        };
+        let key = |n: &str, t| KeySchemaElement::builder().attribute_name(n).key_type(t).build().map_err(invalid);
+        let mut req = client
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr(PK)?)
+            .attribute_definitions(attr(SK)?)
+            .key_schema(key(PK, KeyType::Hash)?)
+            .key_schema(key(SK, KeyType::Range)?);
+        for idx in indexes {
+            let gsi = GlobalSecondaryIndex::builder()
+                .index_name(idx.name)
+                .key_schema(key(idx.pk_attr, KeyType::Hash)?)
+                .key_schema(key(idx.sk_attr, KeyType::Range)?)
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .map_err(invalid)?;
+            req = req
+                .attribute_definitions(attr(idx.pk_attr)?)
+                .attribute_definitions(attr(idx.sk_attr)?)
+                .global_secondary_indexes(gsi);
+        }
+        req.send().await.map_err(|e| sdk_error("dynamodb", &e))?;
+        Ok(())
+    }
+
     impl DynamoItemStore {
         pub fn new(client: Client, table: impl Into<String>, indexes: &'static [IndexDef]) -> Self {
             Self { client, table: table.into(), indexes }
@@ -207,6 +248,30 @@ pub mod dynamodb {
         ])
     }
 
+    /// A conditional write's result: a failed condition is an outcome, not an error; an item over DynamoDB's
+    /// 400 KB limit can never be written (permanent: poison, not retry); everything else maps as [`sdk_error`].
+    /// A macro because PutItem, UpdateItem and DeleteItem each have their own error type.
+    macro_rules! write_outcome {
+        ($result:expr) => {
+            match $result {
+                Ok(_) => Ok(WriteOutcome::Applied),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                    Ok(WriteOutcome::ConditionFailed)
+                }
+                Err(e) => {
+                    let err = sdk_error("dynamodb", &e);
+                    if e.as_service_error()
+                        .and_then(|s| aws_sdk_dynamodb::error::ProvideErrorMetadata::message(s))
+                        .is_some_and(|m| m.contains("Item size"))
+                    {
+                        return Err(PortError::permanent("dynamodb", err.to_string()));
+                    }
+                    Err(err)
+                }
+            }
+        };
+    }
+
     impl ItemStore for DynamoItemStore {
         async fn put(&self, item: Item, condition: Condition) -> PortResult<WriteOutcome> {
             let mut req = self.client.put_item().table_name(&self.table).set_item(Some(to_av(item)?));
@@ -217,23 +282,7 @@ pub mod dynamodb {
                     .set_expression_attribute_names(Some(names_of(names, uses_pk)).filter(|m| !m.is_empty()))
                     .set_expression_attribute_values(Some(values).filter(|m| !m.is_empty()));
             }
-            match req.send().await {
-                Ok(_) => Ok(WriteOutcome::Applied),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
-                    Ok(WriteOutcome::ConditionFailed)
-                }
-                Err(e) => {
-                    let err = sdk_error("dynamodb", &e);
-                    // An item over 400 KB can never be written: poison, not retry.
-                    if e.as_service_error()
-                        .and_then(|s| aws_sdk_dynamodb::error::ProvideErrorMetadata::message(s))
-                        .is_some_and(|m| m.contains("Item size"))
-                    {
-                        return Err(PortError::permanent("dynamodb", err.to_string()));
-                    }
-                    Err(err)
-                }
-            }
+            write_outcome!(req.send().await)
         }
 
         async fn update(
@@ -283,22 +332,7 @@ pub mod dynamodb {
             req = req
                 .set_expression_attribute_names(Some(names).filter(|m| !m.is_empty()))
                 .set_expression_attribute_values(Some(values).filter(|m| !m.is_empty()));
-            match req.send().await {
-                Ok(_) => Ok(WriteOutcome::Applied),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
-                    Ok(WriteOutcome::ConditionFailed)
-                }
-                Err(e) => {
-                    let err = sdk_error("dynamodb", &e);
-                    if e.as_service_error()
-                        .and_then(|s| aws_sdk_dynamodb::error::ProvideErrorMetadata::message(s))
-                        .is_some_and(|m| m.contains("Item size"))
-                    {
-                        return Err(PortError::permanent("dynamodb", err.to_string()));
-                    }
-                    Err(err)
-                }
-            }
+            write_outcome!(req.send().await)
         }
 
         async fn get(&self, pk: &str, sk: &str) -> PortResult<Option<Item>> {
@@ -323,13 +357,7 @@ pub mod dynamodb {
                     .set_expression_attribute_names(Some(names_of(names, uses_pk)).filter(|m| !m.is_empty()))
                     .set_expression_attribute_values(Some(values).filter(|m| !m.is_empty()));
             }
-            match req.send().await {
-                Ok(_) => Ok(WriteOutcome::Applied),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
-                    Ok(WriteOutcome::ConditionFailed)
-                }
-                Err(e) => Err(sdk_error("dynamodb", &e)),
-            }
+            write_outcome!(req.send().await)
         }
 
         async fn batch_put(&self, items: Vec<Item>) -> PortResult<()> {

@@ -1,16 +1,12 @@
 //! `--backend aws`: the same replay through the real SDK adapters, against moto.
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType,
-};
 use connect_replay::app::{self, Aws};
 use connect_replay::generate::{DayConfig, DayGenerator};
 use connect_replay::replay::ReplayOptions;
 use shared::adapters::aws::dynamodb::DynamoItemStore;
 use shared::adapters::aws::s3::S3ObjectStore;
 use shared::adapters::aws::sns::SnsPublisher;
-use shared::ports::{IndexDef, ObjectStore, PK, SK};
+use shared::ports::{IndexDef, ObjectStore};
 
 fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
@@ -18,33 +14,7 @@ fn unique(prefix: &str) -> String {
 }
 
 async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, indexes: &[IndexDef]) {
-    let attr = |n: &str| {
-        AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().unwrap()
-    };
-    let key = |n: &str, t| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
-    let mut req = client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr(PK))
-        .attribute_definitions(attr(SK))
-        .key_schema(key(PK, KeyType::Hash))
-        .key_schema(key(SK, KeyType::Range));
-    for idx in indexes {
-        req = req
-            .attribute_definitions(attr(idx.pk_attr))
-            .attribute_definitions(attr(idx.sk_attr))
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(idx.name)
-                    .key_schema(key(idx.pk_attr, KeyType::Hash))
-                    .key_schema(key(idx.sk_attr, KeyType::Range))
-                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
-                    .build()
-                    .unwrap(),
-            );
-    }
-    req.send().await.unwrap();
+    shared::adapters::aws::dynamodb::create_table(client, name, indexes).await.unwrap();
 }
 
 #[tokio::test]
