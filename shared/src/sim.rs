@@ -66,6 +66,11 @@ impl SimStream {
     pub fn len(&self) -> usize {
         self.shards.iter().map(Vec::len).sum()
     }
+    /// Drops the records (they were delivered) but keeps numbering: later records get higher sequence numbers, as on
+    /// a real stream that a consumer has read up to its tip.
+    pub fn clear(&mut self) {
+        self.shards.iter_mut().for_each(Vec::clear);
+    }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -122,12 +122,15 @@ where
     let mut stats = ReplayStats::default();
     let mut window = Vec::with_capacity(options.window);
     let mut records = records.peekable();
+    // One simulated stream per Connect stream for the whole replay: sequence numbers keep increasing across windows
+    // (archive and quarantine keys are made of them).
+    let mut streams: BTreeMap<Stream, SimStream> =
+        Stream::ALL.iter().map(|s| (*s, SimStream::new(s.arn(), options.shards))).collect();
     while records.peek().is_some() {
         window.clear();
         window.extend(records.by_ref().take(options.window.max(1)));
         progress(&window);
-        let mut streams: BTreeMap<Stream, SimStream> =
-            Stream::ALL.iter().map(|s| (*s, SimStream::new(s.arn(), options.shards))).collect();
+        streams.values_mut().for_each(SimStream::clear);
         for r in &window {
             *stats.records.entry(r.stream).or_default() += 1;
             if let Some(stream) = streams.get_mut(&r.stream) {
