@@ -54,6 +54,9 @@ use crate::app::{self, AppResult};
 use crate::generate::{DayConfig, DayGenerator, GenRecord, Stream, Truth, instance_arn};
 use crate::replay::{Functions, Hosted, Named, ReplayOptions, ReplayStats, replay};
 
+/// The name of the check on second copies of alerts.
+pub const DUPLICATES_CHECK: &str = "alerts: no duplicate other than after an ambiguous publish";
+
 /// Key prefix of quarantined records (the functions' default `QUARANTINE_PREFIX`).
 pub const QUARANTINE_PREFIX: &str = "quarantine/";
 
@@ -896,7 +899,7 @@ pub fn judge(
         ),
     );
     v.check(
-        "alerts: no duplicate other than after an ambiguous publish",
+        DUPLICATES_CHECK,
         f.after_unconfirmed_publish.is_empty() && f.unexplained.is_empty() && f.unreadable == 0,
         format!(
             "{} second copies after an ambiguous publish (allowed); {} after three failed SENT confirmations{}; {} \
