@@ -20,8 +20,8 @@
 //! the time Lambda's retries take, so a claim whose write succeeded but whose answer was lost is taken over after
 //! its lease as in production, not after 90 real seconds.
 //!
-//! The records go through the replay in one window: the simulator numbers sequence numbers per window, and the
-//! archive and quarantine keys are made of sequence numbers, so one window keeps every key unique.
+//! The records go through the replay in one window, each stream in sequence-number order from start to end, so the
+//! archive and quarantine keys (made of sequence numbers) are unique whatever the replay's windowing does.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
