@@ -249,6 +249,7 @@ struct AgentSim {
     logged_in: bool,
     last_event: DateTime<Utc>,
     shift_end: DateTime<Utc>,
+    /// After logout, heartbeats stop here (set at logout); while logged in they never stop.
     heartbeat_until: DateTime<Utc>,
     prev_snapshot: Value,
     pending: BinaryHeap<Reverse<(DateTime<Utc>, u64, Action)>>,
@@ -510,11 +511,14 @@ impl DayGenerator {
                 }
                 self.agents[a].logged_in = false;
                 self.agents[a].status = ("Offline", "OFFLINE", at);
+                // Heartbeats go on for up to an hour after the logout itself (a logout can come late: busy agents).
+                let after = Duration::minutes(self.rng.random_range(0..60));
+                self.agents[a].heartbeat_until = at + after;
                 self.agent_event(a, "LOGOUT", at);
             }
             Action::Heartbeat => {
                 let agent = &self.agents[a];
-                if at > agent.heartbeat_until {
+                if !agent.logged_in && at > agent.heartbeat_until {
                     return;
                 }
                 if (at - agent.last_event).num_seconds() >= HEARTBEAT_SECS {
