@@ -215,14 +215,27 @@ async fn dispatch(command: Command) -> AppResult<()> {
                     print_rows(&app::summary_rows(&outcome));
                     print_rows(&app::archive_rows(&local.archive_counts().await?));
                     print_alerts(&local.alerts()?);
-                    println!("\nagent board: {} agents (connect-replay board --out {})", local.board().len(), out.display());
+                    println!(
+                        "\nagent board: {} agents (connect-replay board --out {})",
+                        local.board().len(),
+                        out.display()
+                    );
                     outcome
                 }
                 Backend::Aws => {
                     let aws = app::Aws::from_env().await?;
                     let outcome = app::execute(
-                        records, aws.archive.clone(), aws.quarantine.clone(), aws.agent_table.clone(),
-                        aws.alert_table.clone(), aws.publisher.clone(), rules, &options, expected, false, quiet,
+                        records,
+                        aws.archive.clone(),
+                        aws.quarantine.clone(),
+                        aws.agent_table.clone(),
+                        aws.alert_table.clone(),
+                        aws.publisher.clone(),
+                        rules,
+                        &options,
+                        expected,
+                        false,
+                        quiet,
                     )
                     .await;
                     print_rows(&app::summary_rows(&outcome));
@@ -254,7 +267,9 @@ async fn dispatch(command: Command) -> AppResult<()> {
             let agents = match backend {
                 Backend::Local => {
                     if !out.join(app::AGENT_TABLE_FILE).exists() {
-                        return Err(format!("no local board in {} (run `connect-replay demo` first)", out.display()).into());
+                        return Err(
+                            format!("no local board in {} (run `connect-replay demo` first)", out.display()).into()
+                        );
                     }
                     Local::open(&out, false)?.board()
                 }
@@ -288,7 +303,10 @@ async fn demo(day: DayArgs, out: &Path, rules: Option<&Path>, quiet: bool) -> Ap
     if !quiet {
         println!(
             "Generated a day: {} agents, {} contacts, {} records (seed {}).",
-            day.agents, truth.contacts, records.len(), day.seed
+            day.agents,
+            truth.contacts,
+            records.len(),
+            day.seed
         );
     }
     let total = records.len() as u64;
@@ -300,9 +318,17 @@ async fn demo(day: DayArgs, out: &Path, rules: Option<&Path>, quiet: bool) -> Ap
     let archived = contact_archiver_versions(&local).await?;
     rows.push((
         "contact-record versions archived".into(),
-        format!("{} of {} published ({} republished)", archived.intersection(&truth.ctr_versions).count(), truth.ctr_versions.len(), truth.republished),
+        format!(
+            "{} of {} published ({} republished)",
+            archived.intersection(&truth.ctr_versions).count(),
+            truth.ctr_versions.len(),
+            truth.republished
+        ),
     ));
-    rows.push(("agents logged out at end of day".into(), format!("{} of {}", board.iter().filter(|a| !a.is_logged_in()).count(), board.len())));
+    rows.push((
+        "agents logged out at end of day".into(),
+        format!("{} of {}", board.iter().filter(|a| !a.is_logged_in()).count(), board.len()),
+    ));
     rows.push(("alerts published".into(), alerts.len().to_string()));
     for (rule, n) in app::alerts_by_rule(&alerts) {
         rows.push((format!("  alerts: {rule}"), n.to_string()));
@@ -310,7 +336,8 @@ async fn demo(day: DayArgs, out: &Path, rules: Option<&Path>, quiet: bool) -> Ap
     print_rows(&rows);
     println!();
     app::print_board(&board);
-    let html = report::render("Contact-centre day: replay report", &rows, &outcome.timelines, &app::alert_marks(&alerts));
+    let html =
+        report::render("Contact-centre day: replay report", &rows, &outcome.timelines, &app::alert_marks(&alerts));
     let path = out.join(app::REPORT_FILE);
     std::fs::write(&path, html)?;
     println!("\nReport: {}", path.display());
@@ -321,7 +348,9 @@ async fn demo(day: DayArgs, out: &Path, rules: Option<&Path>, quiet: bool) -> Ap
 /// (ContactId, LastUpdateTimestamp) of every archived contact record.
 pub async fn contact_archiver_versions(local: &Local) -> AppResult<std::collections::BTreeSet<(String, String)>> {
     let mut out = std::collections::BTreeSet::new();
-    for r in sources::archive(&local.out.join(app::ARCHIVE_DIR))?.into_iter().filter(|r| r.stream == Stream::ContactRecords) {
+    for r in
+        sources::archive(&local.out.join(app::ARCHIVE_DIR))?.into_iter().filter(|r| r.stream == Stream::ContactRecords)
+    {
         let v: serde_json::Value = match serde_json::from_slice(&r.data) {
             Ok(v) => v,
             Err(_) => continue,
@@ -367,7 +396,8 @@ async fn backtest(rules_path: &Path, events: &[PathBuf]) -> AppResult<()> {
     let rules = app::load_rules(Some(rules_path))?;
     let publisher = MemoryPublisher::new();
     let settings = supervisor_alerts::config::Settings::for_rules(&rules);
-    let handler = supervisor_alerts::handler::Handler::new(rules, MemoryItemStore::new(&[]), publisher.clone(), settings);
+    let handler =
+        supervisor_alerts::handler::Handler::new(rules, MemoryItemStore::new(&[]), publisher.clone(), settings);
     let hosted = connect_replay::replay::Hosted::new(
         supervisor_alerts::NAME,
         handler,
@@ -380,8 +410,13 @@ async fn backtest(rules_path: &Path, events: &[PathBuf]) -> AppResult<()> {
         }
     }
     // Agent events first in each window, as in the replay; one window holds everything here.
-    let options = ReplayOptions { window: records.len().max(1), archive_all_streams: false, ..ReplayOptions::default() };
-    let none = connect_replay::replay::Hosted::new("none", NoOp, shared::quarantine::ObjectQuarantine::new(MemoryObjectStore::new(), "q/"));
+    let options =
+        ReplayOptions { window: records.len().max(1), archive_all_streams: false, ..ReplayOptions::default() };
+    let none = connect_replay::replay::Hosted::new(
+        "none",
+        NoOp,
+        shared::quarantine::ObjectQuarantine::new(MemoryObjectStore::new(), "q/"),
+    );
     let functions = connect_replay::replay::Functions { archiver: &none, agent_state: &none, alerts: &hosted };
     let stats = connect_replay::replay::replay(records.into_iter(), functions, &options, |_| {}).await;
     let published = publisher.published();
