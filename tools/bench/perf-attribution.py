@@ -6,7 +6,7 @@ cpu_floor bench (bench profile: symbols and line tables) and keeps the samples i
 (a frame matching --within, default `run_items`; samples with a frame matching --exclude are dropped). Prints:
 
 * the leaf symbols (self time), the allocator's functions lumped together as "allocator";
-* each sample charged to the innermost frame in the project's own source (shared/, functions/): the project
+* each sample charged to the innermost frame in the project's own source (shared/, functions/, the replay tool): the project
   line that made the expensive call, with what the call was (the outermost non-project frame below it);
 * inclusive time of project frames.
 
@@ -24,12 +24,12 @@ ALLOC = re.compile(r"^(_int_malloc|_int_free|malloc_consolidate|unlink_chunk|cfr
                    r"realloc|_int_realloc|__GI___libc_malloc|__GI___libc_free|__libc_free|__libc_malloc|tcache_|"
                    r"sysmalloc|__rust_alloc|__rust_dealloc|__rdl_|alloc_perturb|checked_request2size)")
 COPY = re.compile(r"^(__memmove|__memcpy|__memset)")
-CRATES = ("agent_state::", "shared::", "contact_archiver::", "supervisor_alerts::")
+CRATES = ("agent_state::", "shared::", "contact_archiver::", "supervisor_alerts::", "connect_replay::")
 
 
 def project_files(root):
     names = set()
-    for base in ("shared/src", "functions"):
+    for base in ("shared/src", "functions", "tools/connect-replay/src"):
         for dirpath, _, files in os.walk(os.path.join(root, base)):
             if "/tests" in dirpath or "/examples" in dirpath:
                 continue

@@ -2,15 +2,53 @@
 //! standard `AWS_ENDPOINT_URL` (and per-service variants), so moto works unchanged; S3 switches to path-style
 //! addressing when an endpoint is set.
 
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_http_client::ConnectorBuilder;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::ports::PortError;
 
-/// Loads the SDK configuration from the environment (no network call happens here).
+/// Loads the SDK configuration from the environment (no network call happens here) with [`https_client`].
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client()).load().await
+}
+
+/// The SDK's default HTTPS client (hyper 1, rustls on aws-lc, proxy settings from the environment), except that
+/// the trusted root certificates are loaded when the first request needs a connection, not while each client is
+/// built in `main`. The SDK loads them eagerly (`validate_base_client_config`): reading and parsing the
+/// platform's certificate store (and, where it is a hashed directory, every file in it) was most of the functions'
+/// cold start before the first `GET /next` (BENCHMARKS.md). The work is the same, once, on the first AWS call.
+pub fn https_client() -> SharedHttpClient {
+    let client = aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+        let mut builder = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+        builder.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            builder.set_sleep_impl(components.sleep_impl());
+        }
+        builder.set_proxy_config(Some(ProxyConfig::from_env()));
+        builder.build()
+    });
+    SharedHttpClient::new(FirstUseTls(client))
+}
+
+/// Delegates everything but the eager certificate load (the trait's default `validate_base_client_config`).
+#[derive(Debug)]
+struct FirstUseTls(SharedHttpClient);
+
+impl HttpClient for FirstUseTls {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// True when an emulator or custom endpoint is configured for `service` (e.g. "S3").
