@@ -39,7 +39,7 @@ if ! rustup target add "$target"; then
   die "'rustup target add $target' failed (offline, or a toolchain not managed by rustup?);" \
     "the arm64 build cannot work without the $target standard library"
 fi
-echo "cargo $(cargo --version | cut -d' ' -f2), $(cargo-lambda --version), zig $(python3 -m ziglang version)," \
+echo "cargo $(cargo --version | cut -d' ' -f2), $(cargo lambda --version), zig $(python3 -m ziglang version)," \
   "target $target installed"
 
 # The functions SAM builds with cargo-lambda, as template.yaml declares them.

@@ -119,6 +119,7 @@ impl<S: ItemStore, P: Publisher, C: Clock> Handler<S, P, C> {
         joins_failed: &BTreeMap<usize, PortError>,
     ) -> Vec<(usize, Disposition)> {
         let mut out = Vec::with_capacity(records.len());
+        let mut memo = KeyMemo::default();
         let mut failed = false;
         for (i, record) in records {
             if failed {
@@ -133,7 +134,7 @@ impl<S: ItemStore, P: Publisher, C: Clock> Handler<S, P, C> {
             }
             let result = match joins_failed.get(&i) {
                 Some(e) => Err(e.clone()),
-                None => self.process_record(&items[i], record).await,
+                None => self.process_record(&items[i], record, &mut memo, out.len()).await,
             };
             let disposition = match result {
                 Ok(()) => Disposition::Done,
@@ -145,13 +146,34 @@ impl<S: ItemStore, P: Publisher, C: Clock> Handler<S, P, C> {
             };
             out.push((i, disposition));
         }
+        // The key's sentiment state is written once, after its last record. If that fails, every record from the
+        // first one whose turns it holds is retried (re-applying turns is idempotent, alert ids are deterministic).
+        if let Some(dirty) = memo.sentiment_dirty_from
+            && let Some(sentiment) = &memo.sentiment
+            && let Err(e) = self
+                .table
+                .save_sentiment(&sentiment.contact_id, &sentiment.state, sentiment.rev, self.deliverer.clock().now())
+                .await
+        {
+            for (_, disposition) in &mut out[dirty..] {
+                if matches!(disposition, Disposition::Done) {
+                    *disposition = Disposition::Retry(e.clone());
+                }
+            }
+        }
         out
     }
 
-    async fn process_record(&self, item: &KinesisItem, record: ConnectRecord) -> PortResult<()> {
+    async fn process_record(
+        &self,
+        item: &KinesisItem,
+        record: ConnectRecord,
+        memo: &mut KeyMemo,
+        position: usize,
+    ) -> PortResult<()> {
         let candidates = match record {
             ConnectRecord::Agent(ev) => self.on_agent_event(&ev).await?,
-            ConnectRecord::Segment(seg) => self.on_segment(item, &seg).await?,
+            ConnectRecord::Segment(seg) => self.on_segment(item, &seg, memo, position).await?,
             ConnectRecord::Contact(ctr) => self.on_contact_record(item, &ctr),
         };
         if candidates.is_empty() {
@@ -182,8 +204,15 @@ impl<S: ItemStore, P: Publisher, C: Clock> Handler<S, P, C> {
         Ok(candidates)
     }
 
-    /// Contact Lens segments: the sentiment window and matched categories, scoped through the join.
-    async fn on_segment(&self, item: &KinesisItem, seg: &AnalysisSegment) -> PortResult<Vec<Candidate>> {
+    /// Contact Lens segments: the sentiment window and matched categories, scoped through the join. The join and
+    /// the sentiment state are read once per contact and batch ([`KeyMemo`]).
+    async fn on_segment(
+        &self,
+        item: &KinesisItem,
+        seg: &AnalysisSegment,
+        memo: &mut KeyMemo,
+        position: usize,
+    ) -> PortResult<Vec<Candidate>> {
         if seg.event_type != SegmentEventType::Segments {
             return Ok(Vec::new());
         }
@@ -191,19 +220,26 @@ impl<S: ItemStore, P: Publisher, C: Clock> Handler<S, P, C> {
         if detail.turns.is_empty() && detail.categories.is_empty() {
             return Ok(Vec::new());
         }
-        let join = self.table.join(&seg.contact_id).await?;
+        if memo.join.is_none() {
+            memo.join = Some(self.table.join(&seg.contact_id).await?);
+        }
+        let join = memo.join.as_ref().and_then(Option::as_ref);
         if join.is_none() {
             debug!(contact_id = %seg.contact_id, "contact not joined to an agent (yet): agent-scoped rules cannot match");
         }
-        let facts = engine::segment_facts(seg, join.as_ref());
+        let facts = engine::segment_facts(seg, join);
         let at = detail.last_time.unwrap_or(item.arrival);
         let mut candidates = Vec::new();
         if self.rules.has_sentiment_rules() && !detail.turns.is_empty() {
-            let (mut state, rev) = self.table.sentiment(&seg.contact_id).await?;
-            if engine::apply_turns(&self.rules, &mut state, &detail.turns) {
-                self.table.save_sentiment(&seg.contact_id, &state, rev, self.deliverer.clock().now()).await?;
+            if memo.sentiment.is_none() {
+                let (state, rev) = self.table.sentiment(&seg.contact_id).await?;
+                memo.sentiment = Some(Sentiment { contact_id: seg.contact_id.clone(), state, rev });
             }
-            candidates.extend(engine::evaluate_sentiment(&self.rules, &state, &facts, at));
+            let sentiment = memo.sentiment.as_mut().expect("read above");
+            if engine::apply_turns(&self.rules, &mut sentiment.state, &detail.turns) {
+                memo.sentiment_dirty_from.get_or_insert(position);
+            }
+            candidates.extend(engine::evaluate_sentiment(&self.rules, &sentiment.state, &facts, at));
         }
         candidates.extend(engine::evaluate_categories(&self.rules, &detail.categories, &facts, at));
         Ok(candidates)
@@ -214,6 +250,23 @@ impl<S: ItemStore, P: Publisher, C: Clock> Handler<S, P, C> {
         let facts = engine::ctr_facts(ctr);
         engine::evaluate_ctr(&self.rules, ctr, &facts, item.arrival)
     }
+}
+
+/// What the records of one key (a contact) share within a batch: the contact→agent join (written before any key
+/// is processed, so it cannot change during the batch) and the sentiment state, each read once; the state is saved
+/// once, after the key's last record, instead of after every segment.
+#[derive(Default)]
+struct KeyMemo {
+    join: Option<Option<ContactJoin>>,
+    sentiment: Option<Sentiment>,
+    /// Position (in the key's records) of the first record whose turns the unsaved state holds.
+    sentiment_dirty_from: Option<usize>,
+}
+
+struct Sentiment {
+    contact_id: String,
+    state: engine::SentimentState,
+    rev: Option<i64>,
 }
 
 /// Records of one key, in batch order.

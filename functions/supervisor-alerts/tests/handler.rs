@@ -910,3 +910,121 @@ async fn a_cold_process_still_reads_the_claim_and_does_not_send_again() {
     assert_eq!(store.reads.get() - reads, 1);
     assert_eq!(publisher.published().len(), 1);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// One read of the join and the sentiment state per contact and batch, one write of the state
+
+const NEVER_ANGRY: &str =
+    r#"{"name":"never","kind":"negative_sentiment","severity":"info","consecutive":50,"cooldown":"0s","scope":{}}"#;
+
+fn three_segments_of_one_contact() -> Vec<KinesisItem> {
+    vec![
+        item(fixture("raw/segments/voice-segments-1.json"), "2026-11-02T08:06:00Z"),
+        item(fixture("raw/segments/voice-segments-negative.json"), "2026-11-02T08:07:00Z"),
+        item(fixture("raw/segments/voice-segments-category.json"), "2026-11-02T08:08:00Z"),
+    ]
+}
+
+#[tokio::test]
+async fn the_segments_of_one_contact_in_a_batch_read_the_join_and_the_state_once_and_write_the_state_once() {
+    // GIVEN the contact joined to its agent, and a rule that needs the sentiment state but does not fire
+    let (h, store, _) = handler(one_rule(NEVER_ANGRY), MemoryPublisher::new());
+    assert!(all_done(&run(&h, jdoe_on_the_call()).await));
+    let (reads, writes) = (store.reads.get(), store.writes.get());
+    // WHEN three segment records of the contact arrive in one batch
+    assert!(all_done(&run(&h, three_segments_of_one_contact()).await));
+    // THEN one join read, one state read and one state write, not one of each per record
+    assert_eq!((store.reads.get() - reads, store.writes.get() - writes), (2, 1));
+    let state = store.all().into_iter().find(|i| i["pk"] == format!("sentiment#{JDOE_CONTACT}")).unwrap();
+    // … and the state holds the turns of all three, as one record at a time would have left it
+    let (reference, ref_store, _) = handler(one_rule(NEVER_ANGRY), MemoryPublisher::new());
+    for one in three_segments_of_one_contact() {
+        assert!(all_done(&run(&reference, vec![one]).await));
+    }
+    let expected = ref_store.all().into_iter().find(|i| i["pk"] == format!("sentiment#{JDOE_CONTACT}")).unwrap();
+    assert_eq!(state["state"], expected["state"]);
+    assert!(state["state"]["turns"].as_u64().unwrap() > 3, "{state:?}");
+}
+
+/// A memory table whose sentiment-state writes fail (transiently) while `failing` is set.
+#[derive(Clone)]
+struct FailingSentimentSaves {
+    inner: MemoryItemStore,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl shared::ports::ItemStore for FailingSentimentSaves {
+    async fn put(
+        &self,
+        item: shared::ports::Item,
+        condition: shared::ports::Condition,
+    ) -> shared::ports::PortResult<shared::ports::WriteOutcome> {
+        let sentiment = item.get("pk").and_then(Value::as_str).is_some_and(|pk| pk.starts_with("sentiment#"));
+        if sentiment && self.failing.load(Ordering::SeqCst) {
+            return Err(shared::ports::PortError::transient("test", "sentiment write throttled"));
+        }
+        self.inner.put(item, condition).await
+    }
+
+    async fn update(
+        &self,
+        pk: &str,
+        sk: &str,
+        set: shared::ports::Item,
+        remove: &[&'static str],
+        condition: shared::ports::Condition,
+    ) -> shared::ports::PortResult<shared::ports::WriteOutcome> {
+        self.inner.update(pk, sk, set, remove, condition).await
+    }
+
+    async fn get(&self, pk: &str, sk: &str) -> shared::ports::PortResult<Option<shared::ports::Item>> {
+        self.inner.get(pk, sk).await
+    }
+
+    async fn delete(
+        &self,
+        pk: &str,
+        sk: &str,
+        condition: shared::ports::Condition,
+    ) -> shared::ports::PortResult<shared::ports::WriteOutcome> {
+        self.inner.delete(pk, sk, condition).await
+    }
+
+    async fn batch_put(&self, items: Vec<shared::ports::Item>) -> shared::ports::PortResult<()> {
+        self.inner.batch_put(items).await
+    }
+
+    async fn query(&self, query: shared::ports::Query) -> shared::ports::PortResult<Vec<shared::ports::Item>> {
+        self.inner.query(query).await
+    }
+}
+
+#[tokio::test]
+async fn a_failed_write_of_the_state_retries_every_record_whose_turns_it_held_and_alerts_stay_once() {
+    // GIVEN the contact joined, a rule that fires on the second record, and a table refusing the state write
+    let unscoped = r#"{"name":"angry-any","kind":"negative_sentiment","severity":"critical","consecutive":3,"cooldown":"0s","scope":{}}"#;
+    let rules = one_rule(unscoped);
+    let s = settings(&rules);
+    let store = FailingSentimentSaves { inner: MemoryItemStore::new(&[]), failing: Default::default() };
+    let publisher = MemoryPublisher::new();
+    let clock = ManualClock::at("2026-11-02T12:00:00Z");
+    let h = Handler::with_clock(rules, store.clone(), publisher.clone(), s, clock);
+    assert!(h.process(&batch(jdoe_on_the_call())).await.iter().all(|d| *d == Disposition::Done));
+    store.failing.store(true, Ordering::SeqCst);
+    // WHEN the segments come and the state cannot be written
+    let items = batch(three_segments_of_one_contact());
+    let d = h.process(&items).await;
+    // THEN every record is reported for retry (the first already changed the state), nothing is lost
+    assert!(d.iter().all(|d| matches!(d, Disposition::Retry(_))), "{d:?}");
+    assert!(store.inner.all().iter().all(|i| i["pk"] != format!("sentiment#{JDOE_CONTACT}")));
+    // WHEN Lambda redelivers them and the table accepts the write
+    store.failing.store(false, Ordering::SeqCst);
+    assert!(h.process(&items).await.iter().all(|d| *d == Disposition::Done));
+    // THEN the state holds each turn once and the alert (published during the failed attempt) is not sent again
+    let state = store.inner.all().into_iter().find(|i| i["pk"] == format!("sentiment#{JDOE_CONTACT}")).unwrap();
+    let (reference, ref_store, _) = handler(one_rule(unscoped), MemoryPublisher::new());
+    assert!(all_done(&run(&reference, three_segments_of_one_contact()).await));
+    let expected = ref_store.all().into_iter().find(|i| i["pk"] == format!("sentiment#{JDOE_CONTACT}")).unwrap();
+    assert_eq!(state["state"], expected["state"]);
+    assert_eq!(rule_names(&publisher.published()), ["angry-any"]);
+}
