@@ -383,11 +383,7 @@ impl<S: ItemStore> AgentStateHandler<S> {
 
 /// The events' updates composed in order: one update with the effect of applying them one by one.
 fn fold(events: &[Planned]) -> Update {
-    let mut folded = Update::default();
-    for planned in events {
-        folded.then(&planned.update);
-    }
-    folded
+    Update::compose(events.iter().map(|p| &p.update))
 }
 
 fn poison(agent: &str, planned: &Planned, error: &PortError) -> Disposition {

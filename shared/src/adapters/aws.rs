@@ -2,9 +2,9 @@
 //! standard `AWS_ENDPOINT_URL` (and per-service variants), so moto works unchanged; S3 switches to path-style
 //! addressing when an endpoint is set.
 
+use aws_smithy_http_client::ConnectorBuilder;
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-use aws_smithy_http_client::ConnectorBuilder;
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -19,14 +19,16 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client()).load().await
 }
 
-/// The SDK's default HTTPS client (hyper 1, rustls on aws-lc, proxy settings from the environment), except that
+/// The SDK's default HTTPS client (hyper 1, rustls, proxy settings from the environment) with two changes. The
+/// crypto provider is ring, not aws-lc: the SDK crates are built without their `default-https-client` feature,
+/// so aws-lc (1.5 MB of each bootstrap) is not linked. And
 /// the trusted root certificates are loaded when the first request needs a connection, not while each client is
 /// built in `main`. The SDK loads them eagerly (`validate_base_client_config`): reading and parsing the
 /// platform's certificate store (and, where it is a hashed directory, every file in it) was most of the functions'
 /// cold start before the first `GET /next` (BENCHMARKS.md). The work is the same, once, on the first AWS call.
 pub fn https_client() -> SharedHttpClient {
     let client = aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
-        let mut builder = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+        let mut builder = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::Ring));
         builder.set_connector_settings(settings.cloned());
         if let Some(components) = components {
             builder.set_sleep_impl(components.sleep_impl());
