@@ -582,6 +582,9 @@ replay() { # replay N
     "$bin/connect-replay" run --generated --records "$n" --quiet --out "$dir" >"$res/replay-$n.txt" 2>&1
   fi
   grep 'replay time' "$res/replay-$n.txt" || true
+  # What the run left on disk (the archive directory, the tables saved as JSON, alerts): the tables are what the
+  # process held in memory at the end.
+  (cd "$dir" && du -sb -- * 2>/dev/null) >"$res/replay-$n.du" || true
   rm -rf "$dir"
 }
 replay 100000
