@@ -300,6 +300,108 @@ if all("rss_kb" in r for r in rows) and all("rate" in r for r in rows):
     summary.append(("replay memory flat (peak RSS 1M vs 100k)", f"{b/1024:.1f} vs {a/1024:.1f} MiB ({growth:.2f}×)", "flat", flat))
 w("")
 
+# --- reading: what limits each figure (numbers from the sections above)
+w("## What limits each figure")
+w("")
+def ms(group, fid):
+    return bench.get((group, fid))
+def parse_counts(calls_md):
+    counts = {}
+    for mm in re.finditer(r"^\| (agent-events|contact-records|segments) \| (\d+) \| (\d+) \|", calls_md, re.M):
+        counts.setdefault(mm.group(1), int(mm.group(2)))
+    return counts
+counts = parse_counts(calls)
+if bench:
+    worst = {}
+    for (g, fid), v in bench.items():
+        if fid == "serde_json" or "redelivered" in fid or not ms(g, "serde_json"):
+            continue
+        fn = fid.split("/")[0]
+        r = v / ms(g, "serde_json")
+        if r > worst.get(fn, (0, ""))[0]:
+            worst[fn] = (r, f"{g}/{fid}")
+    w("**CPU floor.** " + ", ".join(f"{fn} {r:.2f}× at worst ({what})" for fn, (r, what) in sorted(worst.items())) + " (first deliveries). "
+      "Each function parses every record once, into the owned typed model (`shared::classify`: about what the yardstick costs, "
+      "since both allocate a string per field); the rest is each function's own output: agent-state builds every event's update "
+      "(about 30 JSON attributes), its history items and one folded conditional write per agent; the archiver gzips the original "
+      "bytes and encodes Parquet with zstd; supervisor-alerts evaluates the rules and keeps per-contact state. The profiles show "
+      "what is left is mostly allocating, copying and dropping owned strings and JSON values. Reaching 2.0× everywhere would take "
+      "a borrowed model (records parsed into slices of the batch's bytes, outputs written from them) — not done here.")
+    w("")
+    w("Changes made against these figures (the previous run of this script, commit `4c9f2ca`, glibc malloc): mimalloc as the "
+      "bootstraps' allocator (−35 to −40 % of a batch's CPU time; the yardstick gains as much, so the ratios barely move), "
+      "agent-state folding a batch's updates newest-first (one clone per attribute instead of one per event and attribute), "
+      "supervisor-alerts reading a contact's join and sentiment state once per batch and writing the state once (2.16 → about "
+      "0.2 table calls per segment record, section 2). Absolute medians then → now: " + "; ".join(
+          f"{label} {before:.1f} → {ms(g, fid):.1f} ms" for label, g, fid, before in (
+              ("agent-state", "agent-events", "agent-state/fresh", 49.3),
+              ("archiver (contact records, both)", "contact-records", "contact-archiver/both", 38.4),
+              ("supervisor-alerts (segments, warm)", "segments", "supervisor-alerts/warm", 34.2),
+              ("serde_json (agent events)", "agent-events", "serde_json", 12.0),
+          ) if ms(g, fid)) + ".")
+    w("")
+if cold and hello:
+    fn_cold = [c for n, c in cold.items() if n != "hello"]
+    w(f"**Cold start.** The bare runtime reaches `GET /next` in {hello:.1f} ms. Before it, a function reads its configuration, "
+      "sets up JSON logging and EMF metrics, loads the SDK configuration from the environment and builds its clients — no file "
+      "but the binary, no network. The trusted root certificates, which the SDK would load and parse while each client is built "
+      "(with rustls-native-certs reading every file of a hashed certificate directory: 8.2 ms here, 3–4× the bare runtime), are "
+      "loaded on the first AWS call instead (the *first invocation* column carries them). What remains, "
+      f"{min(c['median_ms'] for c in fn_cold) - hello:.1f}–{max(c['median_ms'] for c in fn_cold) - hello:.1f} ms, grows with the binary: "
+      "pages to map and fault in (`perf stat`: about 420 page faults for agent-state against 205 for the bare runtime), "
+      "relocations to apply, and the SDK configuration and clients to build.")
+    w("")
+if mem:
+    w("**Peak memory.** A 6 MB event is held as received (the JSON), then as decoded record bytes, then as parsed records and the "
+      "function's output (a gzip and a Parquet object for the archiver); the runtime alone holding the same event is the floor "
+      "(`hello@agent-events`). mimalloc is built without transparent huge pages (feature `no_thp`): with them, the kernel "
+      "backed its arenas in 2 MB pages and peak RSS rose to 53–84 MB on these batches, for no measurable CPU gain.")
+    w("")
+w("**Binary size.** Most of each bootstrap is the AWS SDK (the service clients, smithy runtime, SigV4), hyper with h2 and "
+  "rustls (with ring: the SDK crates are built without `default-https-client`, so aws-lc is not linked), tokio and the "
+  "Lambda runtime; the archiver adds arrow and parquet. Dependencies are compiled for size (`opt-level = \"s\"`) except the "
+  "per-record hot crates (serde_json, zlib-rs, zstd, mimalloc, memchr, chrono), which cost no measurable CPU. arm64 code is "
+  "about 20 % smaller than x86-64.")
+w("")
+if all("rate" in r for r in rows) and counts and bench:
+    txt = read(f"replay-{rows[1]['n']}.txt")
+    mix = {}
+    for key, pat in (("agent-events", r"agent events\s+(\d+)"), ("contact-records", r"contact records\s+(\d+)"), ("segments", r"Contact Lens segments\s+(\d+)")):
+        mm = re.search(pat, txt)
+        if mm:
+            mix[key] = int(mm.group(1))
+    parse_us = {g: ms(g, "serde_json") * 1000 / counts[g] for g in counts if ms(g, "serde_json")}
+    fn_us = {}
+    for g, fids in (("agent-events", ("agent-state/fresh", "contact-archiver/both", "supervisor-alerts/fresh")),
+                    ("contact-records", ("contact-archiver/both", "supervisor-alerts/warm")),
+                    ("segments", ("contact-archiver/both", "supervisor-alerts/warm"))):
+        if g in counts and all(ms(g, f) for f in fids):
+            fn_us[g] = sum(ms(g, f) for f in fids) * 1000 / counts[g]
+    total = sum(mix.values())
+    if total and len(parse_us) == 3 and len(fn_us) == 3:
+        consumers = {"agent-events": 3, "contact-records": 2, "segments": 2}
+        parse_floor = total / (sum(mix[g] * consumers[g] * parse_us[g] for g in mix) / 1e6)
+        fn_floor = total / (sum(mix[g] * fn_us[g] for g in mix) / 1e6)
+        rate = rows[1]["rate"]
+        w(f"**Replay throughput.** The replay puts every record through the functions that consume its stream (the archiver and "
+          f"supervisor-alerts: all three streams; agent-state: agent events), one after another on one core, plus generating "
+          f"the record, the simulated event source mapping and the local adapters (files, tables). From section 1's per-record "
+          f"costs and this day's mix ({', '.join(f'{g} {mix[g]:,}' for g in mix)}): serde_json alone parsing each record once per "
+          f"consuming function would allow at most {parse_floor:,.0f} records/s, and the functions' measured work {fn_floor:,.0f} "
+          f"records/s; the replay reaches {rate:,} ({rate / fn_floor:.0%} of that), the rest going to the generator and the "
+          f"local adapters. 100,000 records/s on one core is below the parse floor of three consumers: it would need the "
+          f"functions to cost less than parsing each record once.")
+        w("")
+        du = read(f"replay-{rows[1]['n']}.du")
+        sizes = ", ".join(f"{name} {int(b) / 2**20:.0f} MiB" for b, name in (l.split(None, 1) for l in du.splitlines() if l.strip()))
+        w(f"**Replay memory.** The local backends keep the DynamoDB tables in memory for the whole run, as the real tables keep "
+          f"them: one current item per agent, but a history item per finished status episode and ACW period, and per contact "
+          f"a join, a sentiment window and the alert claims, all with TTLs of hours to days — longer than the replayed day, so "
+          f"nothing expires during it. Peak memory therefore grows with the records replayed, not with time. Left on disk by "
+          f"the {rows[1]['n']:,}-record run: {sizes or 'not recorded'} (the tables as JSON). Flat memory would need the local "
+          f"tables on disk (an embedded key-value store) — not done here; the archive is already written to disk as it goes.")
+        w("")
+
 # --- summary at the top
 head = ["## Summary", "", "| figure | measured | target | |", "|---|---|---|---|"]
 for what, value, target, ok in summary:
