@@ -81,7 +81,7 @@ w("")
 w("## Machine and build")
 w("")
 w(f"* {m.get('nproc')} cores ({m.get('cpu')}), {m.get('memory')}, Linux {m.get('kernel')}")
-w(f"* {m.get('rustc')}; {m.get('cargo')}; release profile: fat LTO, codegen-units 1, opt-level 3, symbols stripped")
+w(f"* {m.get('rustc')}; {m.get('cargo')}; release profile: fat LTO, codegen-units 1, opt-level 3 for the workspace and the per-record hot crates, \"s\" for the other dependencies, symbols stripped; mimalloc (THP disabled in the bootstraps)")
 dirty = m.get("dirty", "").strip()
 w(f"* measured {m.get('date')} on commit `{m.get('commit')}`" + (f" plus the uncommitted working-tree changes of other engineers in: {', '.join('`'+d+'`' for d in dirty.split())}" if dirty else ""))
 w(f"* shared machine: load average {m.get('load_start')} at the start and {m.get('load_end', '?')} at the end; {m.get('other_rustc_start', '?')} other `rustc` processes were running at the start (other engineers build in parallel on the same 2 cores), so wall-clock figures carry that noise")
@@ -354,8 +354,9 @@ if cold and hello:
 if mem:
     w("**Peak memory.** A 6 MB event is held as received (the JSON), then as decoded record bytes, then as parsed records and the "
       "function's output (a gzip and a Parquet object for the archiver); the runtime alone holding the same event is the floor "
-      "(`hello@agent-events`). mimalloc is built without transparent huge pages (feature `no_thp`): with them, the kernel "
-      "backed its arenas in 2 MB pages and peak RSS rose to 53–84 MB on these batches, for no measurable CPU gain.")
+      "(`hello@agent-events`). Each bootstrap turns transparent huge pages off for itself first thing "
+      "(`shared::lambda::disable_transparent_huge_pages`): with them, the kernel backed mimalloc's arenas in 2 MB pages and "
+      "peak RSS rose to 53–84 MB on these batches, for no measurable CPU gain.")
     w("")
 w("**Binary size.** Most of each bootstrap is the AWS SDK (the service clients, smithy runtime, SigV4), hyper with h2 and "
   "rustls (with ring: the SDK crates are built without `default-https-client`, so aws-lc is not linked), tokio and the "

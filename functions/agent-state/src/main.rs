@@ -14,6 +14,7 @@ use shared::quarantine::ObjectQuarantine;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::lambda::disable_transparent_huge_pages();
     let metrics = shared::telemetry::init(NAME)?;
     let config = Config::from_env(&ProcessEnv).map_err(|e| e.to_string())?;
     let cfg = shared::adapters::aws::sdk_config().await;

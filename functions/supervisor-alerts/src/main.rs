@@ -17,6 +17,7 @@ use supervisor_alerts::handler::Handler;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::lambda::disable_transparent_huge_pages();
     let metrics = shared::telemetry::init(NAME)?;
     let config = Config::from_env(&ProcessEnv).map_err(|e| {
         tracing::error!(error = %e, "invalid configuration");
