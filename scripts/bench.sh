@@ -328,11 +328,13 @@ if bench:
       "what is left is mostly allocating, copying and dropping owned strings and JSON values. Reaching 2.0× everywhere would take "
       "a borrowed model (records parsed into slices of the batch's bytes, outputs written from them) — not done here.")
     w("")
+    mm = re.search(r"^\| segments \| warm \|(?: [\d.]+ \|){5} ([\d.]+) \|", calls, re.M)
+    seg_calls = mm.group(1) if mm else "(not measured)"
     w("Changes made against these figures (the previous run of this script, commit `4c9f2ca`, glibc malloc): mimalloc as the "
       "bootstraps' allocator (−35 to −40 % of a batch's CPU time; the yardstick gains as much, so the ratios barely move), "
       "agent-state folding a batch's updates newest-first (one clone per attribute instead of one per event and attribute), "
-      "supervisor-alerts reading a contact's join and sentiment state once per batch and writing the state once (2.16 → about "
-      "0.2 table calls per segment record, section 2). Absolute medians then → now: " + "; ".join(
+      "supervisor-alerts reading a contact's join and sentiment state once per batch and writing the state once (2.16 → "
+      f"{seg_calls} table calls per segment record, section 2). Absolute medians then → now: " + "; ".join(
           f"{label} {before:.1f} → {ms(g, fid):.1f} ms" for label, g, fid, before in (
               ("agent-state", "agent-events", "agent-state/fresh", 49.3),
               ("archiver (contact records, both)", "contact-records", "contact-archiver/both", 38.4),
