@@ -707,8 +707,8 @@ const KBROWN_ARN: &str = "arn:aws:connect:us-east-1:123456789012:instance/aaaaaa
 
 fn failing_handler(
     rules: Rules,
-    store: BatchFailingStore,
-) -> (Handler<BatchFailingStore, MemoryPublisher, ManualClock>, MemoryPublisher) {
+    store: FailingStore,
+) -> (Handler<FailingStore, MemoryPublisher, ManualClock>, MemoryPublisher) {
     let publisher = MemoryPublisher::new();
     let s = settings(&rules);
     let clock = ManualClock::at("2026-11-02T12:00:00Z");
@@ -751,7 +751,7 @@ async fn the_newest_link_of_a_contact_wins_whatever_the_record_order() {
 #[tokio::test]
 async fn a_failed_link_write_retries_the_events_whose_links_it_held_and_later_events_of_their_agents() {
     // GIVEN a store that throttles the first batch write
-    let store = BatchFailingStore { transient_calls: Arc::new(AtomicUsize::new(1)), ..BatchFailingStore::default() };
+    let store = FailingStore { transient_calls: Arc::new(AtomicUsize::new(1)), ..FailingStore::default() };
     let (h, publisher) = failing_handler(one_rule(THREE_NEGATIVE), store.clone());
     let items = batch(vec![
         item(fixture("raw/agent/status-available.json"), "2026-11-02T08:01:01Z"), // jdoe, no contact
@@ -785,8 +785,7 @@ async fn a_failed_link_write_retries_the_events_whose_links_it_held_and_later_ev
 #[tokio::test]
 async fn a_link_that_can_never_be_written_poisons_only_the_event_it_came_from() {
     // GIVEN a store that refuses jdoe's contact's link for good
-    let store =
-        BatchFailingStore { refused_pk: Some(format!("contact#{JDOE_CONTACT}")), ..BatchFailingStore::default() };
+    let store = FailingStore { refused_pk: Some(format!("contact#{JDOE_CONTACT}")), ..FailingStore::default() };
     let (h, _) = failing_handler(one_rule(THREE_NEGATIVE), store.clone());
     // WHEN a batch holds that event, a later one of the same agent and another agent's event
     let d = h
@@ -946,71 +945,18 @@ async fn the_segments_of_one_contact_in_a_batch_read_the_join_and_the_state_once
     assert!(state["state"]["turns"].as_u64().unwrap() > 3, "{state:?}");
 }
 
-/// A memory table whose sentiment-state writes fail (transiently) while `failing` is set.
-#[derive(Clone)]
-struct FailingSentimentSaves {
-    inner: MemoryItemStore,
-    failing: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl shared::ports::ItemStore for FailingSentimentSaves {
-    async fn put(
-        &self,
-        item: shared::ports::Item,
-        condition: shared::ports::Condition,
-    ) -> shared::ports::PortResult<shared::ports::WriteOutcome> {
-        let sentiment = item.get("pk").and_then(Value::as_str).is_some_and(|pk| pk.starts_with("sentiment#"));
-        if sentiment && self.failing.load(Ordering::SeqCst) {
-            return Err(shared::ports::PortError::transient("test", "sentiment write throttled"));
-        }
-        self.inner.put(item, condition).await
-    }
-
-    async fn update(
-        &self,
-        pk: &str,
-        sk: &str,
-        set: shared::ports::Item,
-        remove: &[&'static str],
-        condition: shared::ports::Condition,
-    ) -> shared::ports::PortResult<shared::ports::WriteOutcome> {
-        self.inner.update(pk, sk, set, remove, condition).await
-    }
-
-    async fn get(&self, pk: &str, sk: &str) -> shared::ports::PortResult<Option<shared::ports::Item>> {
-        self.inner.get(pk, sk).await
-    }
-
-    async fn delete(
-        &self,
-        pk: &str,
-        sk: &str,
-        condition: shared::ports::Condition,
-    ) -> shared::ports::PortResult<shared::ports::WriteOutcome> {
-        self.inner.delete(pk, sk, condition).await
-    }
-
-    async fn batch_put(&self, items: Vec<shared::ports::Item>) -> shared::ports::PortResult<()> {
-        self.inner.batch_put(items).await
-    }
-
-    async fn query(&self, query: shared::ports::Query) -> shared::ports::PortResult<Vec<shared::ports::Item>> {
-        self.inner.query(query).await
-    }
-}
-
 #[tokio::test]
 async fn a_failed_write_of_the_state_retries_every_record_whose_turns_it_held_and_alerts_stay_once() {
     // GIVEN the contact joined, a rule that fires on the second record, and a table refusing the state write
     let unscoped = r#"{"name":"angry-any","kind":"negative_sentiment","severity":"critical","consecutive":3,"cooldown":"0s","scope":{}}"#;
     let rules = one_rule(unscoped);
     let s = settings(&rules);
-    let store = FailingSentimentSaves { inner: MemoryItemStore::new(&[]), failing: Default::default() };
+    let store = FailingStore::default();
     let publisher = MemoryPublisher::new();
     let clock = ManualClock::at("2026-11-02T12:00:00Z");
     let h = Handler::with_clock(rules, store.clone(), publisher.clone(), s, clock);
     assert!(h.process(&batch(jdoe_on_the_call())).await.iter().all(|d| *d == Disposition::Done));
-    store.failing.store(true, Ordering::SeqCst);
+    store.throttle_puts(Some("sentiment#"));
     // WHEN the segments come and the state cannot be written
     let items = batch(three_segments_of_one_contact());
     let d = h.process(&items).await;
@@ -1018,7 +964,7 @@ async fn a_failed_write_of_the_state_retries_every_record_whose_turns_it_held_an
     assert!(d.iter().all(|d| matches!(d, Disposition::Retry(_))), "{d:?}");
     assert!(store.inner.all().iter().all(|i| i["pk"] != format!("sentiment#{JDOE_CONTACT}")));
     // WHEN Lambda redelivers them and the table accepts the write
-    store.failing.store(false, Ordering::SeqCst);
+    store.throttle_puts(None);
     assert!(h.process(&items).await.iter().all(|d| *d == Disposition::Done));
     // THEN the state holds each turn once and the alert (published during the failed attempt) is not sent again
     let state = store.inner.all().into_iter().find(|i| i["pk"] == format!("sentiment#{JDOE_CONTACT}")).unwrap();

@@ -159,20 +159,34 @@ impl Publisher for FlakyPublisher {
     }
 }
 
-/// Wraps the memory store and fails `batch_put` as told: the next `transient_calls` calls fail with a throttling
-/// error (nothing written), and every call holding the item `refused_pk` fails permanently (DynamoDB's
-/// ValidationException: nothing written). Other calls pass through.
+/// Wraps the memory store and fails writes as told. `batch_put`: the next `transient_calls` calls fail with a
+/// throttling error (nothing written), and every call holding the item `refused_pk` fails permanently (DynamoDB's
+/// ValidationException: nothing written). `put`: while `throttled_put_prefix` holds a prefix, puts of items whose
+/// `pk` starts with it fail with a throttling error. Other calls pass through.
 #[derive(Debug, Clone, Default)]
-pub struct BatchFailingStore {
+pub struct FailingStore {
     pub inner: MemoryItemStore,
     pub transient_calls: Arc<AtomicUsize>,
     pub refused_pk: Option<String>,
     /// `batch_put` calls made, failed ones included.
     pub batch_calls: Arc<AtomicUsize>,
+    pub throttled_put_prefix: Arc<Mutex<Option<String>>>,
 }
 
-impl ItemStore for BatchFailingStore {
+impl FailingStore {
+    pub fn throttle_puts(&self, pk_prefix: Option<&str>) {
+        *self.throttled_put_prefix.lock().unwrap() = pk_prefix.map(str::to_owned);
+    }
+}
+
+impl ItemStore for FailingStore {
     async fn put(&self, item: Item, condition: Condition) -> PortResult<WriteOutcome> {
+        let throttled = self.throttled_put_prefix.lock().unwrap().as_ref().is_some_and(|prefix| {
+            item.get("pk").and_then(Value::as_str).is_some_and(|pk| pk.starts_with(prefix.as_str()))
+        });
+        if throttled {
+            return Err(PortError::transient("dynamodb", "ThrottlingException"));
+        }
         self.inner.put(item, condition).await
     }
     async fn update(
