@@ -10,10 +10,12 @@
 //!    contact), before any segment is evaluated: segments are scoped through them;
 //! 4. process each key's records in batch order, keys concurrently, agent events first. Per record: update the
 //!    state the rules need (missed-contact window, sentiment window — both idempotent), evaluate the rules
-//!    ([`crate::engine`]), and deliver the candidates exactly once ([`crate::delivery`]);
+//!    ([`crate::engine`]), and deliver the candidates exactly once ([`crate::delivery`]). A contact's join and
+//!    sentiment window are read once per batch and the window is written once, after the key's last record;
 //! 5. a transient failure (of the record, or of the join write for a join it owns) reports the record for retry,
 //!    and every later record of the same key too (they are not applied: they come again, in order, with the
-//!    redelivery); a permanent failure makes the record poison.
+//!    redelivery); a failed write of the sentiment window reports every record whose turns it held; a permanent
+//!    failure makes the record poison.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
