@@ -19,13 +19,15 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client()).load().await
 }
 
-/// The SDK's default HTTPS client (hyper 1, rustls, proxy settings from the environment) with two changes. The
-/// crypto provider is ring, not aws-lc: the SDK crates are built without their `default-https-client` feature,
-/// so aws-lc (1.5 MB of each bootstrap) is not linked. And
-/// the trusted root certificates are loaded when the first request needs a connection, not while each client is
-/// built in `main`. The SDK loads them eagerly (`validate_base_client_config`): reading and parsing the
-/// platform's certificate store (and, where it is a hashed directory, every file in it) was most of the functions'
-/// cold start before the first `GET /next` (BENCHMARKS.md). The work is the same, once, on the first AWS call.
+/// The SDK's default HTTPS client (hyper 1, rustls, proxy settings from the environment) with two changes.
+///
+/// * The crypto provider is ring, not aws-lc: the SDK crates are built without their `default-https-client`
+///   feature, so aws-lc (1.5 MB of each bootstrap) is not linked.
+/// * The trusted root certificates are loaded when a client's first request needs a connection, not while each
+///   client is built in `main`. The SDK loads them eagerly (`validate_base_client_config`): reading and parsing the
+///   platform's certificate store (and, where it is a hashed directory, every file in it) was most of the
+///   functions' cold start before the first `GET /next` (BENCHMARKS.md). The work is the same, on the first call of
+///   each client (the file reading once per process).
 pub fn https_client() -> SharedHttpClient {
     let client = aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
         let mut builder = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::Ring));
