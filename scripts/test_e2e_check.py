@@ -21,6 +21,8 @@ REFS = {
     "AlertTopic": "arn:aws:sns:us-east-1:123456789012:topic",
     "ArchivePrefix": "",
     "ArchiveFormat": "both",
+    "ArchiveAgentEvents": "false",
+    "ArchiveSegments": "true",
     "AlertRules": '{"rules":[]}',
 }
 
@@ -39,6 +41,8 @@ def test_each_function_gets_the_globals_its_own_variables_and_the_json_logging_v
         "ARCHIVE_BUCKET": "bucket",
         "ARCHIVE_PREFIX": "",
         "ARCHIVE_FORMAT": "both",
+        "ARCHIVE_AGENT_EVENTS": "false",
+        "ARCHIVE_SEGMENTS": "true",
         "AWS_LAMBDA_LOG_FORMAT": "JSON",
         "AWS_LAMBDA_LOG_LEVEL": "INFO",
     }

@@ -592,5 +592,7 @@ def test_failed_batches_page_the_ops_topic() -> None:
     assert alarms["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"].endswith(":alarm:*")
     # The topic is encrypted: the publishing services must be able to use its key.
     key = everything["EncryptionKey"]["Properties"]["KeyPolicy"]["Statement"]
-    key_users = {s["Principal"].get("Service") for s in key if isinstance(s["Principal"].get("Service"), str)}
+    key_users = {
+        s["Principal"].get("Service") for s in key if "Principal" in s and isinstance(s["Principal"].get("Service"), str)
+    }
     assert {"events.amazonaws.com", "cloudwatch.amazonaws.com"} <= key_users
