@@ -20,7 +20,7 @@ use std::hint::black_box;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use contact_archiver::config::ArchiveFormat;
+use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
 use contact_archiver::handler::Archiver;
 use contact_archiver::ndjson;
 use contact_archiver::tables::{self, ContactRow};
@@ -66,7 +66,7 @@ impl Bench {
             gz.finish().expect("in-memory gzip").len()
         };
         let handler = |format, items: &[KinesisItem]| {
-            let archiver = Archiver::new(MemoryObjectStore::new(), "", format);
+            let archiver = Archiver::new(MemoryObjectStore::new(), "", format, ArchiveKinds::ALL);
             black_box(self.runtime.block_on(archiver.process(items)));
             archiver.store().objects().values().map(|o| o.body.len()).sum()
         };

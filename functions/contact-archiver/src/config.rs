@@ -5,6 +5,8 @@
 //! | `ARCHIVE_BUCKET` | required | bucket the archive is written to |
 //! | `ARCHIVE_PREFIX` | empty | key prefix of the archive; a missing trailing `/` is appended, a leading `/` or an empty path segment (`//`) is rejected |
 //! | `ARCHIVE_FORMAT` | `ndjson` | `ndjson`, `parquet` or `both` (see [`ArchiveFormat`]) |
+//! | `ARCHIVE_AGENT_EVENTS` | `false` | `true`: agent events are archived too; `false`: they are skipped ([`ArchiveKinds`]) |
+//! | `ARCHIVE_SEGMENTS` | `false` | `true`: Contact Lens segments (transcripts: personal data) are archived too; `false`: skipped |
 //! | `QUARANTINE_BUCKET` | required | bucket poison records go to ([`shared::config::QuarantineConfig`]) |
 //! | `QUARANTINE_PREFIX` | `quarantine/` | key prefix of the quarantine |
 
@@ -49,6 +51,51 @@ pub fn has_parquet_schema(kind: RecordKind) -> bool {
     matches!(kind, RecordKind::ContactRecord | RecordKind::AgentEvent)
 }
 
+/// Which record kinds are archived. Contact records always are; agent events and Contact Lens segments only when
+/// enabled. A stream may carry several kinds (contact records and agent events on one stream, or everything on
+/// one), so the archiver decides per record: a valid record of a kind not enabled is
+/// [`shared::batch::Disposition::Skipped`] — counted, not written, not quarantined.
+///
+/// `Default` is what the function does with neither variable set: contact records only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ArchiveKinds {
+    pub agent_events: bool,
+    pub segments: bool,
+}
+
+impl ArchiveKinds {
+    /// Contact records only (the function's default).
+    pub const CONTACT_RECORDS: Self = Self { agent_events: false, segments: false };
+    /// Every kind (the local replay and the demo).
+    pub const ALL: Self = Self { agent_events: true, segments: true };
+
+    /// `ARCHIVE_AGENT_EVENTS` and `ARCHIVE_SEGMENTS`, `true` or `false`, each `false` when absent or empty.
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            agent_events: parsed(env, "ARCHIVE_AGENT_EVENTS", false)?,
+            segments: parsed(env, "ARCHIVE_SEGMENTS", false)?,
+        })
+    }
+
+    /// Whether valid records of `kind` are archived.
+    pub fn includes(self, kind: RecordKind) -> bool {
+        match kind {
+            RecordKind::ContactRecord => true,
+            RecordKind::AgentEvent => self.agent_events,
+            RecordKind::AnalysisSegment => self.segments,
+        }
+    }
+}
+
+impl fmt::Display for ArchiveKinds {
+    /// The archived kinds' slugs, comma-separated (for the init log line).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kinds: Vec<&str> =
+            RecordKind::ALL.into_iter().filter(|k| self.includes(*k)).map(RecordKind::slug).collect();
+        f.write_str(&kinds.join(","))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("expected one of ndjson, parquet, both")]
 pub struct UnknownFormat;
@@ -81,6 +128,7 @@ pub struct Config {
     /// Empty or ending in `/`.
     pub prefix: String,
     pub format: ArchiveFormat,
+    pub kinds: ArchiveKinds,
     pub quarantine: QuarantineConfig,
 }
 
@@ -90,6 +138,7 @@ impl Config {
             bucket: required(env, "ARCHIVE_BUCKET")?,
             prefix: normalize_prefix(&optional(env, "ARCHIVE_PREFIX", ""))?,
             format: parsed(env, "ARCHIVE_FORMAT", ArchiveFormat::default())?,
+            kinds: ArchiveKinds::from_env(env)?,
             quarantine: QuarantineConfig::from_env(env)?,
         })
     }
@@ -123,7 +172,48 @@ mod tests {
         assert_eq!(c.bucket, "archive");
         assert_eq!(c.prefix, "");
         assert_eq!(c.format, ArchiveFormat::Ndjson);
+        assert_eq!(c.kinds, ArchiveKinds::CONTACT_RECORDS, "agent events and segments are off unless enabled");
         assert_eq!(c.quarantine.prefix, "quarantine/");
+    }
+
+    #[test]
+    fn agent_events_and_segments_are_enabled_one_by_one() {
+        let with = |agents: &'static str, segments: &'static str| {
+            let env = [
+                ("ARCHIVE_BUCKET", "a"),
+                ("QUARANTINE_BUCKET", "q"),
+                ("ARCHIVE_AGENT_EVENTS", agents),
+                ("ARCHIVE_SEGMENTS", segments),
+            ];
+            Config::from_env(&env).map(|c| c.kinds)
+        };
+        assert_eq!(with("true", "false"), Ok(ArchiveKinds { agent_events: true, segments: false }));
+        assert_eq!(with("false", "true"), Ok(ArchiveKinds { agent_events: false, segments: true }));
+        assert_eq!(with("true", "true"), Ok(ArchiveKinds::ALL));
+        assert_eq!(with("", " "), Ok(ArchiveKinds::CONTACT_RECORDS), "empty is absent: the default");
+        assert_eq!(with(" true ", "false").map(|k| k.agent_events), Ok(true), "surrounding blanks are trimmed");
+    }
+
+    #[test]
+    fn a_bad_kind_flag_fails_init_naming_the_variable() {
+        for (var, value) in [("ARCHIVE_AGENT_EVENTS", "yes"), ("ARCHIVE_SEGMENTS", "1"), ("ARCHIVE_SEGMENTS", "on")] {
+            let env = [("ARCHIVE_BUCKET", "a"), ("QUARANTINE_BUCKET", "q"), (var, value)];
+            let e = Config::from_env(&env).unwrap_err();
+            assert!(matches!(e, ConfigError::Invalid { var: v, .. } if v == var), "{var}={value}: {e}");
+            assert!(e.to_string().contains(var), "{e}");
+        }
+    }
+
+    #[test]
+    fn contact_records_are_always_archived_and_other_kinds_only_when_enabled() {
+        for kinds in
+            [ArchiveKinds::CONTACT_RECORDS, ArchiveKinds::ALL, ArchiveKinds { agent_events: true, segments: false }]
+        {
+            assert!(kinds.includes(RecordKind::ContactRecord));
+            assert_eq!(kinds.includes(RecordKind::AgentEvent), kinds.agent_events);
+            assert_eq!(kinds.includes(RecordKind::AnalysisSegment), kinds.segments);
+        }
+        assert_eq!(ArchiveKinds::CONTACT_RECORDS.to_string(), "contact-records");
     }
 
     #[test]

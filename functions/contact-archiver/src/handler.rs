@@ -2,7 +2,9 @@
 //!
 //! For one batch:
 //! 1. each record is classified; an invalid one is [`Disposition::Poison`] (the batch driver quarantines it);
-//!    every valid kind is archived (contact records, agent events, analysis segments: nothing is skipped);
+//!    a valid one is archived if its kind is enabled ([`ArchiveKinds`]: contact records always, agent events and
+//!    analysis segments when configured) and is otherwise [`Disposition::Skipped`] — not written, not
+//!    quarantined (a stream may carry several kinds);
 //! 2. valid records are grouped by (kind, partition, format, shard) — the partition is the UTC day of the
 //!    record's own time ([`partition_time`] documents the fallback order) — into **one object per group**;
 //! 3. each object is encoded (gzip NDJSON of the original bytes, [`crate::ndjson`]; or Parquet,
@@ -32,7 +34,7 @@ use shared::ports::{ObjectStore, PortError, PutObject, PutOutcome};
 use shared::{ConnectRecord, RecordKind};
 use tracing::{info, warn};
 
-use crate::config::ArchiveFormat;
+use crate::config::{ArchiveFormat, ArchiveKinds};
 use crate::layout::{Format, Partition, Target, TimeSource, partition_time, seq_range};
 use crate::ndjson;
 use crate::tables::{self, AgentRow, ContactRow};
@@ -61,6 +63,7 @@ pub struct Archiver<S> {
     store: S,
     prefix: String,
     format: ArchiveFormat,
+    kinds: ArchiveKinds,
 }
 
 /// One object to write: where, and which records (indices into the batch, in batch order).
@@ -71,9 +74,10 @@ struct ObjectPlan {
 }
 
 impl<S: ObjectStore> Archiver<S> {
-    /// `prefix` is empty or ends in `/` ([`crate::config::Config`] guarantees it).
-    pub fn new(store: S, prefix: impl Into<String>, format: ArchiveFormat) -> Self {
-        Self { store, prefix: prefix.into(), format }
+    /// `prefix` is empty or ends in `/` ([`crate::config::Config`] guarantees it); `kinds` says which valid
+    /// records are archived (the others are skipped).
+    pub fn new(store: S, prefix: impl Into<String>, format: ArchiveFormat, kinds: ArchiveKinds) -> Self {
+        Self { store, prefix: prefix.into(), format, kinds }
     }
 
     pub fn store(&self) -> &S {
@@ -145,10 +149,16 @@ impl<S: ObjectStore> Processor for Archiver<S> {
         let mut records: Vec<Option<ConnectRecord>> = Vec::with_capacity(items.len());
         let mut groups: BTreeMap<(Target, &str), Vec<usize>> = BTreeMap::new();
         let mut arrival_fallbacks = 0usize;
+        let mut skipped = 0usize;
         for (i, item) in items.iter().enumerate() {
             match shared::classify(&item.data) {
                 Err(reason) => {
                     dispositions[i] = Disposition::Poison(reason);
+                    records.push(None);
+                }
+                Ok(record) if !self.kinds.includes(record.kind()) => {
+                    dispositions[i] = Disposition::Skipped;
+                    skipped += 1;
                     records.push(None);
                 }
                 Ok(record) => {
@@ -200,6 +210,7 @@ impl<S: ObjectStore> Processor for Archiver<S> {
         }
         info!(
             records = items.len(),
+            skipped,
             objects,
             failed_objects,
             arrival_fallbacks,

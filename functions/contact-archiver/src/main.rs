@@ -23,7 +23,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let s3 = S3ObjectStore::client(&sdk);
     let quarantine =
         ObjectQuarantine::new(S3ObjectStore::new(s3.clone(), config.quarantine.bucket), config.quarantine.prefix);
-    let handler = Archiver::new(S3ObjectStore::new(s3, config.bucket), config.prefix, config.format);
-    tracing::info!(format = %config.format, "contact-archiver initialised");
+    let handler = Archiver::new(S3ObjectStore::new(s3, config.bucket), config.prefix, config.format, config.kinds);
+    tracing::info!(format = %config.format, kinds = %config.kinds, "contact-archiver initialised");
     shared::lambda::serve(NAME, handler, quarantine, metrics).await
 }

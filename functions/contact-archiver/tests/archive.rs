@@ -11,7 +11,7 @@ use arrow_array::{Array, RecordBatch};
 use aws_lambda_events::streams::KinesisEventResponse;
 use chrono::{DateTime, Utc};
 use common::*;
-use contact_archiver::config::ArchiveFormat;
+use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
 use contact_archiver::handler::{Archiver, NAME};
 use contact_archiver::ndjson;
 use contact_archiver::tables::{agent_events_schema, contact_records_schema};
@@ -70,7 +70,7 @@ fn millis(t: Option<DateTime<Utc>>) -> Option<i64> {
 #[tokio::test]
 async fn a_batch_is_archived_in_one_object_and_reads_back_byte_equal() {
     let items = envelope_items("ctr-batch.json");
-    let archiver = Archiver::new(MemoryObjectStore::new(), "archive/", ArchiveFormat::Ndjson);
+    let archiver = Archiver::new(MemoryObjectStore::new(), "archive/", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
     let q = quarantine();
 
     let (response, report) = run(&archiver, &items, &q).await;
@@ -94,7 +94,7 @@ async fn a_batch_is_archived_in_one_object_and_reads_back_byte_equal() {
 #[tokio::test]
 async fn the_same_batch_again_writes_no_new_object_and_reports_nothing() {
     let items = envelope_items("ctr-batch.json");
-    let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Both);
+    let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Both, ArchiveKinds::ALL);
     let q = quarantine();
     run(&archiver, &items, &q).await;
     let first = archiver.store().objects();
@@ -116,7 +116,7 @@ async fn both_versions_of_a_republished_ctr_are_kept_and_the_newest_is_v2() {
     let v2 = read_event_file("raw/ctr/republished-v2.json");
     for order in [vec![v1.clone(), v2.clone()], vec![v2.clone(), v1.clone()]] {
         let items = items(10, order.clone());
-        let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Ndjson);
+        let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
         let (response, _) = run(&archiver, &items, &quarantine()).await;
         assert!(response.batch_item_failures.is_empty());
 
@@ -135,7 +135,7 @@ async fn both_versions_of_a_republished_ctr_are_kept_and_the_newest_is_v2() {
 #[tokio::test]
 async fn good_records_are_archived_and_bad_ones_quarantined_with_their_reasons() {
     let items = envelope_items("mixed-bad.json");
-    let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Ndjson);
+    let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
     let q = quarantine();
 
     let (response, report) = run(&archiver, &items, &q).await;
@@ -167,7 +167,7 @@ async fn every_bad_input_file_is_quarantined_or_archived_as_its_manifest_says() 
     let manifest: Vec<Case> = serde_json::from_slice(&read_event_file("bad/MANIFEST.json")).unwrap();
     let data: Vec<Vec<u8>> = manifest.iter().map(|c| read_event_file(&format!("bad/{}", c.file))).collect();
     let items = items(1, data.clone());
-    let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Ndjson);
+    let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
     let q = quarantine();
 
     let (response, report) = run(&archiver, &items, &q).await;
@@ -202,7 +202,7 @@ fn two_day_batch(n: usize) -> Vec<KinesisItem> {
 async fn a_failed_put_reports_the_lowest_sequence_number_of_its_object_and_the_retry_finds_the_rest() {
     let items = two_day_batch(10);
     let store = FailingPrefix::new("contact-records/year=2026/month=11/day=03/", PortError::transient("s3", "503"));
-    let archiver = Archiver::new(store, "", ArchiveFormat::Ndjson);
+    let archiver = Archiver::new(store, "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
     let q = quarantine();
 
     // WHEN the day-03 object fails
@@ -254,7 +254,7 @@ async fn a_failed_put_reports_the_lowest_sequence_number_of_its_object_and_the_r
 async fn a_failed_parquet_put_retries_records_whose_ndjson_object_was_written() {
     let items = two_day_batch(4);
     let store = FailingPrefix::new("contact-records-parquet/", PortError::transient("s3", "timeout"));
-    let archiver = Archiver::new(store, "", ArchiveFormat::Both);
+    let archiver = Archiver::new(store, "", ArchiveFormat::Both, ArchiveKinds::ALL);
 
     let (response, report) = run(&archiver, &items, &quarantine()).await;
 
@@ -266,7 +266,7 @@ async fn a_failed_parquet_put_retries_records_whose_ndjson_object_was_written() 
 async fn a_permanent_put_failure_quarantines_the_records_of_that_object_only() {
     let items = two_day_batch(4);
     let store = FailingPrefix::new("contact-records/year=2026/month=11/day=03/", PortError::permanent("s3", "denied"));
-    let archiver = Archiver::new(store, "", ArchiveFormat::Ndjson);
+    let archiver = Archiver::new(store, "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
     let q = quarantine();
 
     let (response, report) = run(&archiver, &items, &q).await;
@@ -282,7 +282,7 @@ async fn a_permanent_put_failure_quarantines_the_records_of_that_object_only() {
 #[tokio::test]
 async fn contact_records_in_parquet_read_back_equal_to_the_input_fields() {
     let items = envelope_items("ctr-batch.json");
-    let archiver = Archiver::new(MemoryObjectStore::new(), "p/", ArchiveFormat::Parquet);
+    let archiver = Archiver::new(MemoryObjectStore::new(), "p/", ArchiveFormat::Parquet, ArchiveKinds::ALL);
     let (response, _) = run(&archiver, &items, &quarantine()).await;
     assert!(response.batch_item_failures.is_empty());
 
@@ -397,7 +397,7 @@ async fn contact_records_in_parquet_read_back_equal_to_the_input_fields() {
 #[tokio::test]
 async fn agent_events_in_parquet_read_back_equal_to_the_input_fields() {
     let items = envelope_items("agent-day.json");
-    let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Both);
+    let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Both, ArchiveKinds::ALL);
     let (response, _) = run(&archiver, &items, &quarantine()).await;
     assert!(response.batch_item_failures.is_empty());
 
@@ -479,7 +479,7 @@ async fn each_kind_is_archived_under_its_own_prefix_and_segments_stay_ndjson() {
     data.push(fixture_ctrs().remove(0));
     data.push(envelope_items("agent-day.json").remove(0).data);
     let items = items(1, data);
-    let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Parquet);
+    let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Parquet, ArchiveKinds::ALL);
 
     let (response, report) = run(&archiver, &items, &quarantine()).await;
 
@@ -495,6 +495,73 @@ async fn each_kind_is_archived_under_its_own_prefix_and_segments_stay_ndjson() {
     assert_eq!(segments.len(), 8, "5 voice and 3 chat segment records");
 }
 
+/// A shared stream's batch: a contact record, an agent event, a segment and an invalid record, in that order.
+fn mixed_kinds_batch() -> Vec<KinesisItem> {
+    let ctr = fixture_ctrs().remove(0);
+    let agent_event = envelope_items("agent-day.json").remove(0).data;
+    let segment = fixture_segments().remove(0);
+    let invalid = br#"{"ContactId":"truncated"#.to_vec();
+    items(1, [ctr, agent_event, segment, invalid])
+}
+
+#[tokio::test]
+async fn with_both_flags_off_only_contact_records_are_archived_and_other_valid_kinds_are_skipped() {
+    // GIVEN a batch of every kind plus an invalid record, and the function's default configuration
+    let items = mixed_kinds_batch();
+    let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Both, ArchiveKinds::CONTACT_RECORDS);
+    let q = quarantine();
+
+    // WHEN it is processed
+    let dispositions = archiver.process(&items).await;
+    let (response, report) = run(&archiver, &items, &q).await;
+
+    // THEN the contact record is archived, the agent event and the segment are skipped (not quarantined, nothing
+    // written for them) and the invalid record is quarantined
+    assert!(matches!(
+        dispositions.as_slice(),
+        [Disposition::Done, Disposition::Skipped, Disposition::Skipped, Disposition::Poison(_)]
+    ));
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!((report.done, report.skipped, report.quarantined, report.failed), (1, 2, 1, 0));
+    let prefixes: BTreeSet<String> =
+        archiver.store().objects().keys().map(|k| k.split('/').next().unwrap().to_owned()).collect();
+    assert_eq!(prefixes, BTreeSet::from(["contact-records", "contact-records-parquet"].map(String::from)));
+    let archived: Vec<Vec<u8>> = ndjson_objects(archiver.store()).into_values().flatten().collect();
+    assert_eq!(archived, [items[0].data.clone()], "the contact record alone, byte for byte");
+    let quarantined = q.entries().await.unwrap();
+    assert_eq!(quarantined.iter().map(|e| e.sequence_number.as_str()).collect::<Vec<_>>(), [items[3].seq_str()]);
+}
+
+#[tokio::test]
+async fn each_flag_turns_on_its_own_kind_and_invalid_records_are_quarantined_either_way() {
+    let items = mixed_kinds_batch();
+    let cases = [
+        (ArchiveKinds { agent_events: true, segments: false }, vec!["agent-events", "contact-records"], 1),
+        (ArchiveKinds { agent_events: false, segments: true }, vec!["analysis-segments", "contact-records"], 1),
+        (ArchiveKinds::ALL, vec!["agent-events", "analysis-segments", "contact-records"], 0),
+    ];
+    for (kinds, expected, skipped) in cases {
+        let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Ndjson, kinds);
+        let q = quarantine();
+
+        let (response, report) = run(&archiver, &items, &q).await;
+
+        assert!(response.batch_item_failures.is_empty(), "{kinds:?}");
+        assert_eq!((report.done, report.skipped, report.quarantined), (3 - skipped, skipped, 1), "{kinds:?}");
+        let objects = ndjson_objects(archiver.store());
+        let prefixes: Vec<&str> = objects.keys().map(|k| k.split('/').next().unwrap()).collect();
+        assert_eq!(prefixes, expected, "{kinds:?}");
+        let archived: BTreeSet<Vec<u8>> = objects.into_values().flatten().collect();
+        let enabled: BTreeSet<Vec<u8>> = items[..3]
+            .iter()
+            .filter(|i| kinds.includes(classify(&i.data).unwrap().kind()))
+            .map(|i| i.data.clone())
+            .collect();
+        assert_eq!(archived, enabled, "{kinds:?}: every record of an enabled kind, byte for byte");
+        assert_eq!(q.entries().await.unwrap().len(), 1, "{kinds:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_chat_segment_lands_on_the_day_of_its_earliest_part_whichever_part_holds_it() {
     // GIVEN two chat SEGMENTS records arriving on 2026-11-02 at 20:00: one timed by its transcripts (that morning),
@@ -506,7 +573,7 @@ async fn a_chat_segment_lands_on_the_day_of_its_earliest_part_whichever_part_hol
         .expect("the chat fixture has a SEGMENTS record");
     let events = chat_event_segment("2026-11-02T00:00:03.000Z", "2026-11-01T23:59:58.000Z");
     let items = items(1, [transcripts.clone(), events.clone()]);
-    let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Ndjson);
+    let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
 
     // WHEN the batch is archived
     let (response, report) = run(&archiver, &items, &quarantine()).await;
@@ -531,7 +598,7 @@ async fn a_chat_segment_lands_on_the_day_of_its_earliest_part_whichever_part_hol
 async fn a_thousand_ctrs_of_one_day_cost_one_put_per_format() {
     let items = items(1, synthetic_ctrs(1_000));
     for (format, expected) in [(ArchiveFormat::Ndjson, 1), (ArchiveFormat::Parquet, 1), (ArchiveFormat::Both, 2)] {
-        let archiver = Archiver::new(MemoryObjectStore::new(), "", format);
+        let archiver = Archiver::new(MemoryObjectStore::new(), "", format, ArchiveKinds::ALL);
         let (response, report) = run(&archiver, &items, &quarantine()).await;
         assert!(response.batch_item_failures.is_empty());
         assert_eq!(report.done, 1_000);

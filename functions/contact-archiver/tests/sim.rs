@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use aws_lambda_events::streams::KinesisEventResponse;
 use common::*;
-use contact_archiver::config::ArchiveFormat;
+use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
 use contact_archiver::handler::{Archiver, NAME};
 use contact_archiver::ndjson;
 use contact_archiver::versions::{ArchivedContactRecord, newest_versions};
@@ -54,7 +54,8 @@ async fn every_contact_record_version_reaches_the_archive_despite_transient_s3_f
     }
     // AND an S3 that fails a quarter of the PUTs (throttling, 5xx, timeouts, writes whose response is lost)
     let plan = FaultPlan::new(0.25, 42);
-    let archiver = Archiver::new(Faulty::new(MemoryObjectStore::new(), plan.clone()), "", ArchiveFormat::Both);
+    let archiver =
+        Archiver::new(Faulty::new(MemoryObjectStore::new(), plan.clone()), "", ArchiveFormat::Both, ArchiveKinds::ALL);
     let quarantine = ObjectQuarantine::new(MemoryObjectStore::new(), "quarantine/");
     let config = EsmConfig { batch_size: 40, ..EsmConfig::default() };
 

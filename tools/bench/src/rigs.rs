@@ -3,7 +3,7 @@
 //! The adapters are kept at hand (they share their state with the ones the function holds) for their call counters.
 
 use agent_state::AgentStateHandler;
-use contact_archiver::config::ArchiveFormat;
+use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
 use contact_archiver::handler::Archiver;
 use shared::BatchReport;
 use shared::adapters::memory::{MemoryItemStore, MemoryObjectStore, MemoryPublisher};
@@ -46,7 +46,11 @@ pub struct ArchiverRig {
 impl ArchiverRig {
     pub fn new(format: ArchiveFormat) -> Self {
         let objects = MemoryObjectStore::new();
-        Self { archiver: Archiver::new(objects.clone(), "", format), objects, quarantine: Quarantine::new() }
+        Self {
+            archiver: Archiver::new(objects.clone(), "", format, ArchiveKinds::ALL),
+            objects,
+            quarantine: Quarantine::new(),
+        }
     }
 
     pub async fn run(&self, items: &[KinesisItem]) -> BatchReport {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use agent_state::AgentStateHandler;
 use agent_state::table::AgentView;
-use contact_archiver::config::ArchiveFormat;
+use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
 use contact_archiver::handler::Archiver;
 use indicatif::{ProgressBar, ProgressStyle};
 use shared::adapters::aws::dynamodb::DynamoItemStore;
@@ -58,11 +58,12 @@ fn progress_bar(total: Option<u64>, quiet: bool) -> ProgressBar {
     bar
 }
 
-/// Runs `records` through the three functions on the given stores.
+/// Runs `records` through the three functions on the given stores; the archiver archives `archive_kinds`.
 #[allow(clippy::too_many_arguments)]
 pub async fn execute<O, I, P>(
     records: impl Iterator<Item = GenRecord>,
     archive: O,
+    archive_kinds: ArchiveKinds,
     quarantine_store: O,
     agent_table: I,
     alert_table: I,
@@ -81,7 +82,7 @@ where
     let quarantine = ObjectQuarantine::new(quarantine_store, "quarantine/");
     let archiver = Hosted::new(
         contact_archiver::handler::NAME,
-        Archiver::new(archive, "", ArchiveFormat::Both),
+        Archiver::new(archive, "", ArchiveFormat::Both, archive_kinds),
         quarantine.clone(),
     );
     let agent_state = Hosted::new(
@@ -175,9 +176,11 @@ impl Local {
         quiet: bool,
     ) -> AppResult<Outcome> {
         let publisher = JsonlPublisher::append(&self.out.join(ALERTS_FILE))?;
+        // The local replay and the demo archive every kind (the function's default is contact records only).
         let outcome = execute(
             records,
             self.archive.clone(),
+            ArchiveKinds::ALL,
             self.archive.clone(),
             self.agent_table.clone(),
             self.alert_table.clone(),
@@ -230,6 +233,8 @@ impl Local {
 /// The AWS backends, from the same environment variables the functions read.
 pub struct Aws {
     pub archive: S3ObjectStore,
+    /// `ARCHIVE_AGENT_EVENTS` / `ARCHIVE_SEGMENTS`, read as contact-archiver reads them (both off when unset).
+    pub archive_kinds: ArchiveKinds,
     pub quarantine: S3ObjectStore,
     pub agent_table: DynamoItemStore,
     pub alert_table: DynamoItemStore,
@@ -247,6 +252,7 @@ impl Aws {
         let quarantine_bucket = optional(&env, "QUARANTINE_BUCKET", &archive_bucket);
         Ok(Self {
             archive: S3ObjectStore::new(s3.clone(), archive_bucket),
+            archive_kinds: ArchiveKinds::from_env(&env)?,
             quarantine: S3ObjectStore::new(s3, quarantine_bucket),
             agent_table: DynamoItemStore::new(
                 dynamo.clone(),

@@ -36,7 +36,7 @@ use agent_state::table::AgentView;
 use aws_lambda_events::streams::KinesisEventResponse;
 use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
-use contact_archiver::config::ArchiveFormat;
+use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
 use contact_archiver::handler::Archiver;
 use futures::FutureExt;
 use shared::adapters::fault::{FaultPlan, Faulty};
@@ -451,6 +451,8 @@ pub struct RunOptions {
     pub clock_step: TimeDelta,
     pub start: DateTime<Utc>,
     pub format: ArchiveFormat,
+    /// What the archiver archives: every kind, so that the archive check covers every valid record.
+    pub kinds: ArchiveKinds,
 }
 
 impl Default for RunOptions {
@@ -466,6 +468,7 @@ impl Default for RunOptions {
             clock_step: TimeDelta::seconds(10),
             start: DayConfig::default().start,
             format: ArchiveFormat::Both,
+            kinds: ArchiveKinds::ALL,
         }
     }
 }
@@ -528,7 +531,11 @@ where
     let panics = Arc::new(AtomicUsize::new(0));
     let settings = supervisor_alerts::config::Settings::for_rules(&rules);
     let archiver = guarded(
-        Hosted::new(contact_archiver::handler::NAME, Archiver::new(archive, "", options.format), quarantine.clone()),
+        Hosted::new(
+            contact_archiver::handler::NAME,
+            Archiver::new(archive, "", options.format, options.kinds),
+            quarantine.clone(),
+        ),
         &clock,
         options,
         &panics,

@@ -24,7 +24,8 @@ struct Cli {
 enum Backend {
     /// A directory for S3, local tables for DynamoDB, alerts as JSON lines.
     Local,
-    /// The real SDK adapters (ARCHIVE_BUCKET, AGENT_STATE_TABLE, ALERT_STATE_TABLE, ALERT_TOPIC_ARN; emulators via AWS_ENDPOINT_URL).
+    /// The real SDK adapters (ARCHIVE_BUCKET, ARCHIVE_AGENT_EVENTS, ARCHIVE_SEGMENTS, AGENT_STATE_TABLE, ALERT_STATE_TABLE,
+    /// ALERT_TOPIC_ARN; emulators via AWS_ENDPOINT_URL).
     Aws,
 }
 
@@ -227,6 +228,7 @@ async fn dispatch(command: Command) -> AppResult<()> {
                     let outcome = app::execute(
                         records,
                         aws.archive.clone(),
+                        aws.archive_kinds,
                         aws.quarantine.clone(),
                         aws.agent_table.clone(),
                         aws.alert_table.clone(),

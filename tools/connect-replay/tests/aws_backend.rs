@@ -3,6 +3,7 @@
 use connect_replay::app::{self, Aws};
 use connect_replay::generate::{DayConfig, DayGenerator};
 use connect_replay::replay::ReplayOptions;
+use contact_archiver::config::ArchiveKinds;
 use shared::adapters::aws::dynamodb::DynamoItemStore;
 use shared::adapters::aws::s3::S3ObjectStore;
 use shared::adapters::aws::sns::SnsPublisher;
@@ -35,6 +36,7 @@ async fn a_small_day_replayed_through_the_sdk_adapters_lands_in_s3_dynamodb_and_
 
     let aws = Aws {
         archive: S3ObjectStore::new(s3.clone(), bucket.clone()),
+        archive_kinds: ArchiveKinds::ALL,
         quarantine: S3ObjectStore::new(s3, bucket),
         agent_table: DynamoItemStore::new(dynamo.clone(), agent_table.clone(), &agent_state::INDEXES),
         alert_table: DynamoItemStore::new(dynamo, alert_table, &[]),
@@ -46,6 +48,7 @@ async fn a_small_day_replayed_through_the_sdk_adapters_lands_in_s3_dynamodb_and_
     let outcome = app::execute(
         records.into_iter(),
         aws.archive.clone(),
+        aws.archive_kinds,
         aws.quarantine.clone(),
         aws.agent_table.clone(),
         aws.alert_table.clone(),

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use agent_state::AgentStateHandler;
 use aws_lambda_events::streams::KinesisEventResponse;
 use chrono::{DateTime, Utc};
-use contact_archiver::config::ArchiveFormat;
+use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
 use contact_archiver::handler::Archiver;
 use futures::FutureExt;
 use proptest::prelude::*;
@@ -234,7 +234,7 @@ async fn every_bad_file_between_good_records_is_quarantined_with_its_reason_and_
     let (roles, items) = mixed_batch();
     assert_eq!(items.len(), 80, "40 bad files, each between good fixtures");
 
-    let archiver = Recorded::new(Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Both));
+    let archiver = Recorded::new(Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Both, ArchiveKinds::ALL));
     let agent_state = Recorded::new(AgentStateHandler::new(
         MemoryItemStore::new(&agent_state::INDEXES),
         agent_state::config::Settings::default(),
@@ -439,8 +439,12 @@ fn contract_holds(data: Vec<Vec<u8>>, seed: u64) -> Result<(), TestCaseError> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let plan = FaultPlan::new(0.2, seed);
-        let archiver =
-            Recorded::new(Archiver::new(Faulty::new(MemoryObjectStore::new(), plan.clone()), "", ArchiveFormat::Both));
+        let archiver = Recorded::new(Archiver::new(
+            Faulty::new(MemoryObjectStore::new(), plan.clone()),
+            "",
+            ArchiveFormat::Both,
+            ArchiveKinds::ALL,
+        ));
         let agent_state = Recorded::new(AgentStateHandler::new(
             Faulty::new(MemoryItemStore::new(&agent_state::INDEXES), plan.clone()),
             agent_state::config::Settings::default(),
@@ -534,6 +538,7 @@ fn the_contract_check_sees_a_retry() {
             Faulty::new(MemoryObjectStore::new(), FaultPlan::new(1.0, 3)),
             "",
             ArchiveFormat::Ndjson,
+            ArchiveKinds::ALL,
         ));
         invoke_any(&archiver, &items).await.unwrap()
     });

@@ -19,7 +19,7 @@ use std::sync::{Arc, OnceLock};
 use chrono::TimeDelta;
 use connect_replay::chaos::{VirtualClock, alert_id};
 use connect_replay::generate::{DayConfig, DayGenerator, Stream};
-use contact_archiver::config::ArchiveFormat;
+use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
 use contact_archiver::handler::Archiver;
 use proptest::prelude::*;
 use shared::adapters::fault::{FaultPlan, Faulty};
@@ -142,7 +142,7 @@ fn archive_holds_what_was_sent(
     let memory = MemoryObjectStore::new();
     let plan = FaultPlan::new(fault_rate, seed);
     let archiver = Recorded {
-        inner: Archiver::new(Faulty::new(memory.clone(), plan.clone()), "", ArchiveFormat::Both),
+        inner: Archiver::new(Faulty::new(memory.clone(), plan.clone()), "", ArchiveFormat::Both, ArchiveKinds::ALL),
         last: Default::default(),
     };
     let quarantine = ObjectQuarantine::new(MemoryObjectStore::new(), "quarantine/");
@@ -212,7 +212,8 @@ fn a_lost_put_response_is_not_a_lost_record() {
     let records = shard(ctrs().clone(), "connect-ctr");
     let memory = MemoryObjectStore::new();
     let plan = FaultPlan::new(1.0, 9);
-    let archiver = Archiver::new(Faulty::new(memory.clone(), plan.clone()), "", ArchiveFormat::Ndjson);
+    let archiver =
+        Archiver::new(Faulty::new(memory.clone(), plan.clone()), "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     for _ in 0..20 {
         let d = rt.block_on(archiver.process(&records));

@@ -161,7 +161,7 @@ fn no_phone_number_transcript_or_attribute_value_reaches_logs_alerts_or_metrics(
 /// stores that fail now and then, so that failure paths log too); the alerts printed as `ALERT <json>` lines.
 fn child() {
     use connect_replay::app;
-    use contact_archiver::config::ArchiveFormat;
+    use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
     use contact_archiver::handler::Archiver;
     use shared::adapters::fault::{FaultPlan, Faulty};
     use shared::adapters::memory::{MemoryItemStore, MemoryObjectStore, MemoryPublisher};
@@ -199,7 +199,12 @@ fn child() {
         for fault_rate in [0.0, 0.3] {
             let plan = FaultPlan::new(fault_rate, 5);
             let quarantine = ObjectQuarantine::new(Faulty::new(MemoryObjectStore::new(), plan.clone()), "quarantine/");
-            let archiver = Archiver::new(Faulty::new(MemoryObjectStore::new(), plan.clone()), "", ArchiveFormat::Both);
+            let archiver = Archiver::new(
+                Faulty::new(MemoryObjectStore::new(), plan.clone()),
+                "",
+                ArchiveFormat::Both,
+                ArchiveKinds::ALL,
+            );
             let agent_state = agent_state::AgentStateHandler::new(
                 Faulty::new(MemoryItemStore::new(&agent_state::INDEXES), plan.clone()),
                 agent_state::config::Settings::default(),
