@@ -7,7 +7,8 @@ Subcommands (e2e.sh runs them in this order; all state lives in one work directo
   setup     creates, in moto, the archive bucket, AgentStateTable, AlertStateTable (key schema, attribute
             definitions, GSIs, billing mode and TTL taken from template.yaml as cfn-lint decodes it), the alert
             topic and an SQS queue subscribed to it (raw delivery off); resolves every function's
-            Environment.Variables (Globals merged, !Ref resolved to the created resources or to parameter values)
+            Environment.Variables (Globals merged, !Ref resolved to the created resources or to parameter values,
+            !If on a condition evaluated with those parameter values by cfn_eval)
             plus what the LoggingConfig makes Lambda set, and writes them as an env file for `cargo lambda watch`.
   response  checks one `cargo lambda invoke` result: a partial batch response with an empty batchItemFailures.
   verify    --phase first: S3 (NDJSON byte-equality, Parquet, quarantine), DynamoDB (current items, history,
@@ -35,6 +36,8 @@ import sys
 import urllib.parse
 from pathlib import Path
 from typing import Any, Callable, Iterable
+
+import cfn_eval
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -137,15 +140,28 @@ def parameter_values(template: dict[str, Any], overrides: dict[str, str]) -> dic
     return values
 
 
-def resolve(value: Any, refs: dict[str, str], where: str) -> str:
-    """A plain string or a Ref; anything else in a function's environment is refused (the test would drift)."""
+def resolve(
+    value: Any, refs: dict[str, str], where: str, condition: Callable[[str], bool] | None = None
+) -> str | None:
+    """A plain string, a Ref, or an Fn::If on a template condition (`condition` evaluates it, with the parameter
+    values the test deploys); None for AWS::NoValue (the variable is left out). Anything else in a function's
+    environment is refused (the test would drift)."""
     if isinstance(value, (str, int, float, bool)) and not isinstance(value, dict):
         return str(value).lower() if isinstance(value, bool) else str(value)
+    if value == {"Ref": "AWS::NoValue"}:
+        return None
     if isinstance(value, dict) and set(value) == {"Ref"}:
         name = value["Ref"]
         if name in refs:
             return refs[name]
         raise SystemExit(f"e2e_check: {where}: Ref {name} is not a resource this test creates nor a parameter")
+    if isinstance(value, dict) and set(value) == {"Fn::If"} and condition is not None:
+        name, then, otherwise = value["Fn::If"]
+        try:
+            chosen = then if condition(name) else otherwise
+        except (KeyError, LookupError, ValueError) as e:
+            raise SystemExit(f"e2e_check: {where}: condition {name} cannot be evaluated: {e}") from e
+        return resolve(chosen, refs, where, condition)
     raise SystemExit(f"e2e_check: {where}: unsupported value {value!r}; extend e2e_check.resolve")
 
 
@@ -159,6 +175,15 @@ def function_environments(template: dict[str, Any], refs: dict[str, str]) -> dic
     globals_fn = template.get("Globals", {}).get("Function", {})
     global_vars = globals_fn.get("Environment", {}).get("Variables", {})
     global_logging = globals_fn.get("LoggingConfig", {})
+    parameters = {k: v for k, v in refs.items() if k in template.get("Parameters", {})}
+    stack: list[cfn_eval.Stack] = []
+
+    def condition(name: str) -> bool:
+        """A template condition under the parameter values in `refs` (cfn_eval evaluates it; built on first use)."""
+        if not stack:
+            stack.append(cfn_eval.Stack(template, parameters))
+        return stack[0].condition(name)
+
     envs: dict[str, dict[str, str]] = {}
     for logical_id, resource in template["Resources"].items():
         if resource.get("Type") != "AWS::Serverless::Function":
@@ -168,7 +193,10 @@ def function_environments(template: dict[str, Any], refs: dict[str, str]) -> dic
             raise SystemExit(f"e2e_check: {logical_id} has no Metadata.BuildProperties.Binary")
         props = resource.get("Properties", {})
         variables = {**global_vars, **props.get("Environment", {}).get("Variables", {})}
-        env = {k: resolve(v, refs, f"{logical_id}.Environment.Variables.{k}") for k, v in variables.items()}
+        resolved = {
+            k: resolve(v, refs, f"{logical_id}.Environment.Variables.{k}", condition) for k, v in variables.items()
+        }
+        env = {k: v for k, v in resolved.items() if v is not None}
         logging = {**global_logging, **props.get("LoggingConfig", {})}
         if str(logging.get("LogFormat", "Text")).upper() == "JSON":
             env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"

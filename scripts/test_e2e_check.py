@@ -59,6 +59,35 @@ def test_a_reference_the_test_cannot_resolve_stops_setup() -> None:
     assert e2e.resolve(24, REFS, "X") == "24"
 
 
+def test_an_if_on_a_condition_is_evaluated_with_the_deployed_parameter_values() -> None:
+    template = {
+        "Parameters": {"ArchiveSegments": {"Type": "String", "Default": "false", "AllowedValues": ["true", "false"]}},
+        "Conditions": {"ArchiveSegmentsEnabled": {"Fn::Equals": [{"Ref": "ArchiveSegments"}, "true"]}},
+        "Resources": {
+            "Fn": {
+                "Type": "AWS::Serverless::Function",
+                "Metadata": {"BuildProperties": {"Binary": "contact-archiver"}},
+                "Properties": {
+                    "Environment": {
+                        "Variables": {
+                            "ARCHIVE_SEGMENTS": {"Fn::If": ["ArchiveSegmentsEnabled", "true", "false"]},
+                            "ARCHIVE_BUCKET": {
+                                "Fn::If": ["ArchiveSegmentsEnabled", {"Ref": "B"}, {"Ref": "AWS::NoValue"}]
+                            },
+                        }
+                    }
+                },
+            }
+        },
+    }
+    enabled = {"ARCHIVE_SEGMENTS": "true", "ARCHIVE_BUCKET": "bucket"}
+    for value, expected in [("true", enabled), ("false", {"ARCHIVE_SEGMENTS": "false"})]:
+        envs = e2e.function_environments(template, {"ArchiveSegments": value, "B": "bucket"})
+        assert envs["contact-archiver"] == expected
+    with pytest.raises(SystemExit, match="condition Missing"):
+        e2e.resolve({"Fn::If": ["Missing", "a", "b"]}, REFS, "X", lambda name: {}[name])
+
+
 def test_functions_that_disagree_on_a_variable_cannot_share_one_watch_environment() -> None:
     assert e2e.union_environment({"a": {"X": "1"}, "b": {"X": "1", "Y": "2"}}) == {"X": "1", "Y": "2"}
     with pytest.raises(SystemExit, match="X differs"):
