@@ -3,6 +3,7 @@
 #   .venv/          scripts/requirements.txt          (moto, cfn-lint, cargo-lambda, ziglang, pyarrow, duckdb, pytest)
 #   .venv-checkov/  scripts/requirements-checkov.txt  (checkov; its boto3 pin conflicts with aws-sam-cli)
 #   .venv-sam/      scripts/requirements-sam.txt      (aws-sam-cli; only with --sam)
+#   .venv-ministack/ scripts/requirements-ministack.txt (ministack + aws-sam-translator; only with --ministack)
 # Idempotent: an environment is rebuilt only when its requirements file or the Python interpreter changed
 # (a stamp file inside the environment holds the hash of both).
 set -euo pipefail
@@ -10,11 +11,13 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 with_sam=false
+with_ministack=false
 for arg in "$@"; do
   case "$arg" in
     --sam) with_sam=true ;;
+    --ministack) with_ministack=true ;;
     -h | --help)
-      echo "usage: scripts/setup-venv.sh [--sam]"
+      echo "usage: scripts/setup-venv.sh [--sam] [--ministack]"
       exit 0
       ;;
     *)
@@ -77,4 +80,7 @@ setup_env .venv scripts/requirements.txt
 setup_env .venv-checkov scripts/requirements-checkov.txt
 if [ "$with_sam" = true ]; then
   setup_env .venv-sam scripts/requirements-sam.txt
+fi
+if [ "$with_ministack" = true ]; then
+  setup_env .venv-ministack scripts/requirements-ministack.txt
 fi

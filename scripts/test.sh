@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one command that runs every check, on a fresh machine as in CI:
 #   Python environments, a local moto server, rustfmt, clippy, all Rust tests (emulator-backed ones included),
-#   the template checks, the Python tests, and scripts/e2e.sh when it exists.
+#   the template checks, the Python tests, scripts/e2e.sh, and the template deployed into ministack
+#   (scripts/deploy-emulator.sh).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -45,7 +46,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 section "python environments"
-scripts/setup-venv.sh --sam
+scripts/setup-venv.sh --sam --ministack
 # The SAM-expanded template must be checked too (SAM adds managed policies of its own).
 export REQUIRE_SAM_EXPANSION=1
 done_section
@@ -90,5 +91,9 @@ if [ -x scripts/e2e.sh ]; then
   scripts/e2e.sh
   done_section
 fi
+
+section "template deployed in the emulator (ministack), three topologies"
+scripts/deploy-emulator.sh
+done_section
 
 printf '\ntest.sh: all %s steps passed in %s s\n' "$passed" "$((SECONDS - started))"
