@@ -43,7 +43,7 @@ pub struct Outcome {
     pub timelines: Timelines,
 }
 
-fn progress_bar(total: Option<u64>, quiet: bool) -> ProgressBar {
+pub fn progress_bar(total: Option<u64>, quiet: bool) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }
@@ -320,6 +320,36 @@ pub fn summary_rows(outcome: &Outcome) -> Vec<(String, String)> {
     }
     rows.push(("records given up (on-failure destination)".into(), outcome.stats.on_failure().to_string()));
     rows.push(("blocked shards".into(), outcome.stats.blocked_lanes().to_string()));
+    rows
+}
+
+/// The summary of `produce`: records per stream and kind, calls, retries, refused and failed records, rate.
+pub fn produce_rows(summary: &crate::produce::Summary) -> Vec<(String, String)> {
+    let secs = summary.elapsed.as_secs_f64();
+    let mut rows = vec![("records read".to_owned(), summary.read.to_string())];
+    rows.push(("records put".into(), summary.put().to_string()));
+    for s in &summary.streams {
+        let kinds: Vec<String> = s.put.iter().map(|(kind, n)| format!("{} {n}", stream_name(*kind))).collect();
+        let kinds = if kinds.is_empty() { "nothing".to_owned() } else { kinds.join(" · ") };
+        rows.push((format!("  {}", s.stream), format!("{kinds} ({} calls, {} entries retried)", s.calls, s.retried)));
+    }
+    rows.push(("PutRecords calls".into(), summary.calls().to_string()));
+    rows.push(("entries retried".into(), summary.retried().to_string()));
+    let by_kind = |m: &BTreeMap<Stream, usize>| {
+        let total: usize = m.values().sum();
+        let parts: Vec<String> = m.iter().map(|(k, n)| format!("{} {n}", stream_name(*k))).collect();
+        if parts.is_empty() { total.to_string() } else { format!("{total} ({})", parts.join(", ")) }
+    };
+    rows.push((
+        format!("refused (over {} bytes with the key)", crate::produce::MAX_RECORD_BYTES),
+        by_kind(&summary.refused),
+    ));
+    rows.push(("not sent (no stream given for the kind)".into(), by_kind(&summary.no_stream)));
+    rows.push(("failed (given up after retries)".into(), summary.failed.len().to_string()));
+    for f in summary.failed.iter().take(10) {
+        rows.push((format!("  record {} ({})", f.index, stream_name(f.kind)), format!("{}: {}", f.stream, f.error)));
+    }
+    rows.push(("wall time".into(), format!("{secs:.2} s ({:.0} records/s)", summary.records_per_second())));
     rows
 }
 

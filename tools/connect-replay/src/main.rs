@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use connect_replay::app::{self, AppResult, Local};
 use connect_replay::generate::{DayConfig, DayGenerator, Stream};
 use connect_replay::replay::ReplayOptions;
-use connect_replay::{chaos, io, report, sources};
+use connect_replay::{chaos, io, produce, report, sources};
 
 #[derive(Parser)]
 #[command(version, about = "Replay Amazon Connect streams through contact-archiver, agent-state and supervisor-alerts")]
@@ -113,6 +113,47 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Put records (a generated day, record files, an archive) into real Kinesis streams, as Amazon Connect would.
+    ///
+    /// Each record goes to the stream given for its kind, with Connect's partition key: the agent ARN for agent
+    /// events, the contact id for contact records and segments. A record that cannot be classified goes to the
+    /// stream its source names (generated records and `generate` files carry it, envelopes by their stream ARN,
+    /// otherwise the contact-record stream) with a hash of its bytes as key. The same stream may be given for
+    /// several kinds: their records then share it in their original order. Segments are not sent without
+    /// --contact-lens-stream. PutRecords limits are kept (500 records and 5 MiB per call; a record over 1 MiB is
+    /// refused and counted, not sent); failed entries and throttled calls are retried with backoff, at most 10
+    /// times, keeping the order per partition key; records still failing are listed and the exit code is 1.
+    /// Credentials, region and AWS_ENDPOINT_URL (emulators) come from the environment.
+    Produce {
+        /// Files: `.jsonl` from `generate` or `.json` Kinesis envelopes.
+        inputs: Vec<PathBuf>,
+        /// Put the NDJSON objects of a local archive directory instead.
+        #[arg(long)]
+        from_archive: Option<PathBuf>,
+        /// Put freshly generated records instead of files: one day, or --records of them.
+        #[arg(long)]
+        generated: bool,
+        #[command(flatten)]
+        day: DayArgs,
+        /// With --generated: this many records (more days as needed) instead of one day.
+        #[arg(long)]
+        records: Option<usize>,
+        /// Stream name or ARN for contact records (and records that cannot be classified, unless their source
+        /// names another stream).
+        #[arg(long)]
+        contact_record_stream: String,
+        /// Stream name or ARN for agent events (may be the contact-record stream).
+        #[arg(long)]
+        agent_event_stream: String,
+        /// Stream name or ARN for Contact Lens segments (may be one of the others).
+        #[arg(long)]
+        contact_lens_stream: Option<String>,
+        /// At most this many records per second over all streams.
+        #[arg(long)]
+        rate: Option<f64>,
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Validate or back-test alert rules.
     Rules {
         #[command(subcommand)]
@@ -194,21 +235,9 @@ async fn dispatch(command: Command) -> AppResult<()> {
         Command::Run { inputs, from_archive, generated, day, records, backend, out, keep, rules, window, quiet } => {
             let rules = app::load_rules(rules.as_deref())?;
             let options = ReplayOptions { window, ..ReplayOptions::default() };
-            let limit = records.unwrap_or(1_000_000);
-            let expected = generated.then_some(limit as u64);
-            let records: Box<dyn Iterator<Item = connect_replay::generate::GenRecord>> = if generated {
-                Box::new(sources::days(day.config(), None).take(limit))
-            } else if let Some(dir) = from_archive {
-                Box::new(sources::archive(&dir)?.into_iter())
-            } else if inputs.is_empty() {
-                return Err("give record files, --from-archive DIR, or --generated".into());
-            } else {
-                let mut all: Vec<Box<dyn Iterator<Item = std::io::Result<_>>>> = Vec::new();
-                for p in &inputs {
-                    all.push(sources::file(p)?);
-                }
-                Box::new(all.into_iter().flatten().map_while(|r| r.map_err(|e| eprintln!("error: {e}")).ok()))
-            };
+            let generated = generated.then(|| day.config());
+            let (records, expected) =
+                record_source(&inputs, from_archive.as_deref(), generated, Some(records.unwrap_or(1_000_000)))?;
             let outcome = match backend {
                 Backend::Local => {
                     let local = Local::open(&out, !keep)?;
@@ -249,6 +278,36 @@ async fn dispatch(command: Command) -> AppResult<()> {
             }
             Ok(())
         }
+        Command::Produce {
+            inputs,
+            from_archive,
+            generated,
+            day,
+            records,
+            contact_record_stream,
+            agent_event_stream,
+            contact_lens_stream,
+            rate,
+            quiet,
+        } => {
+            let generated = generated.then(|| day.config());
+            let (records, expected) = record_source(&inputs, from_archive.as_deref(), generated, records)?;
+            let targets = produce::Targets {
+                contact_records: contact_record_stream,
+                agent_events: agent_event_stream,
+                segments: contact_lens_stream,
+            };
+            let options = produce::ProduceOptions { rate, ..produce::ProduceOptions::default() };
+            let client = produce::KinesisPutter::from_env().await;
+            let bar = app::progress_bar(expected, quiet);
+            let summary = produce::produce(records, &targets, &client, &options, |n| bar.inc(n)).await?;
+            bar.finish_and_clear();
+            print_rows(&app::produce_rows(&summary));
+            if !summary.failed.is_empty() {
+                return Err(format!("{} records could not be put (see above)", summary.failed.len()).into());
+            }
+            Ok(())
+        }
         Command::Rules { command: RulesCommand::Check { file } } => {
             let rules = app::load_rules(Some(&file))?;
             println!("{}: {} rules, valid", file.display(), rules.rules.len());
@@ -281,6 +340,37 @@ async fn dispatch(command: Command) -> AppResult<()> {
             Ok(())
         }
     }
+}
+
+type Records = Box<dyn Iterator<Item = connect_replay::generate::GenRecord>>;
+
+/// The records `run` and `produce` read, and how many when known: generated days (`limit` records, or one day
+/// without a limit), a local archive, or record files (read lazily; a bad line ends the input with an error).
+fn record_source(
+    inputs: &[PathBuf],
+    from_archive: Option<&Path>,
+    generated: Option<DayConfig>,
+    limit: Option<usize>,
+) -> AppResult<(Records, Option<u64>)> {
+    if let Some(day) = generated {
+        return Ok(match limit {
+            Some(n) => (Box::new(sources::days(day, None).take(n)), Some(n as u64)),
+            None => (Box::new(sources::days(day, Some(1))), None),
+        });
+    }
+    if let Some(dir) = from_archive {
+        let records = sources::archive(dir)?;
+        let n = records.len() as u64;
+        return Ok((Box::new(records.into_iter()), Some(n)));
+    }
+    if inputs.is_empty() {
+        return Err("give record files, --from-archive DIR, or --generated".into());
+    }
+    let mut all: Vec<Box<dyn Iterator<Item = std::io::Result<_>>>> = Vec::new();
+    for p in inputs {
+        all.push(sources::file(p)?);
+    }
+    Ok((Box::new(all.into_iter().flatten().map_while(|r| r.map_err(|e| eprintln!("error: {e}")).ok())), None))
 }
 
 fn print_rows(rows: &[(String, String)]) {
