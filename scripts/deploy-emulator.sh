@@ -8,16 +8,16 @@
 #   scripts/deploy-emulator.sh            (scripts/test.sh runs it)
 #
 # ministack listens on 127.0.0.1 only (BIND_HOST) and keeps its state in memory and under a temporary directory,
-# removed at the end. Knobs: DEPLOY_EMULATOR_RECORDS (records of the generated day, default 4000),
+# removed at the end. Knobs: DEPLOY_EMULATOR_RECORDS (records of the generated day, default 8000),
 # DEPLOY_EMULATOR_KEEP=1 keeps the work directory.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
 started=$SECONDS
-records=${DEPLOY_EMULATOR_RECORDS:-4000}
+records=${DEPLOY_EMULATOR_RECORDS:-8000}
 
-if [ ! -x .venv-ministack/bin/ministack ]; then
+if [ ! -x .venv-ministack/bin/ministack ] || [ ! -x .venv/bin/cfn-lint ]; then
   scripts/setup-venv.sh --ministack
 fi
 python="$root/.venv-ministack/bin/python"
@@ -51,7 +51,7 @@ bin="$root/target/debug"
 
 echo "--- the day and its oracle (the local replay of the same records)"
 rules="$work/rules.json"
-"$python" - "$rules" <<'PY'
+"$root/.venv/bin/python" - "$rules" <<'PY'
 import json, sys
 from pathlib import Path
 sys.path.insert(0, "scripts")

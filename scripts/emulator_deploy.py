@@ -223,7 +223,9 @@ def drain_queue(c: dict[str, Any], url: str, into: list[dict]) -> None:
 
 def run_topology(c, endpoint, name, spec, args, template_body, oracle, checks) -> dict[str, float]:
     stack = f"t-{name}"[:40]
-    parameters = {"UseEnhancedFanOut": "false", **spec["parameters"], "AlertRules": oracle["rules"]}
+    parameters = {"UseEnhancedFanOut": "false", **spec["parameters"], "AlertRules": oracle["rules"],
+                  # Glue databases are per account: one per stack here.
+                  "GlueDatabaseName": re.sub(r"[^a-z0-9_]", "_", stack.lower())}
     if spec.get("passed_in"):
         stream = f"{stack}-shared"
         c["kinesis"].create_stream(StreamName=stream, ShardCount=1)
@@ -320,10 +322,10 @@ def run_topology(c, endpoint, name, spec, args, template_body, oracle, checks) -
     for function in FUNCTIONS:
         reads = {streams[k] for k in READS[function](parameters)}
         wanted = Counter(data for kind, data in oracle["invalid"] if streams[kind] in reads)
-        got = Counter(e["data_base64"] for e in got_q.get(function, []))
+        got = Counter(e["dataBase64"] for e in got_q.get(function, []))
         checks.check(f"{name}: {function} quarantined exactly the invalid records of its streams ({sum(wanted.values())})",
                      got == wanted, f"got {sum(got.values())}, want {sum(wanted.values())}; reasons "
-                     f"{Counter(e['reason_code'] for e in got_q.get(function, []))}")
+                     f"{Counter(e['reasonCode'] for e in got_q.get(function, []))}")
     return {"deploy_s": deployed, "produce_s": produced, "records_per_s": rate, "settle_s": settled}
 
 
@@ -332,7 +334,7 @@ def load_oracle(out: Path, day: Path, rules: str) -> dict[str, Any]:
     q = quarantined(objects)
     by_arn = {v: k for k, v in ORACLE_STREAM.items()}
     # supervisor-alerts reads all three streams in the oracle: its quarantine is every invalid record, by stream.
-    invalid = [(by_arn[e["stream_arn"].rsplit("/", 1)[1]], e["data_base64"]) for e in q["supervisor-alerts"]]
+    invalid = [(by_arn[e["streamArn"].rsplit("/", 1)[1]], e["dataBase64"]) for e in q["supervisor-alerts"]]
     alerts = [json.loads(line)["body"]["alertId"] for line in (out / "alerts.jsonl").read_text().splitlines() if line]
     return {
         "records": sum(1 for line in day.read_text().splitlines() if line),
