@@ -53,8 +53,6 @@ pub enum InvalidReason {
     BadTimestamp { path: String },
     #[error("duplicate field at {path}: {detail}")]
     DuplicateField { path: String, detail: String },
-    #[error("unsupported: {detail}")]
-    Unsupported { detail: String },
 }
 
 impl InvalidReason {
@@ -74,7 +72,6 @@ impl InvalidReason {
             Self::WrongType { .. } => "wrong_type",
             Self::BadTimestamp { .. } => "bad_timestamp",
             Self::DuplicateField { .. } => "duplicate_field",
-            Self::Unsupported { .. } => "unsupported",
         }
     }
 

@@ -1,5 +1,5 @@
-//! The Lambda entry loop every function shares: event in → [`run_batch`] → partial batch response out,
-//! metrics flushed after each invocation.
+//! The Lambda entry loop every function shares: event in → [`invoke`] (the batch contract, [`run_items`]) →
+//! partial batch response out; the batch's counts recorded as metrics and flushed after each invocation.
 
 use std::sync::Arc;
 
@@ -7,7 +7,8 @@ use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::streams::KinesisEventResponse;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
-use crate::batch::{Processor, run_batch};
+use crate::batch::{BatchError, Processor, run_items};
+use crate::kinesis::{KinesisItem, items_from_event};
 use crate::quarantine::Quarantine;
 
 /// Keeps the kernel from backing the allocator's arenas with 2 MB transparent huge pages, for this process: with
@@ -38,11 +39,27 @@ where
     lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| {
         let deps = Arc::clone(&deps);
         async move {
-            let result = run_batch(function, event.payload, &deps.0, &deps.1).await;
-            crate::telemetry::flush(metrics);
-            let (response, _report): (KinesisEventResponse, _) = result?;
+            let items = items_from_event(event.payload);
+            let response = invoke(function, &items, &deps.0, &deps.1, metrics).await?;
             Ok::<_, Error>(response)
         }
     }))
     .await
+}
+
+/// One invocation, as [`serve`] makes it: the records through [`run_items`], the batch's counts recorded as metrics
+/// ([`crate::telemetry::record_batch`]) and every metric gathered flushed as one EMF document.
+pub async fn invoke<P: Processor, Q: Quarantine>(
+    function: &str,
+    items: &[KinesisItem],
+    processor: &P,
+    quarantine: &Q,
+    metrics: &metrics_cloudwatch_embedded::Collector,
+) -> Result<KinesisEventResponse, BatchError> {
+    let result = run_items(function, items, processor, quarantine).await;
+    if let Ok((_, report)) = &result {
+        crate::telemetry::record_batch(report);
+    }
+    crate::telemetry::flush(metrics);
+    result.map(|(response, _)| response)
 }

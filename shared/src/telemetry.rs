@@ -13,7 +13,10 @@ pub mod names {
     pub const RECORDS_DONE: &str = "RecordsDone";
     pub const RECORDS_STALE: &str = "RecordsStale";
     pub const RECORDS_SKIPPED: &str = "RecordsSkipped";
+    /// Poison and refused records (the template's alarm watches this one).
     pub const RECORDS_QUARANTINED: &str = "RecordsQuarantined";
+    /// Of the quarantined records, the valid ones a store refused for good.
+    pub const RECORDS_REFUSED: &str = "RecordsRefused";
     pub const RECORDS_FAILED: &str = "RecordsFailed";
     pub const RECORDS_RETRIED: &str = "RecordsRetried";
 }
@@ -37,6 +40,7 @@ pub fn record_batch(report: &BatchReport) {
         (RECORDS_STALE, report.stale),
         (RECORDS_SKIPPED, report.skipped),
         (RECORDS_QUARANTINED, report.quarantined),
+        (RECORDS_REFUSED, report.refused),
         (RECORDS_FAILED, report.failed),
         (RECORDS_RETRIED, report.redelivered),
     ];

@@ -20,13 +20,12 @@
 //!    (`session_order`), so a login delivered after a newer heartbeat is not lost.
 //! 5. **Dispositions**: applied → done; older than the item → stale; duplicates → stale (or whatever happened to
 //!    their first copy if it failed); a transient error → retry for that event and every later event of the agent;
-//!    a permanent error on an event's own write → poison (`Unsupported`).
+//!    a permanent error on an event's own write → refused (quarantined, though the record is valid).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use futures::StreamExt;
-use shared::batch::{Disposition, Processor};
-use shared::classify::{InvalidReason, classify};
+use shared::batch::{Disposition, Grouped, KeyRun, Processor, Route, classify_by_key};
 use shared::kinesis::KinesisItem;
 use shared::model::{AgentEvent, AgentEventType, ConnectRecord};
 use shared::ports::{Condition, Item, ItemStore, PortError, WriteOutcome};
@@ -60,57 +59,51 @@ impl<S: ItemStore> AgentStateHandler<S> {
 
 impl<S: ItemStore> Processor for AgentStateHandler<S> {
     async fn process(&self, items: &[KinesisItem]) -> Vec<Disposition> {
-        let mut out: Vec<Option<Disposition>> = vec![None; items.len()];
-        let mut by_agent: BTreeMap<String, Vec<(usize, AgentEvent)>> = BTreeMap::new();
-        for (i, item) in items.iter().enumerate() {
-            match classify(&item.data) {
-                Err(reason) => out[i] = Some(Disposition::Poison(reason)),
-                Ok(ConnectRecord::Agent(event)) => match &event.event_type {
-                    AgentEventType::Other(event_type) => {
-                        debug!(
-                            seq = item.seq_str(),
-                            event_type = event_type.as_str(),
-                            "unknown agent event type skipped"
-                        );
-                        out[i] = Some(Disposition::Skipped);
-                    }
-                    _ => by_agent.entry(event.agent_arn.clone()).or_default().push((i, *event)),
-                },
-                Ok(other) => {
-                    debug!(seq = item.seq_str(), kind = %other.kind(), "not an agent event: skipped");
-                    out[i] = Some(Disposition::Skipped);
-                }
-            }
-        }
-
+        // 1. Classify.
+        let Grouped { groups, mut outcomes } = classify_by_key(items, by_agent);
+        // 2. Plan per agent.
         let plans: Vec<AgentPlan> =
-            by_agent.into_iter().map(|(agent, events)| AgentPlan::new(agent, events, &self.settings)).collect();
-        let (history_failures, mut work) = Box::pin(self.write_history(&plans)).await;
-        // Futures built in a loop (not a `map` closure) keep the batch future `Send` for any lifetime; boxed, they
-        // keep its type shallow enough for rustc's layout computation.
+            groups.into_iter().map(|(agent, events)| AgentPlan::new(agent, events, &self.settings)).collect();
+        // 3. History first.
+        let (history_failures, mut work) = self.write_history(&plans).await;
+        // 4. One conditional write per agent, agents concurrently.
+        // (Built in a loop: futures made in a `map` closure borrow through a higher-ranked lifetime, and rustc then
+        // cannot prove the batch future `Send`.)
         let mut agent_writes = Vec::with_capacity(plans.len());
         for (plan, failure) in plans.iter().zip(history_failures) {
-            agent_writes.push(Box::pin(self.apply_agent(plan, failure)));
+            agent_writes.push(self.apply_agent(plan, failure));
         }
         let results: Vec<(Vec<(usize, Disposition)>, Work)> =
             futures::stream::iter(agent_writes).buffer_unordered(CONCURRENCY).collect().await;
         for (dispositions, agent_work) in results {
             work.add(&agent_work);
-            for (i, d) in dispositions {
-                out[i] = Some(d);
-            }
+            outcomes.extend(dispositions);
         }
-        work.bridged_items = Box::pin(self.write_bridged(std::mem::take(&mut work.bridged))).await;
+        work.bridged_items = self.write_bridged(std::mem::take(&mut work.bridged)).await;
         work.agents = plans.len();
         work.events = plans.iter().map(|p| p.events.len()).sum();
         work.duplicates = plans.iter().map(|p| p.duplicates.len()).sum();
         work.report();
+        // 5. Dispositions.
+        outcomes.finish()
+    }
+}
 
-        out.into_iter()
-            .map(|d| {
-                d.unwrap_or_else(|| Disposition::Retry(PortError::transient("agent-state", "record not processed")))
-            })
-            .collect()
+/// Step 1's routing of a valid record: an agent event of a known type joins its agent's group; anything else is
+/// skipped.
+fn by_agent(item: &KinesisItem, record: ConnectRecord) -> Route<String, AgentEvent> {
+    match record {
+        ConnectRecord::Agent(event) => match &event.event_type {
+            AgentEventType::Other(event_type) => {
+                debug!(seq = item.seq_str(), event_type = event_type.as_str(), "unknown agent event type skipped");
+                Route::Now(Disposition::Skipped)
+            }
+            _ => Route::Group(event.agent_arn.clone(), *event),
+        },
+        other => {
+            debug!(seq = item.seq_str(), kind = %other.kind(), "not an agent event: skipped");
+            Route::Now(Disposition::Skipped)
+        }
     }
 }
 
@@ -254,11 +247,12 @@ impl<S: ItemStore> AgentStateHandler<S> {
     ) -> (Vec<(usize, Disposition)>, Work) {
         let mut work = Work::default();
         let writable = history_failure.as_ref().map_or(plan.events.len(), |(pos, _)| *pos);
-        let (ready, blocked) = plan.events.split_at(writable);
-        let mut dispositions = self.apply(&plan.agent, ready, &mut work).await;
+        let mut key = KeyRun::new(plan.events.len());
+        key.extend(self.apply(&plan.agent, &plan.events[..writable], &mut work).await);
         if let Some((_, error)) = history_failure {
-            dispositions.extend(blocked.iter().map(|_| Disposition::Retry(error.clone())));
+            key.stop(error);
         }
+        let dispositions = key.finish();
 
         let mut out: Vec<(usize, Disposition)> =
             plan.events.iter().zip(&dispositions).map(|(p, d)| (p.index, d.clone())).collect();
@@ -273,7 +267,6 @@ impl<S: ItemStore> AgentStateHandler<S> {
     }
 
     /// Applies an agent's events (in order) with one folded write when nothing in the table is newer than the oldest.
-    /// (The rare fallback is boxed: it keeps the common path's future small and its type shallow.)
     async fn apply(&self, agent: &str, events: &[Planned], work: &mut Work) -> Vec<Disposition> {
         let Some(oldest) = events.first() else {
             return Vec::new();
@@ -286,9 +279,9 @@ impl<S: ItemStore> AgentStateHandler<S> {
             }
             Ok(WriteOutcome::ConditionFailed) => {
                 work.fallbacks += 1;
-                Box::pin(self.apply_overlapping(agent, events, work)).await
+                self.apply_overlapping(agent, events, work).await
             }
-            Err(e) if e.is_transient() => vec![Disposition::Retry(e); events.len()],
+            Err(e) if e.is_transient() => KeyRun::retry_all(events.len(), e),
             Err(_) => self.apply_one_by_one(agent, events, work).await,
         }
     }
@@ -299,46 +292,42 @@ impl<S: ItemStore> AgentStateHandler<S> {
         work.reads += 1;
         let stored = match self.store.get(agent, CURRENT_SK).await {
             Ok(item) => item.unwrap_or_default(),
-            Err(e) if e.is_transient() => return vec![Disposition::Retry(e); events.len()],
+            Err(e) if e.is_transient() => return KeyRun::retry_all(events.len(), e),
             Err(_) => return self.apply_one_by_one(agent, events, work).await,
         };
         let stored_order = |name: &str| stored.get(name).and_then(|v| v.as_str());
         let split = events.partition_point(|p| stored_order(attr::EVENT_ORDER).is_some_and(|s| p.order.as_str() <= s));
         let (older, newer) = events.split_at(split);
-        let mut out = Vec::with_capacity(events.len());
-        for (k, planned) in older.iter().enumerate() {
+        let mut key = KeyRun::new(events.len());
+        for planned in older {
             // A replayed LOGIN/LOGOUT is not newer than the stored session either: no write needed.
             let session_is_newer = stored_order(attr::SESSION_ORDER).is_none_or(|s| planned.order.as_str() > s);
             let result = if session_is_newer { self.apply_session(agent, planned, work).await } else { Ok(()) };
-            match result {
-                Ok(()) => out.push(Disposition::Stale),
-                Err(e) if e.is_transient() => {
-                    out.extend(events[k..].iter().map(|_| Disposition::Retry(e.clone())));
-                    return out;
-                }
-                Err(e) => out.push(poison(agent, planned, &e)),
+            if !key.push(settle(agent, planned, result.map(|()| Disposition::Stale))) {
+                return key.finish();
             }
         }
         let Some(oldest_newer) = newer.first() else {
-            return out;
+            return key.finish();
         };
         work.folded_writes += 1;
         match self.write(agent, fold(newer), attr::EVENT_ORDER, &oldest_newer.order).await {
             Ok(WriteOutcome::Applied) => {
                 work.bridge(newer);
-                out.extend(newer.iter().map(|_| Disposition::Done));
+                key.extend(newer.iter().map(|_| Disposition::Done));
             }
-            Ok(WriteOutcome::ConditionFailed) => out.extend(self.apply_one_by_one(agent, newer, work).await),
-            Err(e) if e.is_transient() => out.extend(newer.iter().map(|_| Disposition::Retry(e.clone()))),
-            Err(_) => out.extend(self.apply_one_by_one(agent, newer, work).await),
+            Err(e) if e.is_transient() => key.stop(e),
+            Ok(WriteOutcome::ConditionFailed) | Err(_) => {
+                key.extend(self.apply_one_by_one(agent, newer, work).await);
+            }
         }
-        out
+        key.finish()
     }
 
     /// Each event on its own, in order, conditioned on its own order: exact under any concurrency.
     async fn apply_one_by_one(&self, agent: &str, events: &[Planned], work: &mut Work) -> Vec<Disposition> {
-        let mut out = Vec::with_capacity(events.len());
-        for (k, planned) in events.iter().enumerate() {
+        let mut key = KeyRun::new(events.len());
+        for planned in events {
             work.event_writes += 1;
             let result = match self.write(agent, planned.update.clone(), attr::EVENT_ORDER, &planned.order).await {
                 Ok(WriteOutcome::Applied) => Ok(Disposition::Done),
@@ -347,16 +336,11 @@ impl<S: ItemStore> AgentStateHandler<S> {
                 }
                 Err(e) => Err(e),
             };
-            match result {
-                Ok(d) => out.push(d),
-                Err(e) if e.is_transient() => {
-                    out.extend(events[k..].iter().map(|_| Disposition::Retry(e.clone())));
-                    break;
-                }
-                Err(e) => out.push(poison(agent, planned, &e)),
+            if !key.push(settle(agent, planned, result)) {
+                break;
             }
         }
-        out
+        key.finish()
     }
 
     /// For a LOGIN/LOGOUT older than the item: its session attributes, if they are newer than the stored ones.
@@ -386,9 +370,15 @@ fn fold(events: &[Planned]) -> Update {
     Update::compose(events.iter().map(|p| &p.update))
 }
 
-fn poison(agent: &str, planned: &Planned, error: &PortError) -> Disposition {
-    warn!(agent, event_id = planned.event.event_id.as_str(), error = %error, "agent event cannot be written; quarantining");
-    Disposition::Poison(InvalidReason::Unsupported { detail: error.to_string() })
+/// An event's disposition from the outcome of its own write(s): a transient error retries it (and, through
+/// [`KeyRun`], the agent's later events), a permanent one refuses only this event.
+fn settle(agent: &str, planned: &Planned, result: Result<Disposition, PortError>) -> Disposition {
+    result.unwrap_or_else(|error| {
+        if !error.is_transient() {
+            warn!(agent, event_id = planned.event.event_id.as_str(), error = %error, "the table refused an agent event");
+        }
+        Disposition::from(error)
+    })
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -158,7 +158,7 @@ async fn a_permanent_write_error_quarantines_only_the_event_that_cannot_be_writt
     flaky.fail_updates = vec![1, 2];
     let h = handler(flaky.clone());
     let report = run(&h, &batch(&[raw("login"), raw("status-available")])).await;
-    assert_eq!((report.quarantined, report.done, report.failed), (1, 1, 0));
+    assert_eq!((report.quarantined, report.refused, report.done, report.failed), (1, 1, 1, 0));
     let a = agent(&flaky.inner, JDOE).await;
     assert_eq!(a.status.and_then(|s| s.name).as_deref(), Some("Available"));
 }

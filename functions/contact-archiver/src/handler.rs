@@ -13,7 +13,7 @@
 //!    most [`MAX_CONCURRENT_PUTS`] in flight), so encoding the next object overlaps the previous PUT;
 //! 4. a record is [`Disposition::Done`] when every object holding it is `Created` or `AlreadyExists` (an
 //!    identical earlier delivery wrote it). A failed PUT makes every record of that object
-//!    [`Disposition::Retry`] (transient) or [`Disposition::Poison`] (permanent); the driver reports the lowest
+//!    [`Disposition::Retry`] (transient) or [`Disposition::Refused`] (permanent); the driver reports the lowest
 //!    sequence number among them, and records of objects that succeeded stay `Done`.
 //!
 //! At least once, never lost: Lambda redelivers everything after the reported sequence number, so records after
@@ -27,8 +27,7 @@
 use std::collections::BTreeMap;
 
 use futures::StreamExt;
-use shared::batch::{Disposition, Processor};
-use shared::classify::InvalidReason;
+use shared::batch::{Disposition, Grouped, Processor, Route, classify_by_key};
 use shared::kinesis::KinesisItem;
 use shared::ports::{ObjectStore, PortError, PutObject, PutOutcome};
 use shared::{ConnectRecord, RecordKind};
@@ -65,6 +64,9 @@ pub struct Archiver<S> {
     format: ArchiveFormat,
     kinds: ArchiveKinds,
 }
+
+/// The records to archive grouped by (kind, partition, shard), each with its batch index, in batch order.
+type Groups<'a> = BTreeMap<(RecordKind, Partition, &'a str), Vec<(usize, ConnectRecord)>>;
 
 /// One object to write: where, and which records (indices into the batch, in batch order).
 struct ObjectPlan {
@@ -145,40 +147,22 @@ impl<S: ObjectStore> Archiver<S> {
 
 impl<S: ObjectStore> Processor for Archiver<S> {
     async fn process(&self, items: &[KinesisItem]) -> Vec<Disposition> {
-        let mut dispositions = vec![Disposition::Done; items.len()];
-        let mut records: Vec<Option<ConnectRecord>> = Vec::with_capacity(items.len());
-        let mut groups: BTreeMap<(Target, &str), Vec<usize>> = BTreeMap::new();
-        let mut arrival_fallbacks = 0usize;
-        let mut skipped = 0usize;
-        for (i, item) in items.iter().enumerate() {
-            match shared::classify(&item.data) {
-                Err(reason) => {
-                    dispositions[i] = Disposition::Poison(reason);
-                    records.push(None);
-                }
-                Ok(record) if !self.kinds.includes(record.kind()) => {
-                    dispositions[i] = Disposition::Skipped;
-                    skipped += 1;
-                    records.push(None);
-                }
-                Ok(record) => {
-                    let kind = record.kind();
-                    let (time, source) = partition_time(&record, item.arrival);
-                    arrival_fallbacks += usize::from(source == TimeSource::Arrival);
-                    let partition = Partition::of(time);
-                    for format in self.formats(kind) {
-                        groups.entry((Target { kind, partition, format }, item.shard_id.as_str())).or_default().push(i);
-                    }
-                    records.push(Some(record));
-                }
+        // 1. Classify; group the records to archive by (kind, partition, shard).
+        let (mut arrival_fallbacks, mut skipped) = (0usize, 0usize);
+        let Grouped { groups, mut outcomes } = classify_by_key(items, |item, record| {
+            let kind = record.kind();
+            if !self.kinds.includes(kind) {
+                skipped += 1;
+                return Route::Now(Disposition::Skipped);
             }
-        }
-        let objects = groups.len();
-        let plans: Vec<ObjectPlan> = groups
-            .into_iter()
-            .map(|((target, shard), members)| ObjectPlan { target, shard: shard.to_owned(), members })
-            .collect();
-
+            let (time, source) = partition_time(&record, item.arrival);
+            arrival_fallbacks += usize::from(source == TimeSource::Arrival);
+            Route::Group((kind, Partition::of(time), item.shard_id.as_str()), record)
+        });
+        // 2. One object per group and format.
+        let (plans, records) = self.plan(groups, items.len());
+        let objects = plans.len();
+        // 3. Encode and write the objects.
         let records = &records;
         let results: Vec<(ObjectPlan, Result<PutOutcome, PortError>)> = futures::stream::iter(plans)
             .map(|plan| async move {
@@ -188,24 +172,11 @@ impl<S: ObjectStore> Processor for Archiver<S> {
             .buffer_unordered(MAX_CONCURRENT_PUTS)
             .collect()
             .await;
-
-        let mut failures: Vec<Option<PortError>> = vec![None; items.len()];
-        let mut failed_objects = 0usize;
-        for (plan, result) in results {
-            let Err(error) = result else { continue };
-            failed_objects += 1;
-            for &i in &plan.members {
-                // A transient failure wins: retrying may still succeed for the object that failed for good.
-                if failures[i].as_ref().is_none_or(|held| !held.is_transient()) {
-                    failures[i] = Some(error.clone());
-                }
-            }
-        }
-        for (disposition, failure) in dispositions.iter_mut().zip(failures) {
-            match failure {
-                None => {}
-                Some(e) if e.is_transient() => *disposition = Disposition::Retry(e),
-                Some(e) => *disposition = Disposition::Poison(InvalidReason::Unsupported { detail: e.to_string() }),
+        // 4. A record is done when every object holding it is written.
+        let failed_objects = results.iter().filter(|(_, r)| r.is_err()).count();
+        for (index, error) in failures(&results, items.len()).into_iter().enumerate() {
+            if records[index].is_some() {
+                outcomes.set(index, error.map_or(Disposition::Done, Disposition::from));
             }
         }
         info!(
@@ -217,8 +188,47 @@ impl<S: ObjectStore> Processor for Archiver<S> {
             format = %self.format,
             "batch archived"
         );
-        dispositions
+        outcomes.finish()
     }
+}
+
+impl<S: ObjectStore> Archiver<S> {
+    /// The objects to write — one per group and format, in (target, shard) order — and the records by batch index.
+    fn plan(&self, groups: Groups<'_>, records: usize) -> (Vec<ObjectPlan>, Vec<Option<ConnectRecord>>) {
+        let mut by_index: Vec<Option<ConnectRecord>> = vec![None; records];
+        let mut plans = Vec::new();
+        for ((kind, partition, shard), group) in groups {
+            let mut members = Vec::with_capacity(group.len());
+            for (i, record) in group {
+                members.push(i);
+                by_index[i] = Some(record);
+            }
+            for format in self.formats(kind) {
+                plans.push(ObjectPlan {
+                    target: Target { kind, partition, format },
+                    shard: shard.to_owned(),
+                    members: members.clone(),
+                });
+            }
+        }
+        plans.sort_by(|a, b| (a.target, &a.shard).cmp(&(b.target, &b.shard)));
+        (plans, by_index)
+    }
+}
+
+/// Per batch index, the error of a failed object holding the record, if any. A transient failure wins: retrying
+/// may still succeed for the object that failed for good.
+fn failures(results: &[(ObjectPlan, Result<PutOutcome, PortError>)], records: usize) -> Vec<Option<PortError>> {
+    let mut failures: Vec<Option<PortError>> = vec![None; records];
+    for (plan, result) in results {
+        let Err(error) = result else { continue };
+        for &i in &plan.members {
+            if failures[i].as_ref().is_none_or(|held| !held.is_transient()) {
+                failures[i] = Some(error.clone());
+            }
+        }
+    }
+    failures
 }
 
 /// The Parquet body of an object (contact records or agent events; other kinds have no Parquet table).

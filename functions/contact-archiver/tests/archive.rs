@@ -263,7 +263,7 @@ async fn a_failed_parquet_put_retries_records_whose_ndjson_object_was_written() 
 }
 
 #[tokio::test]
-async fn a_permanent_put_failure_quarantines_the_records_of_that_object_only() {
+async fn a_permanent_put_failure_quarantines_the_records_of_that_object_only_as_refused() {
     let items = two_day_batch(4);
     let store = FailingPrefix::new("contact-records/year=2026/month=11/day=03/", PortError::permanent("s3", "denied"));
     let archiver = Archiver::new(store, "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
@@ -272,11 +272,15 @@ async fn a_permanent_put_failure_quarantines_the_records_of_that_object_only() {
     let (response, report) = run(&archiver, &items, &q).await;
 
     assert!(response.batch_item_failures.is_empty());
-    assert_eq!((report.done, report.quarantined), (2, 2));
+    assert_eq!((report.done, report.quarantined, report.refused, report.failed), (2, 2, 2, 0));
     let entries = q.entries().await.unwrap();
     let quarantined: BTreeSet<&str> = entries.iter().map(|e| e.sequence_number.as_str()).collect();
     assert_eq!(quarantined, BTreeSet::from([items[1].seq_str(), items[3].seq_str()]));
-    assert!(entries.iter().all(|e| e.reason_code == "unsupported" && e.reason.contains("denied")));
+    // The records are valid: the reason is the store's refusal, not bad data.
+    assert!(
+        entries.iter().all(|e| e.reason_code == "refused" && e.reason == "permanent s3 error: denied"),
+        "{entries:?}"
+    );
 }
 
 #[tokio::test]

@@ -15,14 +15,13 @@
 //! 5. a transient failure (of the record, or of the join write for a join it owns) reports the record for retry,
 //!    and every later record of the same key too (they are not applied: they come again, in order, with the
 //!    redelivery); a failed write of the sentiment window reports every record whose turns it held; a permanent
-//!    failure makes the record poison.
+//!    failure (the store or SNS refusing it for good) makes the record refused: quarantined, not retried.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use shared::batch::{Disposition, Processor};
-use shared::classify::{InvalidReason, classify};
+use shared::batch::{Disposition, Grouped, KeyRun, Processor, Route, classify_by_key};
 use shared::kinesis::KinesisItem;
 use shared::model::{AgentEvent, AnalysisSegment, ConnectRecord, ContactRecord, RecordKind, SegmentEventType};
 use shared::ports::{ItemStore, PortError, PortResult, Publisher};
@@ -120,34 +119,19 @@ impl<S: ItemStore, P: Publisher, C: Clock> Handler<S, P, C> {
         records: Vec<(usize, ConnectRecord)>,
         joins_failed: &BTreeMap<usize, PortError>,
     ) -> Vec<(usize, Disposition)> {
-        let mut out = Vec::with_capacity(records.len());
+        let indices: Vec<usize> = records.iter().map(|(i, _)| *i).collect();
+        let mut key = KeyRun::new(records.len());
         let mut memo = KeyMemo::default();
-        let mut failed = false;
-        for (i, record) in records {
-            if failed {
-                out.push((
-                    i,
-                    Disposition::Retry(PortError::transient(
-                        "supervisor-alerts",
-                        "an earlier record of the same key failed",
-                    )),
-                ));
-                continue;
-            }
+        for (position, (i, record)) in records.into_iter().enumerate() {
             let result = match joins_failed.get(&i) {
                 Some(e) => Err(e.clone()),
-                None => self.process_record(&items[i], record, &mut memo, out.len()).await,
+                None => self.process_record(&items[i], record, &mut memo, position).await,
             };
-            let disposition = match result {
-                Ok(()) => Disposition::Done,
-                Err(e) if e.is_transient() => {
-                    failed = true;
-                    Disposition::Retry(e)
-                }
-                Err(e) => Disposition::Poison(InvalidReason::Unsupported { detail: e.to_string() }),
-            };
-            out.push((i, disposition));
+            if !key.push(result.map_or_else(Disposition::from, |()| Disposition::Done)) {
+                break;
+            }
         }
+        let mut dispositions = key.finish();
         // The key's sentiment state is written once, after its last record. If that fails, every record from the
         // first one whose turns it holds is retried (re-applying turns is idempotent, alert ids are deterministic).
         if let Some(dirty) = memo.sentiment_dirty_from
@@ -157,13 +141,13 @@ impl<S: ItemStore, P: Publisher, C: Clock> Handler<S, P, C> {
                 .save_sentiment(&sentiment.contact_id, &sentiment.state, sentiment.rev, self.deliverer.clock().now())
                 .await
         {
-            for (_, disposition) in &mut out[dirty..] {
+            for disposition in &mut dispositions[dirty..] {
                 if matches!(disposition, Disposition::Done) {
                     *disposition = Disposition::Retry(e.clone());
                 }
             }
         }
-        out
+        indices.into_iter().zip(dispositions).collect()
     }
 
     async fn process_record(
@@ -271,45 +255,42 @@ struct Sentiment {
     rev: Option<i64>,
 }
 
+/// The key a record is processed under: agent events by agent, segments and contact records by contact. Agents
+/// sort first.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Agent(String),
+    Contact(String),
+}
+
 /// Records of one key, in batch order.
-type Groups = BTreeMap<String, Vec<(usize, ConnectRecord)>>;
+type Groups = BTreeMap<Key, Vec<(usize, ConnectRecord)>>;
 
 impl<S: ItemStore, P: Publisher, C: Clock> Processor for Handler<S, P, C> {
     async fn process(&self, items: &[KinesisItem]) -> Vec<Disposition> {
-        let mut out = vec![Disposition::Done; items.len()];
-        let (mut agents, mut contacts) = (Groups::new(), Groups::new());
-        for (i, item) in items.iter().enumerate() {
-            let record = match classify(&item.data) {
-                Ok(record) => record,
-                Err(reason) => {
-                    out[i] = Disposition::Poison(reason);
-                    continue;
-                }
-            };
+        let Grouped { groups: mut agents, mut outcomes } = classify_by_key(items, |_, record| {
             if !self.handles(record.kind()) {
                 debug!(kind = record.kind().slug(), "record kind not used by the configured rules");
-                out[i] = Disposition::Skipped;
-                continue;
+                return Route::Now(Disposition::Skipped);
             }
-            match &record {
-                ConnectRecord::Agent(ev) => agents.entry(ev.agent_arn.clone()).or_default().push((i, record)),
-                ConnectRecord::Segment(seg) => contacts.entry(seg.contact_id.clone()).or_default().push((i, record)),
-                ConnectRecord::Contact(ctr) => contacts.entry(ctr.contact_id.clone()).or_default().push((i, record)),
-            }
-        }
-        // The joins first, then agent events, then segments and contact records. (Boxed: inline, the DynamoDB
-        // future nests too deep for rustc's layout computation of `main`; the per-key futures are boxed anyway.)
-        let joins_failed = Box::pin(self.write_joins(&agents)).await;
+            let key = match &record {
+                ConnectRecord::Agent(ev) => Key::Agent(ev.agent_arn.clone()),
+                ConnectRecord::Segment(seg) => Key::Contact(seg.contact_id.clone()),
+                ConnectRecord::Contact(ctr) => Key::Contact(ctr.contact_id.clone()),
+            };
+            Route::Group(key, record)
+        });
+        let contacts = agents.split_off(&Key::Contact(String::new()));
+        // The joins first, then agent events, then segments and contact records.
+        let joins_failed = self.write_joins(&agents).await;
         for groups in [agents, contacts] {
             let results: Vec<Vec<(usize, Disposition)>> = futures::stream::iter(groups.into_values())
                 .map(|records| self.process_key(items, records, &joins_failed))
                 .buffer_unordered(KEY_CONCURRENCY)
                 .collect()
                 .await;
-            for (i, disposition) in results.into_iter().flatten() {
-                out[i] = disposition;
-            }
+            outcomes.extend(results.into_iter().flatten());
         }
-        out
+        outcomes.finish()
     }
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use shared::adapters::memory::{MemoryItemStore, MemoryObjectStore, MemoryPublisher};
 use shared::batch::{Disposition, Processor, run_items};
 use shared::kinesis::KinesisItem;
-use shared::ports::Publisher;
+use shared::ports::{PortError, Publisher};
 use shared::quarantine::ObjectQuarantine;
 use supervisor_alerts::delivery::Clock;
 use supervisor_alerts::handler::Handler;
@@ -585,11 +585,11 @@ async fn through_the_event_source_mapping_a_publish_failing_once_ends_in_exactly
 }
 
 #[tokio::test]
-async fn an_alert_rejected_by_sns_as_invalid_quarantines_its_record() {
+async fn an_alert_rejected_by_sns_as_invalid_refuses_its_record() {
     let publisher = FlakyPublisher::new(Failure::EntryPermanent, 1);
     let (h, _, _) = handler(one_rule(BREAK_TOO_LONG), publisher.clone());
     let d = run(&h, vec![item(fixture("raw/agent/heartbeat-during-break.json"), "2026-11-02T10:30:01Z")]).await;
-    assert!(matches!(&d[0], Disposition::Poison(r) if r.code() == "unsupported"), "{d:?}");
+    assert_eq!(d, [Disposition::Refused(PortError::permanent("sns", "entry rejected: InvalidParameter"))]);
 }
 
 #[tokio::test]
@@ -783,7 +783,7 @@ async fn a_failed_link_write_retries_the_events_whose_links_it_held_and_later_ev
 }
 
 #[tokio::test]
-async fn a_link_that_can_never_be_written_poisons_only_the_event_it_came_from() {
+async fn a_link_that_can_never_be_written_refuses_only_the_event_it_came_from() {
     // GIVEN a store that refuses jdoe's contact's link for good
     let store = FailingStore { refused_pk: Some(format!("contact#{JDOE_CONTACT}")), ..FailingStore::default() };
     let (h, _) = failing_handler(one_rule(THREE_NEGATIVE), store.clone());
@@ -795,8 +795,8 @@ async fn a_link_that_can_never_be_written_poisons_only_the_event_it_came_from() 
             item(fixture("raw/agent/chat-multi-contact.json"), "2026-11-02T09:11:59Z"),
         ]))
         .await;
-    // THEN only that event is poison (as when it was written alone) and the other links are written
-    assert!(matches!(d[0], Disposition::Poison(_)), "{d:?}");
+    // THEN only that event is refused (as when it was written alone) and the other links are written
+    assert_eq!(d[0], Disposition::Refused(PortError::permanent("dynamodb", "ValidationException")), "{d:?}");
     assert_eq!(d[1..], [Disposition::Done, Disposition::Done]);
     assert_eq!(linked_username(&store.inner, ASMITH_CHAT).as_deref(), Some("asmith"));
     assert_eq!(linked_username(&store.inner, JDOE_CONTACT), None);

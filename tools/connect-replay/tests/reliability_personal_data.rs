@@ -4,7 +4,8 @@
 //!
 //! The functions' own telemetry is used, as in Lambda: `shared::telemetry::init` (lambda_runtime's subscriber with
 //! `AWS_LAMBDA_LOG_FORMAT=JSON`, `AWS_LAMBDA_LOG_LEVEL=debug`, and the CloudWatch EMF recorder) writes to stdout,
-//! and `shared::telemetry::flush` after every invocation. Both are process-wide, so the test runs its work in a
+//! and every invocation goes through `shared::lambda::invoke`, as `serve` makes it (batch metrics recorded, then
+//! flushed). Both are process-wide, so the test runs its work in a
 //! child process (this same test binary, this same test) and reads everything the child printed.
 
 use std::collections::BTreeSet;
@@ -165,8 +166,8 @@ fn child() {
     use contact_archiver::handler::Archiver;
     use shared::adapters::fault::{FaultPlan, Faulty};
     use shared::adapters::memory::{MemoryItemStore, MemoryObjectStore, MemoryPublisher};
-    use shared::batch::run_items;
     use shared::kinesis::{KinesisItem, SeqNo};
+    use shared::lambda::invoke;
     use shared::quarantine::ObjectQuarantine;
 
     let collector = shared::telemetry::init("reliability-personal-data").expect("telemetry");
@@ -217,12 +218,9 @@ fn child() {
             );
             for (_, data) in &fixtures {
                 let items = batch(data.clone());
-                run_items(contact_archiver::handler::NAME, &items, &archiver, &quarantine).await.unwrap();
-                shared::telemetry::flush(collector);
-                run_items(agent_state::NAME, &items, &agent_state, &quarantine).await.unwrap();
-                shared::telemetry::flush(collector);
-                run_items(supervisor_alerts::NAME, &items, &alerts, &quarantine).await.unwrap();
-                shared::telemetry::flush(collector);
+                invoke(contact_archiver::handler::NAME, &items, &archiver, &quarantine, collector).await.unwrap();
+                invoke(agent_state::NAME, &items, &agent_state, &quarantine, collector).await.unwrap();
+                invoke(supervisor_alerts::NAME, &items, &alerts, &quarantine, collector).await.unwrap();
             }
         }
     });
