@@ -55,6 +55,28 @@ where
     }
 }
 
+/// [`parsed`], then checked to lie in `range`: the one range-checked reader of the functions' configuration.
+pub fn bounded<T>(
+    env: &impl Env,
+    name: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + std::fmt::Display,
+    T::Err: std::fmt::Display,
+{
+    let value = parsed(env, name, default)?;
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid {
+            var: name,
+            detail: format!("{value} is outside {}..={}", range.start(), range.end()),
+        })
+    }
+}
+
 /// Where poison records go: `QUARANTINE_BUCKET` (required) and `QUARANTINE_PREFIX` (default `quarantine/`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuarantineConfig {

@@ -11,11 +11,25 @@ use crate::batch::{BatchError, Processor, run_items};
 use crate::kinesis::{KinesisItem, items_from_event};
 use crate::quarantine::Quarantine;
 
-/// Keeps the kernel from backing the allocator's arenas with 2 MB transparent huge pages, for this process: with
-/// them, a function's peak RSS on a 6 MB batch rose from about 50 to 76–84 MB (mimalloc reserves large aligned
-/// arenas and asks for huge pages) for no measurable CPU gain (BENCHMARKS.md). Called first in each `main`; the
-/// replay tool keeps THP (its heap is large and long-lived, and it is ~10 % faster with them). Linux only; if the
-/// kernel refuses, nothing else changes.
+#[doc(hidden)]
+pub use mimalloc::MiMalloc;
+
+/// Makes mimalloc the process's allocator: `shared::use_mimalloc!();` at the top of a binary. The three bootstraps,
+/// the replay tool and the CPU benchmark all use it, so the benchmark measures what is deployed. Why: parsing
+/// allocates a string per field, a pattern at which mimalloc is much cheaper than glibc's malloc (the figures are
+/// in BENCHMARKS.md, their one home).
+#[macro_export]
+macro_rules! use_mimalloc {
+    () => {
+        #[global_allocator]
+        static GLOBAL: $crate::lambda::MiMalloc = $crate::lambda::MiMalloc;
+    };
+}
+
+/// Keeps the kernel from backing the allocator's arenas with 2 MB transparent huge pages, for this process: mimalloc
+/// reserves large aligned arenas and asks for huge pages, which raised a function's peak RSS for no measurable CPU
+/// gain (BENCHMARKS.md has both figures). Called first in each `main`; the replay tool keeps THP (its heap is large
+/// and long-lived, and it is faster with them). Linux only; if the kernel refuses, nothing else changes.
 pub fn disable_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and changes no memory this process can see.

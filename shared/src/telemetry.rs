@@ -19,6 +19,18 @@ pub mod names {
     pub const RECORDS_REFUSED: &str = "RecordsRefused";
     pub const RECORDS_FAILED: &str = "RecordsFailed";
     pub const RECORDS_RETRIED: &str = "RecordsRetried";
+
+    /// agent-state's store economy per batch (counts; BENCHMARKS.md reads them).
+    pub mod agent_state {
+        pub const FOLDED_WRITES: &str = "AgentStateFoldedWrites";
+        pub const FOLD_FALLBACKS: &str = "AgentStateFoldFallbacks";
+        pub const EVENT_WRITES: &str = "AgentStateEventWrites";
+        pub const SESSION_WRITES: &str = "AgentStateSessionWrites";
+        pub const READS: &str = "AgentStateReads";
+        pub const HISTORY_ITEMS: &str = "AgentStateHistoryItems";
+        pub const DUPLICATES: &str = "AgentStateDuplicates";
+        pub const BRIDGED_HISTORY_FAILURES: &str = "AgentStateBridgedHistoryFailures";
+    }
 }
 
 /// Installs the tracing subscriber and the EMF metrics recorder (dimension `Function`). Call once in `main`.

@@ -1,6 +1,6 @@
 //! Configuration, read once at init. Every error names the variable.
 
-use shared::config::{ConfigError, Env, QuarantineConfig, parsed, required};
+use shared::config::{ConfigError, Env, QuarantineConfig, bounded, required};
 
 /// Retention of the table's items. Both TTLs count from event time (never the wall clock), so replaying the same
 /// events always writes the same items.
@@ -35,20 +35,6 @@ impl Config {
             history_ttl_days: bounded(env, "HISTORY_TTL_DAYS", defaults.history_ttl_days, 1..=3660)?,
         };
         Ok(Self { table: required(env, "AGENT_STATE_TABLE")?, settings, quarantine: QuarantineConfig::from_env(env)? })
-    }
-}
-
-fn bounded(
-    env: &impl Env,
-    var: &'static str,
-    default: u32,
-    range: std::ops::RangeInclusive<u32>,
-) -> Result<u32, ConfigError> {
-    let value = parsed(env, var, default)?;
-    if range.contains(&value) {
-        Ok(value)
-    } else {
-        Err(ConfigError::Invalid { var, detail: format!("{value} is outside {}..={}", range.start(), range.end()) })
     }
 }
 

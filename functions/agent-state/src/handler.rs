@@ -22,6 +22,7 @@
 //!    their first copy if it failed); a transient error → retry for that event and every later event of the agent;
 //!    a permanent error on an event's own write → refused (quarantined, though the record is valid).
 
+use shared::telemetry::names::agent_state as names;
 use std::collections::HashMap;
 
 use futures::StreamExt;
@@ -232,7 +233,7 @@ impl<S: ItemStore> AgentStateHandler<S> {
             && let Err(error) = self.store.batch_put(unique).await
         {
             warn!(items = count, error = %error, "bridged history write failed; those episodes are not recorded");
-            metrics::counter!("AgentStateBridgedHistoryFailures").increment(count as u64);
+            metrics::counter!(names::BRIDGED_HISTORY_FAILURES).increment(count as u64);
         }
         count
     }
@@ -440,13 +441,13 @@ impl Work {
             "agent state written"
         );
         let pairs = [
-            ("AgentStateFoldedWrites", self.folded_writes),
-            ("AgentStateFoldFallbacks", self.fallbacks),
-            ("AgentStateEventWrites", self.event_writes),
-            ("AgentStateSessionWrites", self.session_writes),
-            ("AgentStateReads", self.reads),
-            ("AgentStateHistoryItems", self.history_items + self.bridged_items),
-            ("AgentStateDuplicates", self.duplicates),
+            (names::FOLDED_WRITES, self.folded_writes),
+            (names::FOLD_FALLBACKS, self.fallbacks),
+            (names::EVENT_WRITES, self.event_writes),
+            (names::SESSION_WRITES, self.session_writes),
+            (names::READS, self.reads),
+            (names::HISTORY_ITEMS, self.history_items + self.bridged_items),
+            (names::DUPLICATES, self.duplicates),
         ];
         for (name, value) in pairs {
             metrics::counter!(name).increment(value as u64);

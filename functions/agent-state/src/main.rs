@@ -1,9 +1,6 @@
 //! Wiring only: telemetry, configuration, clients, then the shared Lambda loop. No network call happens here.
 
-/// Parsing allocates many small strings; mimalloc takes 35–40 % off the CPU time of a batch against glibc's
-/// malloc (BENCHMARKS.md: the CPU floor is measured with it).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+shared::use_mimalloc!();
 
 use agent_state::config::Config;
 use agent_state::{AgentStateHandler, INDEXES, NAME};

@@ -29,11 +29,10 @@ const ENVELOPE_OPEN: &[u8] = b"{\"_raw_base64\":\"";
 const ENVELOPE_CLOSE: &[u8] = b"\"}";
 const UTF8_BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
 
-/// The gzip level: 1, the fastest. The budget is ≤ 2× the CPU time serde_json needs to parse the same records;
-/// measured on 1,000 CTRs (`examples/cpu_budget.rs`, flate2 on its zlib-rs backend) level 1 costs ~0.3× a
-/// parse and level 6 ~0.8×, which would push `ARCHIVE_FORMAT=both` past 2×. Level 6 saves about a third of the
-/// NDJSON bytes (10× instead of 7× on the fixtures); the NDJSON copy is the cold, lossless one (Athena queries
-/// go to Parquet), so CPU wins.
+/// The gzip level: 1, the fastest. The budget is ≤ 2× the CPU time serde_json needs to parse the same records, and
+/// level 6 costs several times level 1 for about a third fewer NDJSON bytes (`examples/cpu_budget.rs` measures
+/// both; BENCHMARKS.md has the figures). The NDJSON copy is the cold, lossless one (Athena queries go to Parquet),
+/// so CPU wins.
 pub const GZIP_LEVEL: u32 = 1;
 
 /// The record's bytes without a leading UTF-8 byte-order mark.
@@ -49,7 +48,7 @@ pub fn needs_envelope(data: &[u8]) -> bool {
 
 /// Gzips the records as NDJSON (see the module documentation for the line format).
 pub fn encode<'a>(records: impl IntoIterator<Item = &'a [u8]>, size_hint: usize) -> io::Result<Vec<u8>> {
-    // Connect JSON compresses ~8-10×; a quarter of the input is a generous first allocation.
+    // Connect JSON compresses well; a quarter of the input is a generous first allocation.
     let mut gz = GzEncoder::new(Vec::with_capacity(size_hint / 4 + 64), Compression::new(GZIP_LEVEL));
     for data in records {
         if needs_envelope(data) {

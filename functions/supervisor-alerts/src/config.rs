@@ -14,7 +14,7 @@
 //! | `QUARANTINE_PREFIX` | `quarantine/` | key prefix of the quarantine |
 
 use chrono::TimeDelta;
-use shared::config::{ConfigError as EnvError, Env, QuarantineConfig, parsed, required};
+use shared::config::{ConfigError as EnvError, Env, QuarantineConfig, bounded, required};
 
 use crate::rules::{Rules, RulesError, validate};
 use crate::state::Ttls;
@@ -50,12 +50,21 @@ pub struct Settings {
     pub ttls: Ttls,
 }
 
+/// The settings' defaults, written once: [`Settings::for_rules`] and [`Config::from_env`] both use them.
+const DEFAULT_LEASE_SECONDS: i64 = 90;
+const DEFAULT_CLAIM_TTL_HOURS: i64 = 192;
+const DEFAULT_CONTACT_STATE_TTL_HOURS: i64 = 24;
+
 impl Settings {
     /// The defaults, with the missed-contacts window TTL sized for `rules`.
     pub fn for_rules(rules: &Rules) -> Self {
         Self {
-            lease: TimeDelta::seconds(90),
-            ttls: Ttls { claim: TimeDelta::hours(192), contact: TimeDelta::hours(24), missed: missed_ttl(rules) },
+            lease: TimeDelta::seconds(DEFAULT_LEASE_SECONDS),
+            ttls: Ttls {
+                claim: TimeDelta::hours(DEFAULT_CLAIM_TTL_HOURS),
+                contact: TimeDelta::hours(DEFAULT_CONTACT_STATE_TTL_HOURS),
+                missed: missed_ttl(rules),
+            },
         }
     }
 }
@@ -105,17 +114,9 @@ impl Config {
             });
         }
         let rules = rules_from_env(env)?;
-        let lease: i64 = parsed(env, ALERT_LEASE_SECONDS, 90)?;
-        if !(1..=900).contains(&lease) {
-            return Err(ConfigError::Invalid { var: ALERT_LEASE_SECONDS, detail: "expected 1 to 900 seconds".into() });
-        }
-        let claim_hours: i64 = parsed(env, ALERT_CLAIM_TTL_HOURS, 192)?;
-        let contact_hours: i64 = parsed(env, CONTACT_STATE_TTL_HOURS, 24)?;
-        for (var, hours) in [(ALERT_CLAIM_TTL_HOURS, claim_hours), (CONTACT_STATE_TTL_HOURS, contact_hours)] {
-            if !(1..=24 * 366).contains(&hours) {
-                return Err(ConfigError::Invalid { var, detail: "expected 1 to 8784 hours".into() });
-            }
-        }
+        let lease = bounded(env, ALERT_LEASE_SECONDS, DEFAULT_LEASE_SECONDS, 1..=900)?;
+        let claim_hours = bounded(env, ALERT_CLAIM_TTL_HOURS, DEFAULT_CLAIM_TTL_HOURS, 1..=24 * 366)?;
+        let contact_hours = bounded(env, CONTACT_STATE_TTL_HOURS, DEFAULT_CONTACT_STATE_TTL_HOURS, 1..=24 * 366)?;
         let settings = Settings {
             lease: TimeDelta::seconds(lease),
             ttls: Ttls {

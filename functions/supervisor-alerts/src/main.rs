@@ -1,10 +1,7 @@
 //! Init: telemetry, configuration (the rules are validated here), clients, then the shared Lambda loop.
 //! No network call happens before the first event.
 
-/// Parsing allocates many small strings; mimalloc takes 35–40 % off the CPU time of a batch against glibc's
-/// malloc (BENCHMARKS.md: the CPU floor is measured with it).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+shared::use_mimalloc!();
 
 use shared::adapters::aws::dynamodb::DynamoItemStore;
 use shared::adapters::aws::s3::S3ObjectStore;

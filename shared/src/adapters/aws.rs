@@ -26,7 +26,7 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 /// * The trusted root certificates are loaded when a client's first request needs a connection, not while each
 ///   client is built in `main`. The SDK loads them eagerly (`validate_base_client_config`): reading and parsing the
 ///   platform's certificate store (and, where it is a hashed directory, every file in it) was most of the
-///   functions' cold start before the first `GET /next` (BENCHMARKS.md). The work is the same, on the first call of
+///   functions' cold start before the first `GET /next` (figures: BENCHMARKS.md). The work is the same, on the first call of
 ///   each client (the file reading once per process).
 pub fn https_client() -> SharedHttpClient {
     let client = aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {

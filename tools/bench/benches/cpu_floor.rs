@@ -29,9 +29,7 @@ use shared::ports::Item;
 use supervisor_alerts::rules::Rules;
 use tokio::runtime::Runtime;
 
-/// The allocator the bootstraps use (functions/*/src/main.rs), so the figures are the deployed code's.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+shared::use_mimalloc!();
 
 fn agents() -> usize {
     std::env::var("BENCH_AGENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(50)

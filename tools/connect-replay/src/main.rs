@@ -2,10 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-/// The replay allocates many small strings (three functions parse every record): mimalloc is markedly faster than
-/// the system allocator for that pattern.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+shared::use_mimalloc!();
 
 use clap::{Parser, Subcommand, ValueEnum};
 use connect_replay::app::{self, AppResult, Local};
