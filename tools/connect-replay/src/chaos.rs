@@ -25,7 +25,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::io::Read;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,7 +33,6 @@ use std::time::{Duration, Instant};
 use agent_state::AgentStateHandler;
 use agent_state::table::AgentView;
 use aws_lambda_events::streams::KinesisEventResponse;
-use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
 use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
 use contact_archiver::handler::Archiver;
@@ -601,18 +599,8 @@ pub struct ArchiveView {
     pub ctr_versions: BTreeSet<(String, String)>,
 }
 
-/// A line of an NDJSON archive object, as the original record bytes (a record holding a line break is archived
-/// as `{"_raw_base64": …}`).
-fn original(line: &[u8]) -> Vec<u8> {
-    if line.starts_with(b"{\"_raw_base64\"")
-        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(line)
-        && let Some(Ok(raw)) = v["_raw_base64"].as_str().map(|s| base64::engine::general_purpose::STANDARD.decode(s))
-    {
-        return raw;
-    }
-    line.to_vec()
-}
-
+/// Reads every NDJSON object back with the archiver's own [`contact_archiver::ndjson::decode`] (envelope lines
+/// come back as the original bytes); an object it cannot decode is counted as undecodable.
 pub async fn read_archive(store: &impl ObjectStore) -> AppResult<ArchiveView> {
     let mut view = ArchiveView::default();
     for key in store.list("").await? {
@@ -625,13 +613,11 @@ pub async fn read_archive(store: &impl ObjectStore) -> AppResult<ArchiveView> {
         }
         view.ndjson_objects += 1;
         let body = store.get(&key).await?.ok_or_else(|| format!("{key}: listed but not found"))?;
-        let mut text = Vec::new();
-        if flate2::read::GzDecoder::new(body.as_slice()).read_to_end(&mut text).is_err() {
+        let Ok(records) = contact_archiver::ndjson::decode(&body) else {
             view.undecodable.push(key);
             continue;
-        }
-        for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let data = original(line);
+        };
+        for data in records {
             view.lines += 1;
             view.records.insert(digest(&data));
             if kind == RecordKind::ContactRecord
