@@ -99,7 +99,7 @@ impl Iterator for Days {
                     self.day_records += 1;
                     return Some(r);
                 }
-                add_truth(&mut self.truth, generator.truth());
+                self.truth += generator.truth();
                 self.current = None;
                 self.day += 1;
                 if self.day_records == 0 {
@@ -116,24 +116,6 @@ impl Iterator for Days {
             self.current = Some(DayGenerator::new(cfg));
         }
     }
-}
-
-fn add_truth(total: &mut Truth, day: &Truth) {
-    for (stream, n) in &day.records {
-        *total.records.entry(*stream).or_default() += n;
-    }
-    total.contacts += day.contacts;
-    total.missed_contacts += day.missed_contacts;
-    total.ctr_versions.extend(day.ctr_versions.iter().cloned());
-    total.republished += day.republished;
-    total.long_breaks.extend(day.long_breaks.iter().cloned());
-    total.long_acw.extend(day.long_acw.iter().cloned());
-    total.angry_contacts.extend(day.angry_contacts.iter().cloned());
-    total.escalation_contacts.extend(day.escalation_contacts.iter().cloned());
-    total.duplicates += day.duplicates;
-    total.delayed += day.delayed;
-    total.invalid += day.invalid;
-    total.agents.extend(day.agents.iter().cloned());
 }
 
 /// A digest of a record's bytes (to compare millions of records without keeping them).
