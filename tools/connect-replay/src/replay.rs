@@ -28,6 +28,9 @@ impl<P: Processor, Q: Quarantine> Hosted<P, Q> {
     pub fn new(name: &'static str, processor: P, quarantine: Q) -> Self {
         Self { name, processor, quarantine, totals: Mutex::new(BatchReport::default()) }
     }
+}
+
+impl<P, Q> Hosted<P, Q> {
     pub fn totals(&self) -> BatchReport {
         self.totals.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
