@@ -132,8 +132,8 @@ pub struct SimReport {
     pub blocked_lanes: usize,
 }
 
-impl SimReport {
-    fn merge(&mut self, o: SimReport) {
+impl std::ops::AddAssign for SimReport {
+    fn add_assign(&mut self, o: SimReport) {
         self.invocations += o.invocations;
         self.records_delivered += o.records_delivered;
         self.function_errors += o.function_errors;
@@ -158,7 +158,7 @@ pub async fn drain<F: Invoke>(stream: &SimStream, config: &EsmConfig, function: 
     }
     let mut report = SimReport::default();
     for r in futures::future::join_all(lanes).await {
-        report.merge(r);
+        report += r;
     }
     report
 }

@@ -10,7 +10,6 @@
 //! [`shared::kinesis::items_from_event`], so the items are what the functions get in production.
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
-use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use connect_replay::generate::{DayConfig, DayGenerator, GenRecord, Stream};
 use serde_json::{Value, json};
@@ -19,13 +18,12 @@ use shared::kinesis::{KinesisItem, items_from_event};
 /// Lambda's synchronous invoke payload limit (6 MB = 6,291,456 bytes): the whole Kinesis event must fit.
 pub const PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
 /// The batches come from one shard, as every Lambda batch does.
-pub const SHARD_ID: &str = "shardId-000000000000";
+pub const SHARD_ID: &str = connect_replay::io::ENVELOPE_SHARD_ID;
 /// Where the batches start in the day.
 pub const START_OFFSET_HOURS: i64 = 3;
 /// Size of the warm-up batches (supervisor-alerts' `BatchSize` in template.yaml).
 pub const WARMUP_BATCH: usize = 500;
 
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 /// `{"Records":[` … `]}` around the records.
 const EVENT_OVERHEAD: usize = r#"{"Records":[]}"#.len();
 
@@ -73,16 +71,7 @@ struct Envelopes {
 impl Envelopes {
     fn record(&mut self, stream: Stream, r: &GenRecord) -> Value {
         self.seq += 1;
-        let seq = format!("4959{:052}", self.seq);
-        json!({
-            "kinesis": {
-                "kinesisSchemaVersion": "1.0", "partitionKey": r.partition_key, "sequenceNumber": seq,
-                "data": B64.encode(&r.data), "approximateArrivalTimestamp": r.at.timestamp_millis() as f64 / 1000.0
-            },
-            "eventSource": "aws:kinesis", "eventVersion": "1.0", "eventID": format!("{SHARD_ID}:{seq}"),
-            "eventName": "aws:kinesis:record", "invokeIdentityArn": "arn:aws:iam::123456789012:role/lambda-role",
-            "awsRegion": "us-east-1", "eventSourceARN": stream.arn(),
-        })
+        connect_replay::io::kinesis_event_record(stream, self.seq, r)
     }
 }
 

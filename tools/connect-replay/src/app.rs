@@ -9,6 +9,7 @@ use agent_state::table::AgentView;
 use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
 use contact_archiver::handler::Archiver;
 use indicatif::{ProgressBar, ProgressStyle};
+use shared::BatchReport;
 use shared::adapters::aws::dynamodb::DynamoItemStore;
 use shared::adapters::aws::s3::S3ObjectStore;
 use shared::adapters::aws::sns::SnsPublisher;
@@ -17,6 +18,7 @@ use shared::adapters::memory::MemoryItemStore;
 use shared::model::{ConnectRecord, RecordKind};
 use shared::ports::{ItemStore, ObjectStore, Publisher, SK};
 use shared::quarantine::ObjectQuarantine;
+use supervisor_alerts::delivery::{Clock, SystemClock};
 use supervisor_alerts::handler::Handler as AlertsHandler;
 use supervisor_alerts::rules::Rules;
 
@@ -39,7 +41,7 @@ pub const REPORT_FILE: &str = "report.html";
 pub struct Outcome {
     pub stats: ReplayStats,
     pub elapsed: std::time::Duration,
-    pub functions: Vec<(&'static str, shared::BatchReport)>,
+    pub functions: Vec<(&'static str, BatchReport)>,
     pub timelines: Timelines,
 }
 
@@ -56,6 +58,89 @@ pub fn progress_bar(total: Option<u64>, quiet: bool) -> ProgressBar {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
+}
+
+/// Key prefix of quarantined records (the functions' default `QUARANTINE_PREFIX`).
+pub const QUARANTINE_PREFIX: &str = "quarantine/";
+
+/// The ports the three functions use: the archive store, the quarantine store, both tables and the publisher.
+#[derive(Debug, Clone)]
+pub struct Stores<O, Q, A, L, P> {
+    pub archive: O,
+    pub quarantine: Q,
+    pub agent_table: A,
+    pub alert_table: L,
+    pub publisher: P,
+}
+
+/// The three functions as the simulator invokes them, all quarantining into one store.
+pub struct Hosts<O, Q, A, L, P, C> {
+    pub archiver: Hosted<Archiver<O>, ObjectQuarantine<Q>>,
+    pub agent_state: Hosted<AgentStateHandler<A>, ObjectQuarantine<Q>>,
+    pub alerts: Hosted<AlertsHandler<L, P, C>, ObjectQuarantine<Q>>,
+}
+
+impl<O, Q, A, L, P, C> Hosts<O, Q, A, L, P, C> {
+    /// The functions as [`replay`] takes them.
+    #[allow(clippy::type_complexity)]
+    pub fn functions(
+        &self,
+    ) -> Functions<
+        '_,
+        Hosted<Archiver<O>, ObjectQuarantine<Q>>,
+        Hosted<AgentStateHandler<A>, ObjectQuarantine<Q>>,
+        Hosted<AlertsHandler<L, P, C>, ObjectQuarantine<Q>>,
+    > {
+        Functions { archiver: &self.archiver, agent_state: &self.agent_state, alerts: &self.alerts }
+    }
+
+    /// Each function's batch reports added up: archiver, agent-state, supervisor-alerts.
+    pub fn totals(&self) -> Vec<(&'static str, BatchReport)> {
+        vec![
+            (self.archiver.name, self.archiver.totals()),
+            (self.agent_state.name, self.agent_state.totals()),
+            (self.alerts.name, self.alerts.totals()),
+        ]
+    }
+}
+
+/// The one wiring of the three functions on `stores` (the replay's [`execute`] and the chaos runs): the archiver
+/// writes `format` for `kinds`, agent-state runs on its default settings, supervisor-alerts on `rules` and `clock`,
+/// and each quarantines into `stores.quarantine` under [`QUARANTINE_PREFIX`].
+pub fn host<O, Q, A, L, P, C>(
+    stores: Stores<O, Q, A, L, P>,
+    format: ArchiveFormat,
+    kinds: ArchiveKinds,
+    rules: Rules,
+    clock: C,
+) -> Hosts<O, Q, A, L, P, C>
+where
+    O: ObjectStore,
+    Q: ObjectStore + Clone,
+    A: ItemStore,
+    L: ItemStore,
+    P: Publisher,
+    C: Clock,
+{
+    let quarantine = ObjectQuarantine::new(stores.quarantine, QUARANTINE_PREFIX);
+    let settings = supervisor_alerts::config::Settings::for_rules(&rules);
+    Hosts {
+        archiver: Hosted::new(
+            contact_archiver::handler::NAME,
+            Archiver::new(stores.archive, "", format, kinds),
+            quarantine.clone(),
+        ),
+        agent_state: Hosted::new(
+            agent_state::NAME,
+            AgentStateHandler::new(stores.agent_table, agent_state::config::Settings::default()),
+            quarantine.clone(),
+        ),
+        alerts: Hosted::new(
+            supervisor_alerts::NAME,
+            AlertsHandler::with_clock(rules, stores.alert_table, stores.publisher, settings, clock),
+            quarantine,
+        ),
+    }
 }
 
 /// Runs `records` through the three functions on the given stores; the archiver archives `archive_kinds`.
@@ -79,25 +164,12 @@ where
     I: ItemStore + Clone + 'static,
     P: Publisher + 'static,
 {
-    let quarantine = ObjectQuarantine::new(quarantine_store, "quarantine/");
-    let archiver = Hosted::new(
-        contact_archiver::handler::NAME,
-        Archiver::new(archive, "", ArchiveFormat::Both, archive_kinds),
-        quarantine.clone(),
-    );
-    let agent_state = Hosted::new(
-        agent_state::NAME,
-        AgentStateHandler::new(agent_table, agent_state::config::Settings::default()),
-        quarantine.clone(),
-    );
-    let settings = supervisor_alerts::config::Settings::for_rules(&rules);
-    let alerts =
-        Hosted::new(supervisor_alerts::NAME, AlertsHandler::new(rules, alert_table, publisher, settings), quarantine);
+    let stores = Stores { archive, quarantine: quarantine_store, agent_table, alert_table, publisher };
+    let hosts = host(stores, ArchiveFormat::Both, archive_kinds, rules, SystemClock);
     let bar = progress_bar(expected, quiet);
     let mut timelines = Timelines::default();
     let started = Instant::now();
-    let functions = Functions { archiver: &archiver, agent_state: &agent_state, alerts: &alerts };
-    let stats = replay(records, functions, options, |window| {
+    let stats = replay(records, hosts.functions(), options, |window| {
         bar.inc(window.len() as u64);
         if with_timelines {
             observe(&mut timelines, window);
@@ -106,16 +178,7 @@ where
     .await;
     let elapsed = started.elapsed();
     bar.finish_and_clear();
-    Outcome {
-        stats,
-        elapsed,
-        functions: vec![
-            (archiver.name, archiver.totals()),
-            (agent_state.name, agent_state.totals()),
-            (alerts.name, alerts.totals()),
-        ],
-        timelines,
-    }
+    Outcome { stats, elapsed, functions: hosts.totals(), timelines }
 }
 
 fn observe(timelines: &mut Timelines, window: &[GenRecord]) {
@@ -310,17 +373,19 @@ pub fn summary_rows(outcome: &Outcome) -> Vec<(String, String)> {
         format!("{secs:.2} s ({:.0} records/s)", outcome.stats.total() as f64 / secs.max(1e-9)),
     ));
     for (name, t) in &outcome.functions {
-        rows.push((
-            name.to_string(),
-            format!(
-                "in {} · done {} · stale {} · skipped {} · quarantined {} · failed {}",
-                t.records_in, t.done, t.stale, t.skipped, t.quarantined, t.failed
-            ),
-        ));
+        rows.push((name.to_string(), report_line(t)));
     }
     rows.push(("records given up (on-failure destination)".into(), outcome.stats.on_failure().to_string()));
     rows.push(("blocked shards".into(), outcome.stats.blocked_lanes().to_string()));
     rows
+}
+
+/// A function's batch reports added up, on one line.
+pub fn report_line(t: &BatchReport) -> String {
+    format!(
+        "in {} · done {} · stale {} · skipped {} · quarantined {} · failed {}",
+        t.records_in, t.done, t.stale, t.skipped, t.quarantined, t.failed
+    )
 }
 
 /// The summary of `produce`: records per stream and kind, calls, retries, refused and failed records, rate.

@@ -112,6 +112,27 @@ impl Truth {
     }
 }
 
+/// Adds up the truth of consecutive days (counts summed, sets and lists joined).
+impl std::ops::AddAssign<&Truth> for Truth {
+    fn add_assign(&mut self, day: &Truth) {
+        for (stream, n) in &day.records {
+            *self.records.entry(*stream).or_default() += n;
+        }
+        self.contacts += day.contacts;
+        self.missed_contacts += day.missed_contacts;
+        self.ctr_versions.extend(day.ctr_versions.iter().cloned());
+        self.republished += day.republished;
+        self.long_breaks.extend(day.long_breaks.iter().cloned());
+        self.long_acw.extend(day.long_acw.iter().cloned());
+        self.angry_contacts.extend(day.angry_contacts.iter().cloned());
+        self.escalation_contacts.extend(day.escalation_contacts.iter().cloned());
+        self.duplicates += day.duplicates;
+        self.delayed += day.delayed;
+        self.invalid += day.invalid;
+        self.agents.extend(day.agents.iter().cloned());
+    }
+}
+
 const SEGMENT_TICK_SECS: i64 = 30;
 const HEARTBEAT_SECS: i64 = 120;
 

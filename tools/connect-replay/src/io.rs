@@ -44,6 +44,24 @@ pub fn read_jsonl(path: &Path) -> std::io::Result<impl Iterator<Item = std::io::
     ))
 }
 
+/// The shard every written Kinesis event names.
+pub const ENVELOPE_SHARD_ID: &str = "shardId-000000000000";
+
+/// One record of a Lambda Kinesis event, as Lambda delivers it, on [`ENVELOPE_SHARD_ID`] of `stream`: base64
+/// data, the 56-digit sequence number made of `seq`, the arrival time in fractional epoch seconds.
+pub fn kinesis_event_record(stream: Stream, seq: u64, r: &GenRecord) -> serde_json::Value {
+    let seq = format!("4959{seq:052}");
+    serde_json::json!({
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0", "partitionKey": r.partition_key, "sequenceNumber": seq,
+            "data": B64.encode(&r.data), "approximateArrivalTimestamp": r.at.timestamp_millis() as f64 / 1000.0
+        },
+        "eventSource": "aws:kinesis", "eventVersion": "1.0", "eventID": format!("{ENVELOPE_SHARD_ID}:{seq}"),
+        "eventName": "aws:kinesis:record", "invokeIdentityArn": "arn:aws:iam::123456789012:role/lambda-role",
+        "awsRegion": "us-east-1", "eventSourceARN": stream.arn(),
+    })
+}
+
 /// Writes Kinesis envelopes, `batch` records per file per stream, into `dir/<stream>-NNNNN.json`.
 pub struct EnvelopeWriter {
     dir: PathBuf,
@@ -87,16 +105,7 @@ impl EnvelopeWriter {
         let mut out = Vec::with_capacity(records.len());
         for r in records {
             self.seq += 1;
-            let seq = format!("4959{:052}", self.seq);
-            out.push(serde_json::json!({
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0", "partitionKey": r.partition_key, "sequenceNumber": seq,
-                    "data": B64.encode(&r.data), "approximateArrivalTimestamp": r.at.timestamp_millis() as f64 / 1000.0
-                },
-                "eventSource": "aws:kinesis", "eventVersion": "1.0", "eventID": format!("shardId-000000000000:{seq}"),
-                "eventName": "aws:kinesis:record", "invokeIdentityArn": "arn:aws:iam::123456789012:role/lambda-role",
-                "awsRegion": "us-east-1", "eventSourceARN": stream.arn(),
-            }));
+            out.push(kinesis_event_record(stream, self.seq, &r));
         }
         let mut w = BufWriter::new(File::create(self.dir.join(name))?);
         serde_json::to_writer(&mut w, &serde_json::json!({ "Records": out }))?;

@@ -440,7 +440,7 @@ pub async fn contact_archiver_versions(local: &Local) -> AppResult<std::collecti
     for r in
         sources::archive(&local.out.join(app::ARCHIVE_DIR))?.into_iter().filter(|r| r.stream == Stream::ContactRecords)
     {
-        let v: serde_json::Value = match serde_json::from_slice(&r.data) {
+        let v: serde_json::Value = match serde_json::from_slice(contact_archiver::ndjson::strip_bom(&r.data)) {
             Ok(v) => v,
             Err(_) => continue,
         };

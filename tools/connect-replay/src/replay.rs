@@ -28,6 +28,9 @@ impl<P: Processor, Q: Quarantine> Hosted<P, Q> {
     pub fn new(name: &'static str, processor: P, quarantine: Q) -> Self {
         Self { name, processor, quarantine, totals: Mutex::new(BatchReport::default()) }
     }
+}
+
+impl<P, Q> Hosted<P, Q> {
     pub fn totals(&self) -> BatchReport {
         self.totals.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -90,13 +93,7 @@ impl ReplayStats {
         self.delivery.values().map(|r| r.blocked_lanes).sum()
     }
     fn add(&mut self, function: &'static str, stream: Stream, report: SimReport) {
-        let entry = self.delivery.entry((function, stream)).or_default();
-        entry.invocations += report.invocations;
-        entry.records_delivered += report.records_delivered;
-        entry.function_errors += report.function_errors;
-        entry.partial_failures += report.partial_failures;
-        entry.on_failure.extend(report.on_failure);
-        entry.blocked_lanes += report.blocked_lanes;
+        *self.delivery.entry((function, stream)).or_default() += report;
     }
 }
 

@@ -1,6 +1,5 @@
 //! Where replayed records come from: generated days, record files, Kinesis envelopes, or a local archive.
 
-use std::io::Read;
 use std::path::Path;
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
@@ -60,8 +59,10 @@ pub fn file(path: &Path) -> std::io::Result<Box<dyn Iterator<Item = std::io::Res
     Ok(Box::new(records.into_iter()))
 }
 
-/// Records of a local archive directory (the `archive/` of a previous run): every gzip NDJSON object, line by line.
-/// Parquet objects and quarantine are skipped (NDJSON holds every record, byte for byte).
+/// Records of a local archive directory (the `archive/` of a previous run): every gzip NDJSON object, read back
+/// into the original record bytes with the archiver's own [`contact_archiver::ndjson::decode`] (a record archived
+/// as a `{"_raw_base64": …}` envelope line comes back as the bytes Connect sent). Parquet objects and quarantine
+/// are skipped (NDJSON holds every record, byte for byte).
 pub fn archive(dir: &Path) -> std::io::Result<Vec<GenRecord>> {
     let mut out = Vec::new();
     for kind in shared::RecordKind::ALL {
@@ -74,11 +75,11 @@ pub fn archive(dir: &Path) -> std::io::Result<Vec<GenRecord>> {
         collect(&dir.join(kind.slug()), &mut files)?;
         files.sort();
         for f in files.into_iter().filter(|f| f.to_string_lossy().ends_with(".ndjson.gz")) {
-            let mut text = Vec::new();
-            flate2::read::GzDecoder::new(std::fs::File::open(&f)?).read_to_end(&mut text)?;
-            for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                let (key, at) = key_and_time(line);
-                out.push(GenRecord { stream, partition_key: key, data: line.to_vec(), at });
+            let records = contact_archiver::ndjson::decode(&std::fs::read(&f)?)
+                .map_err(|e| std::io::Error::other(format!("{}: {e}", f.display())))?;
+            for data in records {
+                let (key, at) = key_and_time(&data);
+                out.push(GenRecord { stream, partition_key: key, data, at });
             }
         }
     }

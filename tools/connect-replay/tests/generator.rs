@@ -96,3 +96,36 @@ fn the_day_contains_the_trouble_the_rules_look_for() {
     assert_eq!(invalid, truth.invalid, "every invalid record is one the day meant");
     assert_eq!(records.len(), truth.total());
 }
+
+#[test]
+fn the_truth_of_two_days_added_up_sums_the_counts_and_joins_the_lists() {
+    let (_, a) = day(3, 6);
+    let (_, b) = day(4, 6);
+    let mut sum = a.clone();
+    sum += &b;
+    assert_eq!(sum.total(), a.total() + b.total());
+    for stream in Stream::ALL {
+        let n = |t: &connect_replay::generate::Truth| t.records.get(&stream).copied().unwrap_or(0);
+        assert_eq!(n(&sum), n(&a) + n(&b));
+    }
+    assert_eq!(
+        (sum.contacts, sum.missed_contacts, sum.republished, sum.duplicates, sum.delayed, sum.invalid),
+        (
+            a.contacts + b.contacts,
+            a.missed_contacts + b.missed_contacts,
+            a.republished + b.republished,
+            a.duplicates + b.duplicates,
+            a.delayed + b.delayed,
+            a.invalid + b.invalid
+        )
+    );
+    assert_eq!(sum.ctr_versions, a.ctr_versions.union(&b.ctr_versions).cloned().collect::<BTreeSet<_>>());
+    assert_eq!(sum.angry_contacts, a.angry_contacts.union(&b.angry_contacts).cloned().collect::<BTreeSet<_>>());
+    assert_eq!(
+        sum.escalation_contacts,
+        a.escalation_contacts.union(&b.escalation_contacts).cloned().collect::<BTreeSet<_>>()
+    );
+    assert_eq!(sum.long_breaks, [a.long_breaks.clone(), b.long_breaks.clone()].concat());
+    assert_eq!(sum.long_acw, [a.long_acw.clone(), b.long_acw.clone()].concat());
+    assert_eq!(sum.agents, [a.agents.clone(), b.agents.clone()].concat());
+}

@@ -12,7 +12,6 @@
 //! functions/agent-state/tests/properties.rs.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
@@ -112,21 +111,7 @@ fn archived(store: &MemoryObjectStore) -> Result<Vec<Vec<u8>>, String> {
             }
             continue;
         }
-        let mut text = Vec::new();
-        flate2::read::GzDecoder::new(object.body.as_slice())
-            .read_to_end(&mut text)
-            .map_err(|e| format!("{key}: does not decompress: {e}"))?;
-        for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            out.push(match serde_json::from_slice::<serde_json::Value>(line) {
-                Ok(v) if v.get("_raw_base64").is_some() => {
-                    use base64::Engine;
-                    base64::engine::general_purpose::STANDARD
-                        .decode(v["_raw_base64"].as_str().unwrap_or_default())
-                        .map_err(|e| format!("{key}: bad base64 envelope: {e}"))?
-                }
-                _ => line.to_vec(),
-            });
-        }
+        out.extend(contact_archiver::ndjson::decode(&object.body).map_err(|e| format!("{key}: does not decode: {e}"))?);
     }
     Ok(out)
 }

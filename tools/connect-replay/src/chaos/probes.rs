@@ -1,0 +1,159 @@
+//! What the checks need to know and the stores alone cannot tell: a clock the simulator advances, which messages
+//! the publisher really accepted, which publish calls failed ambiguously, which SENT confirmations failed.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use shared::ports::{Condition, Item, ItemStore, Message, PortResult, Publisher, Query, WriteOutcome};
+use supervisor_alerts::delivery::Clock;
+
+/// Wall-clock time for alert leases and TTLs, advanced by the simulator instead of by the wall.
+#[derive(Debug, Clone)]
+pub struct VirtualClock {
+    start: DateTime<Utc>,
+    seconds: Arc<AtomicI64>,
+}
+
+impl VirtualClock {
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self { start, seconds: Arc::new(AtomicI64::new(0)) }
+    }
+
+    pub fn advance(&self, by: TimeDelta) {
+        self.seconds.fetch_add(by.num_seconds(), Ordering::Relaxed);
+    }
+}
+
+impl Clock for VirtualClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.start + TimeDelta::seconds(self.seconds.load(Ordering::Relaxed))
+    }
+}
+
+/// The alert id a published message carries in its body.
+pub fn alert_id(message: &Message) -> Option<String> {
+    let body: serde_json::Value = serde_json::from_str(&message.body).ok()?;
+    body["alertId"].as_str().map(str::to_owned)
+}
+
+/// Inside the fault wrapper: records every message the real publisher accepted (what subscribers received).
+#[derive(Debug, Clone)]
+pub struct Accepted<P> {
+    inner: P,
+    log: Arc<Mutex<Vec<Message>>>,
+}
+
+impl<P> Accepted<P> {
+    pub fn new(inner: P) -> Self {
+        Self { inner, log: Arc::default() }
+    }
+
+    pub fn messages(&self) -> Vec<Message> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl<P: Publisher> Publisher for Accepted<P> {
+    async fn publish_batch(&self, messages: &[Message]) -> PortResult<Vec<PortResult<()>>> {
+        let results = self.inner.publish_batch(messages).await?;
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.extend(messages.iter().zip(&results).filter(|(_, r)| r.is_ok()).map(|(m, _)| m.clone()));
+        Ok(results)
+    }
+}
+
+/// Outside the fault wrapper: which alerts were in a publish call that failed ambiguously (the function could not
+/// know whether SNS took them), and how often.
+#[derive(Debug, Clone)]
+pub struct Ambiguity<P> {
+    inner: P,
+    log: Arc<Mutex<BTreeMap<String, usize>>>,
+}
+
+impl<P> Ambiguity<P> {
+    pub fn new(inner: P) -> Self {
+        Self { inner, log: Arc::default() }
+    }
+
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl<P: Publisher> Publisher for Ambiguity<P> {
+    async fn publish_batch(&self, messages: &[Message]) -> PortResult<Vec<PortResult<()>>> {
+        let result = self.inner.publish_batch(messages).await;
+        if let Err(e) = &result
+            && !e.is_definite()
+        {
+            let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+            for id in messages.iter().filter_map(alert_id) {
+                *log.entry(id).or_default() += 1;
+            }
+        }
+        result
+    }
+}
+
+/// Outside the fault wrapper of the alert table: alerts whose SENT confirmation (the write after SNS took the
+/// message) failed, and how often. The function tries three times; when all three fail the claim stays pending and
+/// a later delivery publishes again — the second at-least-once case `supervisor_alerts::delivery` documents.
+#[derive(Debug, Clone)]
+pub struct ConfirmWatch<S> {
+    inner: S,
+    log: Arc<Mutex<BTreeMap<String, usize>>>,
+}
+
+impl<S> ConfirmWatch<S> {
+    pub fn new(inner: S) -> Self {
+        Self { inner, log: Arc::default() }
+    }
+
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// The alert id of a claim item's key (`alert#<rule>#<subject>`, episode or `-`), as `AlertKey::id` spells it.
+fn claim_id(pk: &str, sk: &str) -> Option<String> {
+    let (rule, subject) = pk.strip_prefix("alert#")?.split_once('#')?;
+    Some(format!("{rule}/{subject}/{}", if sk == "-" { "" } else { sk }))
+}
+
+impl<S: ItemStore> ItemStore for ConfirmWatch<S> {
+    async fn put(&self, item: Item, condition: Condition) -> PortResult<WriteOutcome> {
+        self.inner.put(item, condition).await
+    }
+    async fn update(
+        &self,
+        pk: &str,
+        sk: &str,
+        set: Item,
+        remove: &[&'static str],
+        condition: Condition,
+    ) -> PortResult<WriteOutcome> {
+        let confirms = set.get("status").and_then(|v| v.as_str()) == Some(supervisor_alerts::state::STATUS_SENT);
+        let result = self.inner.update(pk, sk, set, remove, condition).await;
+        if confirms
+            && result.is_err()
+            && let Some(id) = claim_id(pk, sk)
+        {
+            *self.log.lock().unwrap_or_else(|p| p.into_inner()).entry(id).or_default() += 1;
+        }
+        result
+    }
+    async fn get(&self, pk: &str, sk: &str) -> PortResult<Option<Item>> {
+        self.inner.get(pk, sk).await
+    }
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> PortResult<WriteOutcome> {
+        self.inner.delete(pk, sk, condition).await
+    }
+    async fn batch_put(&self, items: Vec<Item>) -> PortResult<()> {
+        self.inner.batch_put(items).await
+    }
+    async fn query(&self, query: Query) -> PortResult<Vec<Item>> {
+        self.inner.query(query).await
+    }
+}
