@@ -90,6 +90,20 @@ pub struct BatchReport {
     pub reported: Option<String>,
 }
 
+/// Totals over several batches (the replay sums per function). `reported` is per batch: a total keeps its own.
+impl std::ops::AddAssign<&BatchReport> for BatchReport {
+    fn add_assign(&mut self, other: &BatchReport) {
+        self.records_in += other.records_in;
+        self.done += other.done;
+        self.stale += other.stale;
+        self.skipped += other.skipped;
+        self.quarantined += other.quarantined;
+        self.refused += other.refused;
+        self.failed += other.failed;
+        self.redelivered += other.redelivered;
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
     #[error("a record at batch index {index} failed but has no sequence number; failing the whole batch")]

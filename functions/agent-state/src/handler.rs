@@ -43,12 +43,12 @@ const BATCH_WRITE_ITEMS: usize = 25;
 
 /// The agent-state processor, generic over the table.
 #[derive(Debug, Clone)]
-pub struct AgentStateHandler<S> {
+pub struct AgentState<S> {
     store: S,
     settings: Settings,
 }
 
-impl<S: ItemStore> AgentStateHandler<S> {
+impl<S: ItemStore> AgentState<S> {
     pub fn new(store: S, settings: Settings) -> Self {
         Self { store, settings }
     }
@@ -58,7 +58,7 @@ impl<S: ItemStore> AgentStateHandler<S> {
     }
 }
 
-impl<S: ItemStore> Processor for AgentStateHandler<S> {
+impl<S: ItemStore> Processor for AgentState<S> {
     async fn process(&self, items: &[KinesisItem]) -> Vec<Disposition> {
         // 1. Classify.
         let Grouped { groups, mut outcomes } = classify_by_key(items, by_agent);
@@ -171,7 +171,7 @@ impl AgentPlan {
 
 type ItemKey = (String, String);
 
-impl<S: ItemStore> AgentStateHandler<S> {
+impl<S: ItemStore> AgentState<S> {
     /// Writes every history item of the batch. Returns, per plan, the earliest event whose history was not written.
     ///
     /// Any error counts as transient here: history items are small items this function builds, so no record's

@@ -13,7 +13,7 @@ pub mod handler;
 pub mod state;
 pub mod table;
 
-pub use handler::AgentStateHandler;
+pub use handler::AgentState;
 pub use table::INDEXES;
 
 /// The function's name: package, binary, metrics dimension and quarantine prefix.

@@ -3,7 +3,7 @@
 shared::use_mimalloc!();
 
 use agent_state::config::Config;
-use agent_state::{AgentStateHandler, INDEXES, NAME};
+use agent_state::{AgentState, INDEXES, NAME};
 use shared::adapters::aws::dynamodb::DynamoItemStore;
 use shared::adapters::aws::s3::S3ObjectStore;
 use shared::config::ProcessEnv;
@@ -20,6 +20,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         S3ObjectStore::new(S3ObjectStore::client(&cfg), config.quarantine.bucket),
         config.quarantine.prefix,
     );
-    let handler = AgentStateHandler::new(store, config.settings);
+    let handler = AgentState::new(store, config.settings);
     shared::lambda::serve(NAME, handler, quarantine, metrics).await
 }

@@ -34,7 +34,7 @@ fn with_duplicates(events: &[Vec<u8>], picks: &[u8]) -> Vec<Vec<u8>> {
 /// Delivers the stream as Lambda does: batches of varying size, and now and then a redelivery restarting inside
 /// the previous batch (what a reported failure causes). Every batch starts at or before the first record not yet
 /// processed, never after it.
-async fn deliver<S: shared::ports::ItemStore>(h: &agent_state::AgentStateHandler<S>, stream: &[Vec<u8>], plan: &[u8]) {
+async fn deliver<S: shared::ports::ItemStore>(h: &agent_state::AgentState<S>, stream: &[Vec<u8>], plan: &[u8]) {
     let mut pos = 0;
     let mut k = 0;
     while pos < stream.len() {

@@ -21,7 +21,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
-use contact_archiver::handler::Archiver;
+use contact_archiver::handler::ContactArchiver;
 use contact_archiver::ndjson;
 use contact_archiver::tables::{self, ContactRow};
 use flate2::Compression;
@@ -66,7 +66,7 @@ impl Bench {
             gz.finish().expect("in-memory gzip").len()
         };
         let handler = |format, items: &[KinesisItem]| {
-            let archiver = Archiver::new(MemoryObjectStore::new(), "", format, ArchiveKinds::ALL);
+            let archiver = ContactArchiver::new(MemoryObjectStore::new(), "", format, ArchiveKinds::ALL);
             black_box(self.runtime.block_on(archiver.process(items)));
             archiver.store().objects().values().map(|o| o.body.len()).sum()
         };

@@ -58,7 +58,7 @@ const PARQUET_CONTENT_TYPE: &str = "application/vnd.apache.parquet";
 
 /// The archiver, generic over where objects go (S3 in Lambda, memory in tests).
 #[derive(Debug, Clone)]
-pub struct Archiver<S> {
+pub struct ContactArchiver<S> {
     store: S,
     prefix: String,
     format: ArchiveFormat,
@@ -75,7 +75,7 @@ struct ObjectPlan {
     members: Vec<usize>,
 }
 
-impl<S: ObjectStore> Archiver<S> {
+impl<S: ObjectStore> ContactArchiver<S> {
     /// `prefix` is empty or ends in `/` ([`crate::config::Config`] guarantees it); `kinds` says which valid
     /// records are archived (the others are skipped).
     pub fn new(store: S, prefix: impl Into<String>, format: ArchiveFormat, kinds: ArchiveKinds) -> Self {
@@ -145,7 +145,7 @@ impl<S: ObjectStore> Archiver<S> {
     }
 }
 
-impl<S: ObjectStore> Processor for Archiver<S> {
+impl<S: ObjectStore> Processor for ContactArchiver<S> {
     async fn process(&self, items: &[KinesisItem]) -> Vec<Disposition> {
         // 1. Classify; group the records to archive by (kind, partition, shard).
         let (mut arrival_fallbacks, mut skipped) = (0usize, 0usize);
@@ -192,7 +192,7 @@ impl<S: ObjectStore> Processor for Archiver<S> {
     }
 }
 
-impl<S: ObjectStore> Archiver<S> {
+impl<S: ObjectStore> ContactArchiver<S> {
     /// The objects to write — one per group and format, in (target, shard) order — and the records by batch index.
     fn plan(&self, groups: Groups<'_>, records: usize) -> (Vec<ObjectPlan>, Vec<Option<ConnectRecord>>) {
         let mut by_index: Vec<Option<ConnectRecord>> = vec![None; records];

@@ -3,7 +3,7 @@
 shared::use_mimalloc!();
 
 use contact_archiver::config::Config;
-use contact_archiver::handler::{Archiver, NAME};
+use contact_archiver::handler::{ContactArchiver, NAME};
 use shared::adapters::aws::s3::S3ObjectStore;
 use shared::config::ProcessEnv;
 use shared::quarantine::ObjectQuarantine;
@@ -20,7 +20,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let s3 = S3ObjectStore::client(&sdk);
     let quarantine =
         ObjectQuarantine::new(S3ObjectStore::new(s3.clone(), config.quarantine.bucket), config.quarantine.prefix);
-    let handler = Archiver::new(S3ObjectStore::new(s3, config.bucket), config.prefix, config.format, config.kinds);
+    let handler =
+        ContactArchiver::new(S3ObjectStore::new(s3, config.bucket), config.prefix, config.format, config.kinds);
     tracing::info!(format = %config.format, kinds = %config.kinds, "contact-archiver initialised");
     shared::lambda::serve(NAME, handler, quarantine, metrics).await
 }

@@ -12,7 +12,7 @@ use aws_lambda_events::streams::KinesisEventResponse;
 use chrono::{DateTime, Utc};
 use common::*;
 use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
-use contact_archiver::handler::{Archiver, NAME};
+use contact_archiver::handler::{ContactArchiver, NAME};
 use contact_archiver::ndjson;
 use contact_archiver::tables::{agent_events_schema, contact_records_schema};
 use contact_archiver::versions::{ArchivedContactRecord, newest_versions};
@@ -32,7 +32,7 @@ fn quarantine() -> MemoryQuarantine {
 }
 
 async fn run<S: ObjectStore>(
-    archiver: &Archiver<S>,
+    archiver: &ContactArchiver<S>,
     items: &[KinesisItem],
     quarantine: &MemoryQuarantine,
 ) -> (KinesisEventResponse, BatchReport) {
@@ -70,7 +70,7 @@ fn millis(t: Option<DateTime<Utc>>) -> Option<i64> {
 #[tokio::test]
 async fn a_batch_is_archived_in_one_object_and_reads_back_byte_equal() {
     let items = envelope_items("ctr-batch.json");
-    let archiver = Archiver::new(MemoryObjectStore::new(), "archive/", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
+    let archiver = ContactArchiver::new(MemoryObjectStore::new(), "archive/", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
     let q = quarantine();
 
     let (response, report) = run(&archiver, &items, &q).await;
@@ -94,7 +94,7 @@ async fn a_batch_is_archived_in_one_object_and_reads_back_byte_equal() {
 #[tokio::test]
 async fn the_same_batch_again_writes_no_new_object_and_reports_nothing() {
     let items = envelope_items("ctr-batch.json");
-    let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Both, ArchiveKinds::ALL);
+    let archiver = ContactArchiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Both, ArchiveKinds::ALL);
     let q = quarantine();
     run(&archiver, &items, &q).await;
     let first = archiver.store().objects();
@@ -116,7 +116,7 @@ async fn both_versions_of_a_republished_ctr_are_kept_and_the_newest_is_v2() {
     let v2 = read_event_file("raw/ctr/republished-v2.json");
     for order in [vec![v1.clone(), v2.clone()], vec![v2.clone(), v1.clone()]] {
         let items = items(10, order.clone());
-        let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
+        let archiver = ContactArchiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
         let (response, _) = run(&archiver, &items, &quarantine()).await;
         assert!(response.batch_item_failures.is_empty());
 
@@ -135,7 +135,7 @@ async fn both_versions_of_a_republished_ctr_are_kept_and_the_newest_is_v2() {
 #[tokio::test]
 async fn good_records_are_archived_and_bad_ones_quarantined_with_their_reasons() {
     let items = envelope_items("mixed-bad.json");
-    let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
+    let archiver = ContactArchiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
     let q = quarantine();
 
     let (response, report) = run(&archiver, &items, &q).await;
@@ -167,7 +167,7 @@ async fn every_bad_input_file_is_quarantined_or_archived_as_its_manifest_says() 
     let manifest: Vec<Case> = serde_json::from_slice(&read_event_file("bad/MANIFEST.json")).unwrap();
     let data: Vec<Vec<u8>> = manifest.iter().map(|c| read_event_file(&format!("bad/{}", c.file))).collect();
     let items = items(1, data.clone());
-    let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
+    let archiver = ContactArchiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
     let q = quarantine();
 
     let (response, report) = run(&archiver, &items, &q).await;
@@ -202,7 +202,7 @@ fn two_day_batch(n: usize) -> Vec<KinesisItem> {
 async fn a_failed_put_reports_the_lowest_sequence_number_of_its_object_and_the_retry_finds_the_rest() {
     let items = two_day_batch(10);
     let store = FailingPrefix::new("contact-records/year=2026/month=11/day=03/", PortError::transient("s3", "503"));
-    let archiver = Archiver::new(store, "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
+    let archiver = ContactArchiver::new(store, "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
     let q = quarantine();
 
     // WHEN the day-03 object fails
@@ -254,7 +254,7 @@ async fn a_failed_put_reports_the_lowest_sequence_number_of_its_object_and_the_r
 async fn a_failed_parquet_put_retries_records_whose_ndjson_object_was_written() {
     let items = two_day_batch(4);
     let store = FailingPrefix::new("contact-records-parquet/", PortError::transient("s3", "timeout"));
-    let archiver = Archiver::new(store, "", ArchiveFormat::Both, ArchiveKinds::ALL);
+    let archiver = ContactArchiver::new(store, "", ArchiveFormat::Both, ArchiveKinds::ALL);
 
     let (response, report) = run(&archiver, &items, &quarantine()).await;
 
@@ -266,7 +266,7 @@ async fn a_failed_parquet_put_retries_records_whose_ndjson_object_was_written() 
 async fn a_permanent_put_failure_quarantines_the_records_of_that_object_only_as_refused() {
     let items = two_day_batch(4);
     let store = FailingPrefix::new("contact-records/year=2026/month=11/day=03/", PortError::permanent("s3", "denied"));
-    let archiver = Archiver::new(store, "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
+    let archiver = ContactArchiver::new(store, "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
     let q = quarantine();
 
     let (response, report) = run(&archiver, &items, &q).await;
@@ -286,7 +286,7 @@ async fn a_permanent_put_failure_quarantines_the_records_of_that_object_only_as_
 #[tokio::test]
 async fn contact_records_in_parquet_read_back_equal_to_the_input_fields() {
     let items = envelope_items("ctr-batch.json");
-    let archiver = Archiver::new(MemoryObjectStore::new(), "p/", ArchiveFormat::Parquet, ArchiveKinds::ALL);
+    let archiver = ContactArchiver::new(MemoryObjectStore::new(), "p/", ArchiveFormat::Parquet, ArchiveKinds::ALL);
     let (response, _) = run(&archiver, &items, &quarantine()).await;
     assert!(response.batch_item_failures.is_empty());
 
@@ -401,7 +401,7 @@ async fn contact_records_in_parquet_read_back_equal_to_the_input_fields() {
 #[tokio::test]
 async fn agent_events_in_parquet_read_back_equal_to_the_input_fields() {
     let items = envelope_items("agent-day.json");
-    let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Both, ArchiveKinds::ALL);
+    let archiver = ContactArchiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Both, ArchiveKinds::ALL);
     let (response, _) = run(&archiver, &items, &quarantine()).await;
     assert!(response.batch_item_failures.is_empty());
 
@@ -483,7 +483,7 @@ async fn each_kind_is_archived_under_its_own_prefix_and_segments_stay_ndjson() {
     data.push(fixture_ctrs().remove(0));
     data.push(envelope_items("agent-day.json").remove(0).data);
     let items = items(1, data);
-    let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Parquet, ArchiveKinds::ALL);
+    let archiver = ContactArchiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Parquet, ArchiveKinds::ALL);
 
     let (response, report) = run(&archiver, &items, &quarantine()).await;
 
@@ -512,7 +512,8 @@ fn mixed_kinds_batch() -> Vec<KinesisItem> {
 async fn with_both_flags_off_only_contact_records_are_archived_and_other_valid_kinds_are_skipped() {
     // GIVEN a batch of every kind plus an invalid record, and the function's default configuration
     let items = mixed_kinds_batch();
-    let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Both, ArchiveKinds::CONTACT_RECORDS);
+    let archiver =
+        ContactArchiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Both, ArchiveKinds::CONTACT_RECORDS);
     let q = quarantine();
 
     // WHEN it is processed
@@ -545,7 +546,7 @@ async fn each_flag_turns_on_its_own_kind_and_invalid_records_are_quarantined_eit
         (ArchiveKinds::ALL, vec!["agent-events", "analysis-segments", "contact-records"], 0),
     ];
     for (kinds, expected, skipped) in cases {
-        let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Ndjson, kinds);
+        let archiver = ContactArchiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Ndjson, kinds);
         let q = quarantine();
 
         let (response, report) = run(&archiver, &items, &q).await;
@@ -577,7 +578,7 @@ async fn a_chat_segment_lands_on_the_day_of_its_earliest_part_whichever_part_hol
         .expect("the chat fixture has a SEGMENTS record");
     let events = chat_event_segment("2026-11-02T00:00:03.000Z", "2026-11-01T23:59:58.000Z");
     let items = items(1, [transcripts.clone(), events.clone()]);
-    let archiver = Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
+    let archiver = ContactArchiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
 
     // WHEN the batch is archived
     let (response, report) = run(&archiver, &items, &quarantine()).await;
@@ -602,7 +603,7 @@ async fn a_chat_segment_lands_on_the_day_of_its_earliest_part_whichever_part_hol
 async fn a_thousand_ctrs_of_one_day_cost_one_put_per_format() {
     let items = items(1, synthetic_ctrs(1_000));
     for (format, expected) in [(ArchiveFormat::Ndjson, 1), (ArchiveFormat::Parquet, 1), (ArchiveFormat::Both, 2)] {
-        let archiver = Archiver::new(MemoryObjectStore::new(), "", format, ArchiveKinds::ALL);
+        let archiver = ContactArchiver::new(MemoryObjectStore::new(), "", format, ArchiveKinds::ALL);
         let (response, report) = run(&archiver, &items, &quarantine()).await;
         assert!(response.batch_item_failures.is_empty());
         assert_eq!(report.done, 1_000);

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use chrono::{DateTime, Utc};
 use common::*;
 use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
-use contact_archiver::handler::{Archiver, NAME};
+use contact_archiver::handler::{ContactArchiver, NAME};
 use contact_archiver::ndjson;
 use shared::adapters::aws::s3::S3ObjectStore;
 use shared::batch::run_items;
@@ -76,7 +76,7 @@ impl<S: ObjectStore> ObjectStore for Recorded<S> {
 async fn the_archive_round_trips_through_s3_and_an_identical_retry_writes_nothing_new() {
     let (client, bucket) = new_bucket("roundtrip").await;
     let items = envelope_items("ctr-batch.json");
-    let archiver = Archiver::new(
+    let archiver = ContactArchiver::new(
         Recorded::new(S3ObjectStore::new(client.clone(), &bucket)),
         "archive/",
         ArchiveFormat::Both,
@@ -117,7 +117,7 @@ async fn bad_records_land_in_the_s3_quarantine_and_good_ones_in_the_archive() {
     let (client, bucket) = new_bucket("quarantine").await;
     let items = envelope_items("mixed-bad.json");
     let archiver =
-        Archiver::new(S3ObjectStore::new(client.clone(), &bucket), "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
+        ContactArchiver::new(S3ObjectStore::new(client.clone(), &bucket), "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
     let quarantine = ObjectQuarantine::new(S3ObjectStore::new(client.clone(), &bucket), "quarantine/");
 
     let (response, report) = run_items(NAME, &items, &archiver, &quarantine).await.unwrap();
@@ -149,8 +149,12 @@ async fn pyarrow_reads_the_parquet_object_as_written() {
     });
     let (client, bucket) = new_bucket("pyarrow").await;
     let items = envelope_items("ctr-batch.json");
-    let archiver =
-        Archiver::new(S3ObjectStore::new(client.clone(), &bucket), "", ArchiveFormat::Parquet, ArchiveKinds::ALL);
+    let archiver = ContactArchiver::new(
+        S3ObjectStore::new(client.clone(), &bucket),
+        "",
+        ArchiveFormat::Parquet,
+        ArchiveKinds::ALL,
+    );
     let quarantine = ObjectQuarantine::new(S3ObjectStore::new(client, &bucket), "quarantine/");
     let (response, _) = run_items(NAME, &items, &archiver, &quarantine).await.unwrap();
     assert!(response.batch_item_failures.is_empty());
@@ -212,7 +216,7 @@ async fn the_rust_newest_version_rule_agrees_with_the_athena_view_run_in_duckdb(
     );
     assert_ne!(no_lut_older.as_bytes(), no_lut.as_slice(), "the fixture's timestamp was replaced");
     let data = vec![republished[1].clone(), republished[0].clone(), tie_z, tie_a, no_lut_older.into_bytes(), no_lut];
-    let archiver = Archiver::new(
+    let archiver = ContactArchiver::new(
         shared::adapters::memory::MemoryObjectStore::new(),
         "",
         ArchiveFormat::Parquet,

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
-use contact_archiver::handler::{Archiver, NAME};
+use contact_archiver::handler::{ContactArchiver, NAME};
 use shared::batch::run_items;
 use shared::ports::PortError;
 use shared::quarantine::ObjectQuarantine;
@@ -41,7 +41,7 @@ async fn logs_carry_ids_and_counts_but_never_payload_content() {
     data.extend(envelope_items("agent-day.json").into_iter().map(|i| i.data));
     let items = items(1, data);
     let store = FailingPrefix::new("analysis-segments/", PortError::transient("s3", "503 SlowDown"));
-    let archiver = Archiver::new(store, "", ArchiveFormat::Both, ArchiveKinds::ALL);
+    let archiver = ContactArchiver::new(store, "", ArchiveFormat::Both, ArchiveKinds::ALL);
     let quarantine = ObjectQuarantine::new(shared::adapters::memory::MemoryObjectStore::new(), "quarantine/");
     let (response, _) = run_items(NAME, &items, &archiver, &quarantine).await.unwrap();
     assert_eq!(response.batch_item_failures.len(), 1, "the failure path was logged too");

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use aws_lambda_events::streams::KinesisEventResponse;
 use common::*;
 use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
-use contact_archiver::handler::{Archiver, NAME};
+use contact_archiver::handler::{ContactArchiver, NAME};
 use contact_archiver::ndjson;
 use contact_archiver::versions::{ArchivedContactRecord, newest_versions};
 use shared::adapters::fault::{FaultPlan, Faulty};
@@ -19,7 +19,7 @@ use shared::quarantine::{ObjectQuarantine, Quarantine};
 use shared::sim::{EsmConfig, Invoke, SimStream, drain, to_event};
 
 struct Function<'a, Q> {
-    archiver: &'a Archiver<Faulty<MemoryObjectStore>>,
+    archiver: &'a ContactArchiver<Faulty<MemoryObjectStore>>,
     quarantine: &'a Q,
 }
 
@@ -54,8 +54,12 @@ async fn every_contact_record_version_reaches_the_archive_despite_transient_s3_f
     }
     // AND an S3 that fails a quarter of the PUTs (throttling, 5xx, timeouts, writes whose response is lost)
     let plan = FaultPlan::new(0.25, 42);
-    let archiver =
-        Archiver::new(Faulty::new(MemoryObjectStore::new(), plan.clone()), "", ArchiveFormat::Both, ArchiveKinds::ALL);
+    let archiver = ContactArchiver::new(
+        Faulty::new(MemoryObjectStore::new(), plan.clone()),
+        "",
+        ArchiveFormat::Both,
+        ArchiveKinds::ALL,
+    );
     let quarantine = ObjectQuarantine::new(MemoryObjectStore::new(), "quarantine/");
     let config = EsmConfig { batch_size: 40, ..EsmConfig::default() };
 

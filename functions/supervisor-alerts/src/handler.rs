@@ -36,19 +36,19 @@ use crate::state::AlertTable;
 /// Keys processed at once (each key's records stay sequential).
 const KEY_CONCURRENCY: usize = 16;
 
-pub struct Handler<S, P, C = SystemClock> {
+pub struct SupervisorAlerts<S, P, C = SystemClock> {
     rules: Arc<Rules>,
     table: AlertTable<S>,
     deliverer: Deliverer<P, C>,
 }
 
-impl<S: ItemStore, P: Publisher> Handler<S, P, SystemClock> {
+impl<S: ItemStore, P: Publisher> SupervisorAlerts<S, P, SystemClock> {
     pub fn new(rules: Rules, store: S, publisher: P, settings: Settings) -> Self {
         Self::with_clock(rules, store, publisher, settings, SystemClock)
     }
 }
 
-impl<S: ItemStore, P: Publisher, C: Clock> Handler<S, P, C> {
+impl<S: ItemStore, P: Publisher, C: Clock> SupervisorAlerts<S, P, C> {
     pub fn with_clock(rules: Rules, store: S, publisher: P, settings: Settings, clock: C) -> Self {
         Self {
             rules: Arc::new(rules),
@@ -266,7 +266,7 @@ enum Key {
 /// Records of one key, in batch order.
 type Groups = BTreeMap<Key, Vec<(usize, ConnectRecord)>>;
 
-impl<S: ItemStore, P: Publisher, C: Clock> Processor for Handler<S, P, C> {
+impl<S: ItemStore, P: Publisher, C: Clock> Processor for SupervisorAlerts<S, P, C> {
     async fn process(&self, items: &[KinesisItem]) -> Vec<Disposition> {
         let Grouped { groups: mut agents, mut outcomes } = classify_by_key(items, |_, record| {
             if !self.handles(record.kind()) {

@@ -10,7 +10,7 @@ use shared::config::ProcessEnv;
 use shared::quarantine::ObjectQuarantine;
 use supervisor_alerts::NAME;
 use supervisor_alerts::config::Config;
-use supervisor_alerts::handler::Handler;
+use supervisor_alerts::handler::SupervisorAlerts;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -30,6 +30,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         config.quarantine.prefix,
     );
 
-    let handler = Handler::new(config.rules, store, publisher, config.settings);
+    let handler = SupervisorAlerts::new(config.rules, store, publisher, config.settings);
     shared::lambda::serve(NAME, handler, quarantine, metrics).await
 }

@@ -15,7 +15,7 @@ use shared::kinesis::KinesisItem;
 use shared::ports::{PortError, Publisher};
 use shared::quarantine::ObjectQuarantine;
 use supervisor_alerts::delivery::Clock;
-use supervisor_alerts::handler::Handler;
+use supervisor_alerts::handler::SupervisorAlerts;
 use supervisor_alerts::rules::Rules;
 
 const JDOE_CONTACT: &str = "ad92bd21-3930-4256-a9c6-2e3d1e90e82b";
@@ -24,14 +24,17 @@ const ASMITH_CHAT: &str = "903d7db5-e28e-41b2-8b3b-2156195b8e47";
 fn handler<P: Publisher>(
     rules: Rules,
     publisher: P,
-) -> (Handler<MemoryItemStore, P, ManualClock>, MemoryItemStore, ManualClock) {
+) -> (SupervisorAlerts<MemoryItemStore, P, ManualClock>, MemoryItemStore, ManualClock) {
     let store = MemoryItemStore::new(&[]);
     let clock = ManualClock::at("2026-11-02T12:00:00Z");
     let s = settings(&rules);
-    (Handler::with_clock(rules, store.clone(), publisher, s, clock.clone()), store, clock)
+    (SupervisorAlerts::with_clock(rules, store.clone(), publisher, s, clock.clone()), store, clock)
 }
 
-async fn run<P: Publisher, C: Clock>(h: &Handler<MemoryItemStore, P, C>, items: Vec<KinesisItem>) -> Vec<Disposition> {
+async fn run<P: Publisher, C: Clock>(
+    h: &SupervisorAlerts<MemoryItemStore, P, C>,
+    items: Vec<KinesisItem>,
+) -> Vec<Disposition> {
     h.process(&batch(items)).await
 }
 
@@ -551,7 +554,7 @@ async fn through_the_event_source_mapping_a_publish_failing_once_ends_in_exactly
     use shared::sim::{EsmConfig, Invoke, SimStream, drain, to_event};
 
     struct Function<'a> {
-        handler: &'a Handler<MemoryItemStore, FlakyPublisher, ManualClock>,
+        handler: &'a SupervisorAlerts<MemoryItemStore, FlakyPublisher, ManualClock>,
         quarantine: &'a ObjectQuarantine<MemoryObjectStore>,
     }
     impl Invoke for Function<'_> {
@@ -598,8 +601,13 @@ async fn a_claim_held_by_another_delivery_is_retried_and_taken_over_after_its_le
     let (h, store, clock) = handler(one_rule(BREAK_TOO_LONG), publisher.clone());
     // Another invocation claimed the alert a moment ago and is still publishing.
     let rules = one_rule(BREAK_TOO_LONG);
-    let other =
-        Handler::with_clock(rules.clone(), store.clone(), MemoryPublisher::new(), settings(&rules), clock.clone());
+    let other = SupervisorAlerts::with_clock(
+        rules.clone(),
+        store.clone(),
+        MemoryPublisher::new(),
+        settings(&rules),
+        clock.clone(),
+    );
     let table = other.table();
     let key = supervisor_alerts::engine::AlertKey {
         rule: "break-too-long".into(),
@@ -625,7 +633,7 @@ async fn concurrent_deliveries_of_the_same_records_publish_each_alert_once() {
     let publisher = MemoryPublisher::new();
     let store = MemoryItemStore::new(&[]);
     let rules = example_rules();
-    let make = || Handler::new(rules.clone(), store.clone(), publisher.clone(), settings(&rules));
+    let make = || SupervisorAlerts::new(rules.clone(), store.clone(), publisher.clone(), settings(&rules));
     let (a, b) = (make(), make());
     let items = envelope("envelopes/supervisor-alerts.json");
     let (da, db) = tokio::join!(a.process(&items), b.process(&items));
@@ -708,11 +716,11 @@ const KBROWN_ARN: &str = "arn:aws:connect:us-east-1:123456789012:instance/aaaaaa
 fn failing_handler(
     rules: Rules,
     store: FailingStore,
-) -> (Handler<FailingStore, MemoryPublisher, ManualClock>, MemoryPublisher) {
+) -> (SupervisorAlerts<FailingStore, MemoryPublisher, ManualClock>, MemoryPublisher) {
     let publisher = MemoryPublisher::new();
     let s = settings(&rules);
     let clock = ManualClock::at("2026-11-02T12:00:00Z");
-    (Handler::with_clock(rules, store, publisher.clone(), s, clock), publisher)
+    (SupervisorAlerts::with_clock(rules, store, publisher.clone(), s, clock), publisher)
 }
 
 /// The username the stored contact→agent link names for `contact_id`.
@@ -902,7 +910,7 @@ async fn a_cold_process_still_reads_the_claim_and_does_not_send_again() {
     // WHEN a new process (empty memory) sees later heartbeats of the same episode
     let rules = one_rule(BREAK_TOO_LONG);
     let s = settings(&rules);
-    let cold = Handler::with_clock(rules, store.clone(), publisher.clone(), s, clock);
+    let cold = SupervisorAlerts::with_clock(rules, store.clone(), publisher.clone(), s, clock);
     let reads = store.reads.get();
     assert!(all_done(&run(&cold, break_heartbeats(18, 3)).await));
     // THEN it reads the claim from the table once, finds it SENT, and sends nothing
@@ -954,7 +962,7 @@ async fn a_failed_write_of_the_state_retries_every_record_whose_turns_it_held_an
     let store = FailingStore::default();
     let publisher = MemoryPublisher::new();
     let clock = ManualClock::at("2026-11-02T12:00:00Z");
-    let h = Handler::with_clock(rules, store.clone(), publisher.clone(), s, clock);
+    let h = SupervisorAlerts::with_clock(rules, store.clone(), publisher.clone(), s, clock);
     assert!(h.process(&batch(jdoe_on_the_call())).await.iter().all(|d| *d == Disposition::Done));
     store.throttle_puts(Some("sentiment#"));
     // WHEN the segments come and the state cannot be written

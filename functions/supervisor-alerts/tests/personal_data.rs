@@ -7,7 +7,7 @@ use common::*;
 use shared::adapters::memory::{MemoryItemStore, MemoryObjectStore};
 use shared::batch::run_items;
 use shared::quarantine::ObjectQuarantine;
-use supervisor_alerts::handler::Handler;
+use supervisor_alerts::handler::SupervisorAlerts;
 
 fn example_rules() -> supervisor_alerts::rules::Rules {
     rules(include_str!("../rules.example.json"))
@@ -42,7 +42,7 @@ async fn no_transcript_text_phone_number_or_name_reaches_an_alert_or_a_log() {
 
     let publisher = FlakyPublisher::new(Failure::EntryTransient, 1);
     let rules = example_rules();
-    let h = Handler::with_clock(
+    let h = SupervisorAlerts::with_clock(
         rules.clone(),
         MemoryItemStore::new(&[]),
         publisher.clone(),

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use shared::adapters::memory::{MemoryItemStore, MemoryPublisher};
 use shared::batch::{Disposition, Processor};
 use shared::kinesis::KinesisItem;
-use supervisor_alerts::handler::Handler;
+use supervisor_alerts::handler::SupervisorAlerts;
 use supervisor_alerts::rules::Rules;
 
 fn example_rules() -> Rules {
@@ -22,7 +22,7 @@ fn example_rules() -> Rules {
 async fn deliver(records: &[KinesisItem], cuts: &[usize], redeliveries: &[(usize, usize)]) -> Vec<String> {
     let publisher = MemoryPublisher::new();
     let rules = example_rules();
-    let handler = Handler::new(rules.clone(), MemoryItemStore::new(&[]), publisher.clone(), settings(&rules));
+    let handler = SupervisorAlerts::new(rules.clone(), MemoryItemStore::new(&[]), publisher.clone(), settings(&rules));
     let mut start = 0;
     let mut bounds: Vec<usize> = cuts.iter().copied().filter(|c| *c > 0 && *c < records.len()).collect();
     bounds.sort();

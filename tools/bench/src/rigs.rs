@@ -2,16 +2,16 @@
 //! ([`shared::batch::run_items`]) exactly as `shared::lambda::serve` runs it in Lambda, minus the event decoding.
 //! The adapters are kept at hand (they share their state with the ones the function holds) for their call counters.
 
-use agent_state::AgentStateHandler;
+use agent_state::AgentState;
 use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
-use contact_archiver::handler::Archiver;
+use contact_archiver::handler::ContactArchiver;
 use shared::BatchReport;
 use shared::adapters::memory::{MemoryItemStore, MemoryObjectStore, MemoryPublisher};
 use shared::batch::{Processor, run_items};
 use shared::kinesis::KinesisItem;
 use shared::ports::Item;
 use shared::quarantine::ObjectQuarantine;
-use supervisor_alerts::handler::Handler as AlertsHandler;
+use supervisor_alerts::handler::SupervisorAlerts;
 use supervisor_alerts::rules::Rules;
 
 use crate::batches::BenchDay;
@@ -38,7 +38,7 @@ async fn run<P: Processor>(name: &str, items: &[KinesisItem], processor: &P, q: 
 }
 
 pub struct ArchiverRig {
-    pub archiver: Archiver<MemoryObjectStore>,
+    pub archiver: ContactArchiver<MemoryObjectStore>,
     pub objects: MemoryObjectStore,
     pub quarantine: Quarantine,
 }
@@ -47,7 +47,7 @@ impl ArchiverRig {
     pub fn new(format: ArchiveFormat) -> Self {
         let objects = MemoryObjectStore::new();
         Self {
-            archiver: Archiver::new(objects.clone(), "", format, ArchiveKinds::ALL),
+            archiver: ContactArchiver::new(objects.clone(), "", format, ArchiveKinds::ALL),
             objects,
             quarantine: Quarantine::new(),
         }
@@ -59,7 +59,7 @@ impl ArchiverRig {
 }
 
 pub struct AgentStateRig {
-    pub handler: AgentStateHandler<MemoryItemStore>,
+    pub handler: AgentState<MemoryItemStore>,
     pub table: MemoryItemStore,
     pub quarantine: Quarantine,
 }
@@ -69,7 +69,7 @@ impl AgentStateRig {
     pub fn new() -> Self {
         let table = MemoryItemStore::new(&agent_state::INDEXES);
         Self {
-            handler: AgentStateHandler::new(table.clone(), agent_state::config::Settings::default()),
+            handler: AgentState::new(table.clone(), agent_state::config::Settings::default()),
             table,
             quarantine: Quarantine::new(),
         }
@@ -87,7 +87,7 @@ impl Default for AgentStateRig {
 }
 
 pub struct AlertsRig {
-    pub handler: AlertsHandler<MemoryItemStore, MemoryPublisher>,
+    pub handler: SupervisorAlerts<MemoryItemStore, MemoryPublisher>,
     pub table: MemoryItemStore,
     pub publisher: MemoryPublisher,
     pub quarantine: Quarantine,
@@ -101,7 +101,7 @@ impl AlertsRig {
         let publisher = MemoryPublisher::new();
         let settings = supervisor_alerts::config::Settings::for_rules(rules);
         Self {
-            handler: AlertsHandler::new(rules.clone(), table.clone(), publisher.clone(), settings),
+            handler: SupervisorAlerts::new(rules.clone(), table.clone(), publisher.clone(), settings),
             table,
             publisher,
             quarantine: Quarantine::new(),

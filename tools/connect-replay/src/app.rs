@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use agent_state::AgentStateHandler;
+use agent_state::AgentState;
 use agent_state::table::AgentView;
 use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
-use contact_archiver::handler::Archiver;
+use contact_archiver::handler::ContactArchiver;
 use indicatif::{ProgressBar, ProgressStyle};
 use shared::BatchReport;
 use shared::adapters::aws::dynamodb::DynamoItemStore;
@@ -19,7 +19,7 @@ use shared::model::{ConnectRecord, RecordKind};
 use shared::ports::{ItemStore, ObjectStore, Publisher, SK};
 use shared::quarantine::ObjectQuarantine;
 use supervisor_alerts::delivery::{Clock, SystemClock};
-use supervisor_alerts::handler::Handler as AlertsHandler;
+use supervisor_alerts::handler::SupervisorAlerts;
 use supervisor_alerts::rules::Rules;
 
 use crate::generate::{GenRecord, Stream};
@@ -75,9 +75,9 @@ pub struct Stores<O, Q, A, L, P> {
 
 /// The three functions as the simulator invokes them, all quarantining into one store.
 pub struct Hosts<O, Q, A, L, P, C> {
-    pub archiver: Hosted<Archiver<O>, ObjectQuarantine<Q>>,
-    pub agent_state: Hosted<AgentStateHandler<A>, ObjectQuarantine<Q>>,
-    pub alerts: Hosted<AlertsHandler<L, P, C>, ObjectQuarantine<Q>>,
+    pub archiver: Hosted<ContactArchiver<O>, ObjectQuarantine<Q>>,
+    pub agent_state: Hosted<AgentState<A>, ObjectQuarantine<Q>>,
+    pub alerts: Hosted<SupervisorAlerts<L, P, C>, ObjectQuarantine<Q>>,
 }
 
 impl<O, Q, A, L, P, C> Hosts<O, Q, A, L, P, C> {
@@ -87,9 +87,9 @@ impl<O, Q, A, L, P, C> Hosts<O, Q, A, L, P, C> {
         &self,
     ) -> Functions<
         '_,
-        Hosted<Archiver<O>, ObjectQuarantine<Q>>,
-        Hosted<AgentStateHandler<A>, ObjectQuarantine<Q>>,
-        Hosted<AlertsHandler<L, P, C>, ObjectQuarantine<Q>>,
+        Hosted<ContactArchiver<O>, ObjectQuarantine<Q>>,
+        Hosted<AgentState<A>, ObjectQuarantine<Q>>,
+        Hosted<SupervisorAlerts<L, P, C>, ObjectQuarantine<Q>>,
     > {
         Functions { archiver: &self.archiver, agent_state: &self.agent_state, alerts: &self.alerts }
     }
@@ -127,17 +127,17 @@ where
     Hosts {
         archiver: Hosted::new(
             contact_archiver::handler::NAME,
-            Archiver::new(stores.archive, "", format, kinds),
+            ContactArchiver::new(stores.archive, "", format, kinds),
             quarantine.clone(),
         ),
         agent_state: Hosted::new(
             agent_state::NAME,
-            AgentStateHandler::new(stores.agent_table, agent_state::config::Settings::default()),
+            AgentState::new(stores.agent_table, agent_state::config::Settings::default()),
             quarantine.clone(),
         ),
         alerts: Hosted::new(
             supervisor_alerts::NAME,
-            AlertsHandler::with_clock(rules, stores.alert_table, stores.publisher, settings, clock),
+            SupervisorAlerts::with_clock(rules, stores.alert_table, stores.publisher, settings, clock),
             quarantine,
         ),
     }

@@ -485,8 +485,12 @@ async fn backtest(rules_path: &Path, events: &[PathBuf]) -> AppResult<()> {
     let rules = app::load_rules(Some(rules_path))?;
     let publisher = MemoryPublisher::new();
     let settings = supervisor_alerts::config::Settings::for_rules(&rules);
-    let handler =
-        supervisor_alerts::handler::Handler::new(rules, MemoryItemStore::new(&[]), publisher.clone(), settings);
+    let handler = supervisor_alerts::handler::SupervisorAlerts::new(
+        rules,
+        MemoryItemStore::new(&[]),
+        publisher.clone(),
+        settings,
+    );
     let hosted = connect_replay::replay::Hosted::new(
         supervisor_alerts::NAME,
         handler,

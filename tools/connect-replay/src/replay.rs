@@ -43,14 +43,7 @@ impl<P: Processor, Q: Quarantine> Invoke for Hosted<P, Q> {
     async fn invoke(&self, batch: Vec<KinesisItem>) -> Result<KinesisEventResponse, String> {
         let (response, report) =
             run_items(self.name, &batch, &self.processor, &self.quarantine).await.map_err(|e| e.to_string())?;
-        let mut t = self.totals.lock().unwrap_or_else(|p| p.into_inner());
-        t.records_in += report.records_in;
-        t.done += report.done;
-        t.stale += report.stale;
-        t.skipped += report.skipped;
-        t.quarantined += report.quarantined;
-        t.failed += report.failed;
-        t.redelivered += report.redelivered;
+        *self.totals.lock().unwrap_or_else(|p| p.into_inner()) += &report;
         Ok(response)
     }
 }

@@ -8,11 +8,11 @@ use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use agent_state::AgentStateHandler;
+use agent_state::AgentState;
 use aws_lambda_events::streams::KinesisEventResponse;
 use chrono::{DateTime, Utc};
 use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
-use contact_archiver::handler::Archiver;
+use contact_archiver::handler::ContactArchiver;
 use futures::FutureExt;
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -21,7 +21,7 @@ use shared::adapters::memory::{MemoryItemStore, MemoryObjectStore, MemoryPublish
 use shared::batch::{Disposition, Processor, run_items};
 use shared::kinesis::{KinesisItem, SeqNo};
 use shared::quarantine::{ObjectQuarantine, QuarantineEntry};
-use supervisor_alerts::handler::Handler as AlertsHandler;
+use supervisor_alerts::handler::SupervisorAlerts;
 use supervisor_alerts::rules::Rules;
 
 fn events() -> PathBuf {
@@ -234,15 +234,16 @@ async fn every_bad_file_between_good_records_is_quarantined_with_its_reason_and_
     let (roles, items) = mixed_batch();
     assert_eq!(items.len(), 80, "40 bad files, each between good fixtures");
 
-    let archiver = Recorded::new(Archiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Both, ArchiveKinds::ALL));
-    let agent_state = Recorded::new(AgentStateHandler::new(
+    let archiver =
+        Recorded::new(ContactArchiver::new(MemoryObjectStore::new(), "", ArchiveFormat::Both, ArchiveKinds::ALL));
+    let agent_state = Recorded::new(AgentState::new(
         MemoryItemStore::new(&agent_state::INDEXES),
         agent_state::config::Settings::default(),
     ));
     let rules = example_rules();
     let settings = supervisor_alerts::config::Settings::for_rules(&rules);
     let publisher = MemoryPublisher::new();
-    let alerts = Recorded::new(AlertsHandler::new(rules, MemoryItemStore::new(&[]), publisher.clone(), settings));
+    let alerts = Recorded::new(SupervisorAlerts::new(rules, MemoryItemStore::new(&[]), publisher.clone(), settings));
     let quarantines = [quarantine(), quarantine(), quarantine()];
 
     // Twice: the second delivery (a redelivery of the whole batch) must come to the same end.
@@ -439,19 +440,19 @@ fn contract_holds(data: Vec<Vec<u8>>, seed: u64) -> Result<(), TestCaseError> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let plan = FaultPlan::new(0.2, seed);
-        let archiver = Recorded::new(Archiver::new(
+        let archiver = Recorded::new(ContactArchiver::new(
             Faulty::new(MemoryObjectStore::new(), plan.clone()),
             "",
             ArchiveFormat::Both,
             ArchiveKinds::ALL,
         ));
-        let agent_state = Recorded::new(AgentStateHandler::new(
+        let agent_state = Recorded::new(AgentState::new(
             Faulty::new(MemoryItemStore::new(&agent_state::INDEXES), plan.clone()),
             agent_state::config::Settings::default(),
         ));
         let rules = example_rules();
         let settings = supervisor_alerts::config::Settings::for_rules(&rules);
-        let alerts = Recorded::new(AlertsHandler::new(
+        let alerts = Recorded::new(SupervisorAlerts::new(
             rules,
             Faulty::new(MemoryItemStore::new(&[]), plan.clone()),
             Faulty::new(MemoryPublisher::new(), plan.clone()),
@@ -534,7 +535,7 @@ fn the_contract_check_sees_a_retry() {
     let items = batch(good_fixtures().into_iter().map(|(_, d)| d).collect());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (response, dispositions) = runtime.block_on(async {
-        let archiver = Recorded::new(Archiver::new(
+        let archiver = Recorded::new(ContactArchiver::new(
             Faulty::new(MemoryObjectStore::new(), FaultPlan::new(1.0, 3)),
             "",
             ArchiveFormat::Ndjson,

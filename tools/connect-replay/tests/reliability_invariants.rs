@@ -19,7 +19,7 @@ use chrono::TimeDelta;
 use connect_replay::chaos::{VirtualClock, alert_id};
 use connect_replay::generate::{DayConfig, DayGenerator, Stream};
 use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
-use contact_archiver::handler::Archiver;
+use contact_archiver::handler::ContactArchiver;
 use proptest::prelude::*;
 use shared::adapters::fault::{FaultPlan, Faulty};
 use shared::adapters::memory::{MemoryItemStore, MemoryObjectStore, MemoryPublisher};
@@ -27,7 +27,7 @@ use shared::batch::{Disposition, Processor, run_items};
 use shared::kinesis::{KinesisItem, SeqNo};
 use shared::ports::{Condition, Item, ItemStore, Message, PortError, PortResult, Publisher, Query, WriteOutcome};
 use shared::quarantine::ObjectQuarantine;
-use supervisor_alerts::handler::Handler as AlertsHandler;
+use supervisor_alerts::handler::SupervisorAlerts;
 
 fn events() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events")
@@ -127,7 +127,12 @@ fn archive_holds_what_was_sent(
     let memory = MemoryObjectStore::new();
     let plan = FaultPlan::new(fault_rate, seed);
     let archiver = Recorded {
-        inner: Archiver::new(Faulty::new(memory.clone(), plan.clone()), "", ArchiveFormat::Both, ArchiveKinds::ALL),
+        inner: ContactArchiver::new(
+            Faulty::new(memory.clone(), plan.clone()),
+            "",
+            ArchiveFormat::Both,
+            ArchiveKinds::ALL,
+        ),
         last: Default::default(),
     };
     let quarantine = ObjectQuarantine::new(MemoryObjectStore::new(), "quarantine/");
@@ -198,7 +203,7 @@ fn a_lost_put_response_is_not_a_lost_record() {
     let memory = MemoryObjectStore::new();
     let plan = FaultPlan::new(1.0, 9);
     let archiver =
-        Archiver::new(Faulty::new(memory.clone(), plan.clone()), "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
+        ContactArchiver::new(Faulty::new(memory.clone(), plan.clone()), "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     for _ in 0..20 {
         let d = rt.block_on(archiver.process(&records));
@@ -296,7 +301,7 @@ fn alert_records() -> Vec<KinesisItem> {
     shard(data, "connect-mixed")
 }
 
-type Alerts = AlertsHandler<Throttled<MemoryItemStore>, Throttled<MemoryPublisher>, VirtualClock>;
+type Alerts = SupervisorAlerts<Throttled<MemoryItemStore>, Throttled<MemoryPublisher>, VirtualClock>;
 
 fn alerts_handler(
     table: &MemoryItemStore,
@@ -306,7 +311,7 @@ fn alerts_handler(
 ) -> Alerts {
     let rules = example_rules();
     let settings = supervisor_alerts::config::Settings::for_rules(&rules);
-    AlertsHandler::with_clock(
+    SupervisorAlerts::with_clock(
         rules,
         Throttled { inner: table.clone(), plan: plan.clone() },
         Throttled { inner: publisher.clone(), plan: plan.clone() },

@@ -163,7 +163,7 @@ fn no_phone_number_transcript_or_attribute_value_reaches_logs_alerts_or_metrics(
 fn child() {
     use connect_replay::app;
     use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
-    use contact_archiver::handler::Archiver;
+    use contact_archiver::handler::ContactArchiver;
     use shared::adapters::fault::{FaultPlan, Faulty};
     use shared::adapters::memory::{MemoryItemStore, MemoryObjectStore, MemoryPublisher};
     use shared::kinesis::{KinesisItem, SeqNo};
@@ -200,17 +200,17 @@ fn child() {
         for fault_rate in [0.0, 0.3] {
             let plan = FaultPlan::new(fault_rate, 5);
             let quarantine = ObjectQuarantine::new(Faulty::new(MemoryObjectStore::new(), plan.clone()), "quarantine/");
-            let archiver = Archiver::new(
+            let archiver = ContactArchiver::new(
                 Faulty::new(MemoryObjectStore::new(), plan.clone()),
                 "",
                 ArchiveFormat::Both,
                 ArchiveKinds::ALL,
             );
-            let agent_state = agent_state::AgentStateHandler::new(
+            let agent_state = agent_state::AgentState::new(
                 Faulty::new(MemoryItemStore::new(&agent_state::INDEXES), plan.clone()),
                 agent_state::config::Settings::default(),
             );
-            let alerts = supervisor_alerts::handler::Handler::new(
+            let alerts = supervisor_alerts::handler::SupervisorAlerts::new(
                 rules.clone(),
                 Faulty::new(MemoryItemStore::new(&[]), plan.clone()),
                 Faulty::new(publisher.clone(), plan.clone()),

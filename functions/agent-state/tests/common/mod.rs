@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use agent_state::config::Settings;
 use agent_state::table::{self, AgentView};
-use agent_state::{AgentStateHandler, NAME};
+use agent_state::{AgentState, NAME};
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use serde_json::Value;
 use shared::adapters::memory::{MemoryItemStore, MemoryObjectStore};
@@ -94,19 +94,19 @@ pub fn memory_store() -> MemoryItemStore {
     MemoryItemStore::new(&agent_state::INDEXES)
 }
 
-pub fn handler<S: ItemStore>(store: S) -> AgentStateHandler<S> {
-    AgentStateHandler::new(store, Settings::default())
+pub fn handler<S: ItemStore>(store: S) -> AgentState<S> {
+    AgentState::new(store, Settings::default())
 }
 
 /// Runs a batch through the shared batch contract (quarantine in memory) and returns its report.
-pub async fn run<S: ItemStore>(handler: &AgentStateHandler<S>, items: &[KinesisItem]) -> BatchReport {
+pub async fn run<S: ItemStore>(handler: &AgentState<S>, items: &[KinesisItem]) -> BatchReport {
     let quarantine = ObjectQuarantine::new(MemoryObjectStore::new(), "quarantine/");
     let (_, report) = run_items(NAME, items, handler, &quarantine).await.expect("batch runs");
     report
 }
 
 /// Payloads, each in its own batch, in the order given.
-pub async fn run_each<S: ItemStore>(handler: &AgentStateHandler<S>, payloads: &[Vec<u8>]) {
+pub async fn run_each<S: ItemStore>(handler: &AgentState<S>, payloads: &[Vec<u8>]) {
     for p in payloads {
         run(handler, &batch(std::slice::from_ref(p))).await;
     }
