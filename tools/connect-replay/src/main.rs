@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 shared::use_mimalloc!();
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use connect_replay::app::{self, AppResult, Local};
 use connect_replay::generate::{DayConfig, DayGenerator, Stream};
 use connect_replay::replay::ReplayOptions;
@@ -42,6 +42,32 @@ struct DayArgs {
     /// Seed: the same seed gives the same day.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+}
+
+/// Where the records of `run` and `produce` come from: files, a local archive, or a generated day.
+#[derive(Args)]
+struct SourceArgs {
+    /// Files: `.jsonl` from `generate` or `.json` Kinesis envelopes.
+    inputs: Vec<PathBuf>,
+    /// The NDJSON objects of a local archive directory instead (read with the archiver's own decoder).
+    #[arg(long)]
+    from_archive: Option<PathBuf>,
+    /// Freshly generated records instead of files.
+    #[arg(long)]
+    generated: bool,
+    #[command(flatten)]
+    day: DayArgs,
+    /// With --generated: this many records (more days as needed). Default: `run` 1,000,000; `produce` one day.
+    #[arg(long)]
+    records: Option<usize>,
+}
+
+impl SourceArgs {
+    /// The records and, when known, how many there are (for the progress bar).
+    fn open(&self, default_records: Option<usize>) -> AppResult<(Records, Option<u64>)> {
+        let generated = self.generated.then(|| self.day.config());
+        record_source(&self.inputs, self.from_archive.as_deref(), generated, self.records.or(default_records))
+    }
 }
 
 impl DayArgs {
@@ -83,18 +109,8 @@ enum Command {
     },
     /// Replay record files (from `generate`, or Kinesis envelopes), or a local archive, through the functions.
     Run {
-        /// Files: `.jsonl` from `generate` or `.json` Kinesis envelopes.
-        inputs: Vec<PathBuf>,
-        /// Replay the NDJSON objects of a local archive directory instead.
-        #[arg(long)]
-        from_archive: Option<PathBuf>,
-        /// Replay `--records` freshly generated records instead of files (for throughput runs).
-        #[arg(long)]
-        generated: bool,
         #[command(flatten)]
-        day: DayArgs,
-        #[arg(long)]
-        records: Option<usize>,
+        source: SourceArgs,
         #[arg(long, value_enum, default_value = "local")]
         backend: Backend,
         #[arg(long, default_value = "out/run")]
@@ -122,19 +138,8 @@ enum Command {
     /// times, keeping the order per partition key; records still failing are listed and the exit code is 1.
     /// Credentials, region and AWS_ENDPOINT_URL (emulators) come from the environment.
     Produce {
-        /// Files: `.jsonl` from `generate` or `.json` Kinesis envelopes.
-        inputs: Vec<PathBuf>,
-        /// Put the NDJSON objects of a local archive directory instead.
-        #[arg(long)]
-        from_archive: Option<PathBuf>,
-        /// Put freshly generated records instead of files: one day, or --records of them.
-        #[arg(long)]
-        generated: bool,
         #[command(flatten)]
-        day: DayArgs,
-        /// With --generated: this many records (more days as needed) instead of one day.
-        #[arg(long)]
-        records: Option<usize>,
+        source: SourceArgs,
         /// Stream name or ARN for contact records (and records that cannot be classified, unless their source
         /// names another stream).
         #[arg(long)]
@@ -229,12 +234,10 @@ async fn dispatch(command: Command) -> AppResult<()> {
     match command {
         Command::Demo { day, out, rules, quiet } => demo(day, &out, rules.as_deref(), quiet).await,
         Command::Generate { day, records, format, out, batch } => generate(day, records, format, &out, batch),
-        Command::Run { inputs, from_archive, generated, day, records, backend, out, keep, rules, window, quiet } => {
+        Command::Run { source, backend, out, keep, rules, window, quiet } => {
             let rules = app::load_rules(rules.as_deref())?;
             let options = ReplayOptions { window, ..ReplayOptions::default() };
-            let generated = generated.then(|| day.config());
-            let (records, expected) =
-                record_source(&inputs, from_archive.as_deref(), generated, Some(records.unwrap_or(1_000_000)))?;
+            let (records, expected) = source.open(Some(1_000_000))?;
             let outcome = match backend {
                 Backend::Local => {
                     let local = Local::open(&out, !keep)?;
@@ -275,20 +278,8 @@ async fn dispatch(command: Command) -> AppResult<()> {
             }
             Ok(())
         }
-        Command::Produce {
-            inputs,
-            from_archive,
-            generated,
-            day,
-            records,
-            contact_record_stream,
-            agent_event_stream,
-            contact_lens_stream,
-            rate,
-            quiet,
-        } => {
-            let generated = generated.then(|| day.config());
-            let (records, expected) = record_source(&inputs, from_archive.as_deref(), generated, records)?;
+        Command::Produce { source, contact_record_stream, agent_event_stream, contact_lens_stream, rate, quiet } => {
+            let (records, expected) = source.open(None)?;
             let targets = produce::Targets {
                 contact_records: contact_record_stream,
                 agent_events: agent_event_stream,
