@@ -30,11 +30,12 @@ use shared::batch::{Disposition, Grouped, KeyRun, Processor, Route, classify_by_
 use shared::kinesis::KinesisItem;
 use shared::model::{AgentEvent, AgentEventType, ConnectRecord};
 use shared::ports::{Condition, Item, ItemStore, PortError, WriteOutcome};
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use crate::config::Settings;
 use crate::state::{self, Update};
 use crate::table::{CURRENT_SK, attr};
+use crate::work::Work;
 
 /// Agents written concurrently, and history `BatchWriteItem` calls in flight.
 const CONCURRENCY: usize = 32;
@@ -77,7 +78,7 @@ impl<S: ItemStore> Processor for AgentState<S> {
         let results: Vec<(Vec<(usize, Disposition)>, Work)> =
             futures::stream::iter(agent_writes).buffer_unordered(CONCURRENCY).collect().await;
         for (dispositions, agent_work) in results {
-            work.add(&agent_work);
+            work += &agent_work;
             outcomes.extend(dispositions);
         }
         work.bridged_items = self.write_bridged(std::mem::take(&mut work.bridged)).await;
@@ -275,7 +276,7 @@ impl<S: ItemStore> AgentState<S> {
         work.folded_writes += 1;
         match self.write(agent, fold(events), attr::EVENT_ORDER, &oldest.order).await {
             Ok(WriteOutcome::Applied) => {
-                work.bridge(events);
+                bridge(work, events);
                 vec![Disposition::Done; events.len()]
             }
             Ok(WriteOutcome::ConditionFailed) => {
@@ -314,7 +315,7 @@ impl<S: ItemStore> AgentState<S> {
         work.folded_writes += 1;
         match self.write(agent, fold(newer), attr::EVENT_ORDER, &oldest_newer.order).await {
             Ok(WriteOutcome::Applied) => {
-                work.bridge(newer);
+                bridge(work, newer);
                 key.extend(newer.iter().map(|_| Disposition::Done));
             }
             Err(e) if e.is_transient() => key.stop(e),
@@ -382,75 +383,9 @@ fn settle(agent: &str, planned: &Planned, result: Result<Disposition, PortError>
     })
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Telemetry.
-
-/// What one batch cost: logged once per batch and emitted as metrics.
-#[derive(Debug, Default, Clone)]
-struct Work {
-    agents: usize,
-    events: usize,
-    duplicates: usize,
-    /// Folded conditional `UpdateItem`s (one per agent per batch unless the batch overlaps the table).
-    folded_writes: usize,
-    /// Folded writes whose condition failed (redelivery overlap or a concurrent invocation).
-    fallbacks: usize,
-    /// Single-event conditional writes (only after a second failed fold, or to isolate a permanent error).
-    event_writes: usize,
-    /// Session-only writes for stale LOGIN/LOGOUT events.
-    session_writes: usize,
-    /// Consistent reads made to find the stored order after a failed fold.
-    reads: usize,
-    history_items: usize,
-    history_calls: usize,
-    /// History items bridged from a batch predecessor (LOGIN/LOGOUT), written after the current items.
-    bridged: Vec<Item>,
-    bridged_items: usize,
-}
-
-impl Work {
-    /// Keeps the bridged history of events applied by one write together with their predecessor.
-    fn bridge(&mut self, applied_together: &[Planned]) {
-        for planned in applied_together.iter().skip(1) {
-            self.bridged.extend(planned.bridged.iter().cloned());
-        }
-    }
-
-    fn add(&mut self, o: &Work) {
-        self.bridged.extend(o.bridged.iter().cloned());
-        self.folded_writes += o.folded_writes;
-        self.fallbacks += o.fallbacks;
-        self.event_writes += o.event_writes;
-        self.session_writes += o.session_writes;
-        self.reads += o.reads;
-    }
-
-    fn report(&self) {
-        info!(
-            agents = self.agents,
-            events = self.events,
-            duplicates = self.duplicates,
-            folded_writes = self.folded_writes,
-            fallbacks = self.fallbacks,
-            event_writes = self.event_writes,
-            session_writes = self.session_writes,
-            reads = self.reads,
-            history_items = self.history_items,
-            history_calls = self.history_calls,
-            bridged_items = self.bridged_items,
-            "agent state written"
-        );
-        let pairs = [
-            (names::FOLDED_WRITES, self.folded_writes),
-            (names::FOLD_FALLBACKS, self.fallbacks),
-            (names::EVENT_WRITES, self.event_writes),
-            (names::SESSION_WRITES, self.session_writes),
-            (names::READS, self.reads),
-            (names::HISTORY_ITEMS, self.history_items + self.bridged_items),
-            (names::DUPLICATES, self.duplicates),
-        ];
-        for (name, value) in pairs {
-            metrics::counter!(name).increment(value as u64);
-        }
+/// Keeps the bridged history of events applied by one write together with their predecessor.
+fn bridge(work: &mut Work, applied_together: &[Planned]) {
+    for planned in applied_together.iter().skip(1) {
+        work.bridged.extend(planned.bridged.iter().cloned());
     }
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod handler;
 pub mod state;
 pub mod table;
+mod work;
 
 pub use handler::AgentState;
 pub use table::INDEXES;
