@@ -13,7 +13,8 @@ use shared::model::agent::SnapshotContact;
 use shared::model::time::canonical;
 use shared::model::{AgentEvent, AgentEventType, AnalysisSegment, ContactRecord};
 
-use crate::rules::{MAX_WINDOW, Operator, Rule, RuleKind, Rules, Scope, SentimentTrigger};
+use crate::rules::{MAX_WINDOW, Operator, Rule, RuleKind, Rules, SentimentTrigger};
+use crate::scope::same;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Facts: what is known about the agent and the contact an alert is about.
@@ -47,38 +48,6 @@ pub struct Facts {
     pub agent: Option<AgentFacts>,
     /// `None` for agent-level alerts (status rules).
     pub contact: Option<ContactFacts>,
-}
-
-fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.trim(), b.trim());
-    a.eq_ignore_ascii_case(b) || a.to_lowercase() == b.to_lowercase()
-}
-
-fn any_listed<'a>(wanted: &[String], have: impl IntoIterator<Item = &'a str>) -> bool {
-    wanted.is_empty() || have.into_iter().any(|h| wanted.iter().any(|w| same(w, h)))
-}
-
-impl Scope {
-    /// Whether an alert with these facts is in scope. Queues and channels are the contact's when the alert is
-    /// about a contact, otherwise the agent's routing profile's. An unknown agent matches no agent-side list.
-    pub fn matches(&self, facts: &Facts) -> bool {
-        let agent = facts.agent.as_ref();
-        let (queues, channels): (Vec<&str>, Vec<&str>) = match &facts.contact {
-            Some(c) => (c.queue.as_deref().into_iter().collect(), c.channel.as_deref().into_iter().collect()),
-            None => (
-                agent.map(|a| a.queues.iter().map(String::as_str).collect()).unwrap_or_default(),
-                agent.map(|a| a.channels.iter().map(String::as_str).collect()).unwrap_or_default(),
-            ),
-        };
-        any_listed(&self.agents, agent.and_then(|a| a.username.as_deref()))
-            && any_listed(&self.routing_profiles, agent.and_then(|a| a.routing_profile.as_deref()))
-            && any_listed(
-                &self.hierarchy_groups,
-                agent.into_iter().flat_map(|a| a.hierarchy.iter().flatten().map(String::as_str)),
-            )
-            && any_listed(&self.queues, queues)
-            && any_listed(&self.channels, channels)
-    }
 }
 
 /// The agent id (UUID) from an agent ARN `arn:aws:connect:…:instance/<id>/agent/<agent-id>`.

@@ -2,6 +2,7 @@
 //! real-time segments, and publishes each alert exactly once to SNS for the right supervisor.
 //!
 //! * [`rules`] — the rules document (schema, validation); see `RULES.md`.
+//! * [`scope`] — whom a rule is about, and whether an alert's facts are in it.
 //! * [`engine`] — pure evaluation: records (+ state) → alert candidates with deterministic keys.
 //! * [`state`] — the `ALERT_STATE_TABLE` items: claims, cooldowns, contact→agent joins, windows.
 //! * [`delivery`] — claim → publish → confirm.
@@ -14,6 +15,7 @@ pub mod delivery;
 pub mod engine;
 pub mod handler;
 pub mod rules;
+pub mod scope;
 pub mod state;
 
 /// The function's name: binary, logs, metrics dimension, quarantine prefix.

@@ -3,12 +3,19 @@
 //! [`validate`] turns the JSON text into [`Rules`] or a [`RulesError`] that names the rule and the field, so a bad
 //! document stops the function at init with a message an operator can act on. Nothing here touches AWS: the local
 //! replay tool reuses it for `rules check`.
+//!
+//! Every kind of rule is one row of [`KINDS`]: its name, its fields and which records it reads. The fields are read
+//! by serde into typed values (`schema`), whose errors carry the field path (`scope.queues[1]`).
+
+mod schema;
 
 use std::collections::BTreeSet;
-use std::fmt;
 
 use chrono::TimeDelta;
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::scope::Scope;
+use schema::{FieldError, KindFields, required, type_name};
 
 /// Most entries a count or window may ask for: bounds the state kept per agent and per contact.
 pub const MAX_WINDOW: u32 = 50;
@@ -70,17 +77,121 @@ pub enum RuleKind {
     AttributeThreshold { attribute: String, operator: Operator, value: f64 },
 }
 
-impl RuleKind {
-    pub fn name(&self) -> &'static str {
-        match self {
-            RuleKind::StatusEntered { .. } => "status_entered",
-            RuleKind::StatusTooLong { .. } => "status_too_long",
-            RuleKind::AcwTooLong { .. } => "acw_too_long",
-            RuleKind::MissedContacts { .. } => "missed_contacts",
-            RuleKind::NegativeSentiment(_) => "negative_sentiment",
-            RuleKind::CategoryMatched { .. } => "category_matched",
-            RuleKind::AttributeThreshold { .. } => "attribute_threshold",
+/// The records a kind of rule is evaluated on: the handler skips a stream's records when no rule reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    AgentEvents,
+    /// Contact Lens real-time segments (they need the contact→agent join from agent events too).
+    Segments,
+    ContactRecords,
+}
+
+/// One kind of rule: the row of [`KINDS`] that the document and the handler go by.
+pub struct KindSpec {
+    /// As written in `kind`.
+    pub name: &'static str,
+    /// Its fields besides the common ones ([`COMMON_FIELDS`]); any other field is refused.
+    pub fields: &'static [&'static str],
+    pub reads: Reads,
+    /// Builds the kind from its fields (only `fields` can be present).
+    parse: fn(KindFields) -> Result<RuleKind, FieldError>,
+}
+
+/// The fields of every rule.
+pub const COMMON_FIELDS: [&str; 6] = ["name", "kind", "severity", "scope", "cooldown", "description"];
+
+/// Every kind of rule, in the order documented in `RULES.md`.
+pub const KINDS: [KindSpec; 7] = [
+    KindSpec {
+        name: "status_entered",
+        fields: &["statuses"],
+        reads: Reads::AgentEvents,
+        parse: |f| Ok(RuleKind::StatusEntered { statuses: required(f.statuses, "statuses")?.0 }),
+    },
+    KindSpec {
+        name: "status_too_long",
+        fields: &["statuses", "longer_than"],
+        reads: Reads::AgentEvents,
+        parse: |f| {
+            let statuses = required(f.statuses, "statuses")?.0;
+            Ok(RuleKind::StatusTooLong { statuses, longer_than: required(f.longer_than, "longer_than")?.0 })
+        },
+    },
+    KindSpec {
+        name: "acw_too_long",
+        fields: &["longer_than"],
+        reads: Reads::AgentEvents,
+        parse: |f| Ok(RuleKind::AcwTooLong { longer_than: required(f.longer_than, "longer_than")?.0 }),
+    },
+    KindSpec {
+        name: "missed_contacts",
+        fields: &["count", "within"],
+        reads: Reads::AgentEvents,
+        parse: |f| {
+            let within = required(f.within, "within")?.0;
+            if within > MAX_MISSED_WINDOW {
+                return Err(FieldError::new("within", "at most 24h"));
+            }
+            Ok(RuleKind::MissedContacts { count: required(f.count, "count")?.0, within })
+        },
+    },
+    KindSpec {
+        name: "negative_sentiment",
+        fields: &["consecutive", "share_above", "over_last"],
+        reads: Reads::Segments,
+        parse: sentiment,
+    },
+    KindSpec {
+        name: "category_matched",
+        fields: &["categories"],
+        reads: Reads::Segments,
+        parse: |f| Ok(RuleKind::CategoryMatched { categories: required(f.categories, "categories")?.0 }),
+    },
+    KindSpec {
+        name: "attribute_threshold",
+        fields: &["attribute", "operator", "value"],
+        reads: Reads::ContactRecords,
+        parse: |f| {
+            let operator = required(f.operator, "operator")?;
+            let attribute = required(f.attribute, "attribute")?.0;
+            Ok(RuleKind::AttributeThreshold { attribute, operator, value: required(f.value, "value")?.0 })
+        },
+    },
+];
+
+/// Exactly one trigger: `consecutive`, or `share_above` with `over_last`.
+fn sentiment(f: KindFields) -> Result<RuleKind, FieldError> {
+    let (field, detail) = match (f.consecutive, f.share_above, f.over_last) {
+        (Some(n), None, None) => return Ok(RuleKind::NegativeSentiment(SentimentTrigger::Consecutive(n.0))),
+        (None, Some(above), Some(over_last)) => {
+            let share = SentimentTrigger::Share { above: above.0, over_last: over_last.0 };
+            return Ok(RuleKind::NegativeSentiment(share));
         }
+        (None, Some(_), None) => ("over_last", "missing: share_above needs over_last (how many recent turns)"),
+        (None, None, Some(_)) => ("share_above", "missing: over_last needs share_above (a share, e.g. 0.6)"),
+        (None, None, None) => {
+            ("consecutive", "missing: give either consecutive (N negative turns in a row) or share_above + over_last")
+        }
+        _ => ("consecutive", "give either consecutive or share_above + over_last, not both"),
+    };
+    Err(FieldError::new(field, detail))
+}
+
+impl RuleKind {
+    /// Its row of [`KINDS`].
+    pub fn spec(&self) -> &'static KindSpec {
+        &KINDS[match self {
+            RuleKind::StatusEntered { .. } => 0,
+            RuleKind::StatusTooLong { .. } => 1,
+            RuleKind::AcwTooLong { .. } => 2,
+            RuleKind::MissedContacts { .. } => 3,
+            RuleKind::NegativeSentiment(_) => 4,
+            RuleKind::CategoryMatched { .. } => 5,
+            RuleKind::AttributeThreshold { .. } => 6,
+        }]
+    }
+    pub fn name(&self) -> &'static str {
+        self.spec().name
     }
 }
 
@@ -136,59 +247,29 @@ impl Operator {
     }
 }
 
-/// Who a rule is about. Every non-empty list is a condition (all must hold); a list holds when any of its entries
-/// equals the value (case-insensitive). An empty scope matches everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Scope {
-    pub routing_profiles: Vec<String>,
-    /// Hierarchy group names, at any level (Level1..Level5).
-    pub hierarchy_groups: Vec<String>,
-    pub queues: Vec<String>,
-    /// Agent usernames.
-    pub agents: Vec<String>,
-    /// VOICE, CHAT, TASK, EMAIL …
-    pub channels: Vec<String>,
-}
-
-impl Scope {
-    /// Whether the scope needs to know the agent (a contact→agent join) to match.
-    pub fn needs_agent(&self) -> bool {
-        !self.routing_profiles.is_empty() || !self.hierarchy_groups.is_empty() || !self.agents.is_empty()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.routing_profiles.is_empty()
-            && self.hierarchy_groups.is_empty()
-            && self.queues.is_empty()
-            && self.agents.is_empty()
-            && self.channels.is_empty()
-    }
-}
-
 impl Rules {
+    /// Whether any rule is evaluated on these records.
+    pub fn reads(&self, records: Reads) -> bool {
+        self.rules.iter().any(|r| r.kind.spec().reads == records)
+    }
     /// Rules that read agent events directly.
     pub fn has_agent_rules(&self) -> bool {
-        self.rules.iter().any(|r| {
-            matches!(
-                r.kind,
-                RuleKind::StatusEntered { .. }
-                    | RuleKind::StatusTooLong { .. }
-                    | RuleKind::AcwTooLong { .. }
-                    | RuleKind::MissedContacts { .. }
-            )
-        })
+        self.reads(Reads::AgentEvents)
     }
     /// Rules that read Contact Lens segments (they need the contact→agent join from agent events too).
     pub fn has_segment_rules(&self) -> bool {
-        self.rules.iter().any(|r| matches!(r.kind, RuleKind::NegativeSentiment(_) | RuleKind::CategoryMatched { .. }))
+        self.reads(Reads::Segments)
     }
+    pub fn has_ctr_rules(&self) -> bool {
+        self.reads(Reads::ContactRecords)
+    }
+    /// Rules that keep sentiment state per contact.
     pub fn has_sentiment_rules(&self) -> bool {
         self.rules.iter().any(|r| matches!(r.kind, RuleKind::NegativeSentiment(_)))
     }
+    /// Rules that keep a missed-contacts window per agent.
     pub fn has_missed_rules(&self) -> bool {
         self.rules.iter().any(|r| matches!(r.kind, RuleKind::MissedContacts { .. }))
-    }
-    pub fn has_ctr_rules(&self) -> bool {
-        self.rules.iter().any(|r| matches!(r.kind, RuleKind::AttributeThreshold { .. }))
     }
     /// How many recent customer turns the sentiment state keeps per contact.
     pub fn sentiment_window(&self) -> usize {
@@ -227,39 +308,58 @@ pub enum RulesError {
 /// Parses and validates a rules document.
 pub fn validate(text: &str) -> Result<Rules, RulesError> {
     let doc: Value = serde_json::from_str(text).map_err(|e| RulesError::NotJson(e.to_string()))?;
+    let refused = |detail: String| Err(RulesError::Document(detail));
     let Value::Object(doc) = doc else {
-        return Err(RulesError::Document(format!(
-            "expected a JSON object {{\"rules\": [...]}}, found {}",
-            type_name(&doc)
-        )));
+        return refused(format!("expected a JSON object {{\"rules\": [...]}}, found {}", type_name(&doc)));
     };
-    for key in doc.keys() {
-        if key != "rules" && key != "description" {
-            return Err(RulesError::Document(format!("unknown top-level field `{key}` (allowed: rules, description)")));
-        }
+    if let Some(key) = doc.keys().find(|k| !["rules", "description"].contains(&k.as_str())) {
+        return refused(format!("unknown top-level field `{key}` (allowed: rules, description)"));
     }
     let rules = match doc.get("rules") {
-        None => {
-            return Err(RulesError::Document("missing field `rules` (a list of rules)".into()));
+        None => return refused("missing field `rules` (a list of rules)".into()),
+        Some(Value::Array(rules)) if rules.is_empty() => {
+            return refused("`rules` is empty: no alert would ever be sent".into());
         }
-        Some(Value::Array(a)) => a,
-        Some(other) => {
-            return Err(RulesError::Document(format!("`rules` must be a list, found {}", type_name(other))));
-        }
+        Some(Value::Array(rules)) => rules,
+        Some(other) => return refused(format!("`rules` must be a list, found {}", type_name(other))),
     };
-    if rules.is_empty() {
-        return Err(RulesError::Document("`rules` is empty: no alert would ever be sent".into()));
-    }
-    let mut out = Vec::with_capacity(rules.len());
     let mut names = BTreeSet::new();
+    let mut out = Vec::with_capacity(rules.len());
     for (index, value) in rules.iter().enumerate() {
-        let rule = parse_rule(index, value)?;
+        let rule = parse_rule(value).map_err(|e| e.in_rule(index, value.get("name").and_then(Value::as_str)))?;
         if !names.insert(rule.name.clone()) {
-            return Err(RuleCtx::new(index, Some(&rule.name)).err("name", "duplicate rule name: names must be unique"));
+            let e = FieldError::new("name", "duplicate rule name: names must be unique");
+            return Err(e.in_rule(index, Some(&rule.name)));
         }
         out.push(rule);
     }
     Ok(Rules { rules: out })
+}
+
+/// One rule, in stages so that the first complaint is the most useful one: its name and kind, then fields its kind
+/// does not have, then the common fields, then the kind's own.
+fn parse_rule(value: &Value) -> Result<Rule, FieldError> {
+    let Value::Object(obj) = value else {
+        return Err(FieldError::new("(rule)", format!("expected an object, found {}", type_name(value))));
+    };
+    let head: schema::Head = schema::from_rule(value)?;
+    let name = required(head.name, "name")?.0;
+    let kind = required(head.kind, "kind")?.0;
+    if let Some(key) = obj.keys().find(|k| !COMMON_FIELDS.contains(&k.as_str()) && !kind.fields.contains(&k.as_str())) {
+        let detail = format!(
+            "not a field of kind {} (its fields: {}, plus {})",
+            kind.name,
+            kind.fields.join(", "),
+            COMMON_FIELDS.join(", ")
+        );
+        return Err(FieldError::new(key, detail));
+    }
+    let common: schema::Common = schema::from_rule(value)?;
+    let severity = required(common.severity, "severity")?;
+    let cooldown = required(common.cooldown, "cooldown")?.0;
+    let scope = common.scope.ok_or_else(|| FieldError::new("scope", "missing (use {} for every agent and contact)"))?;
+    let kind = (kind.parse)(schema::from_rule(value)?)?;
+    Ok(Rule { name, severity, scope, cooldown, description: common.description.map(|d| d.0), kind })
 }
 
 /// Parses a duration such as `90s`, `15m`, `2h` or `1d` (a whole number and one unit).
@@ -301,253 +401,6 @@ pub fn human_duration(d: TimeDelta) -> String {
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// Names the rule in errors: `#2 "break-too-long"` (1-based position, and the name when it has one).
-struct RuleCtx {
-    label: String,
-}
-
-impl RuleCtx {
-    fn new(index: usize, name: Option<&str>) -> Self {
-        let label = match name {
-            Some(n) => format!("#{} {n:?}", index + 1),
-            None => format!("#{} (unnamed)", index + 1),
-        };
-        Self { label }
-    }
-    fn err(&self, field: &str, detail: impl fmt::Display) -> RulesError {
-        RulesError::Field { rule: self.label.clone(), field: field.to_owned(), detail: detail.to_string() }
-    }
-}
-
-const COMMON_FIELDS: [&str; 6] = ["name", "kind", "severity", "scope", "cooldown", "description"];
-const KINDS: &str = "status_entered, status_too_long, acw_too_long, missed_contacts, negative_sentiment, category_matched, attribute_threshold";
-
-fn kind_fields(kind: &str) -> Option<&'static [&'static str]> {
-    Some(match kind {
-        "status_entered" => &["statuses"],
-        "status_too_long" => &["statuses", "longer_than"],
-        "acw_too_long" => &["longer_than"],
-        "missed_contacts" => &["count", "within"],
-        "negative_sentiment" => &["consecutive", "share_above", "over_last"],
-        "category_matched" => &["categories"],
-        "attribute_threshold" => &["attribute", "operator", "value"],
-        _ => return None,
-    })
-}
-
-fn parse_rule(index: usize, value: &Value) -> Result<Rule, RulesError> {
-    let Value::Object(obj) = value else {
-        return Err(RuleCtx::new(index, None).err("(rule)", format!("expected an object, found {}", type_name(value))));
-    };
-    let name_value = obj.get("name").and_then(Value::as_str);
-    let ctx = RuleCtx::new(index, name_value);
-    let f = Fields { obj, ctx: &ctx };
-
-    let name = f.string("name")?;
-    if name.len() > MAX_NAME_LEN || !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    {
-        return Err(ctx.err("name", format!("must be 1–{MAX_NAME_LEN} characters of A–Z, a–z, 0–9, '-', '_', '.'")));
-    }
-    let kind_name = f.string("kind")?;
-    let Some(allowed) = kind_fields(&kind_name) else {
-        return Err(ctx.err("kind", format!("unknown kind {kind_name:?} (expected one of: {KINDS})")));
-    };
-    for key in obj.keys() {
-        if !COMMON_FIELDS.contains(&key.as_str()) && !allowed.contains(&key.as_str()) {
-            return Err(ctx.err(
-                key,
-                format!(
-                    "not a field of kind {kind_name} (its fields: {}, plus {})",
-                    allowed.join(", "),
-                    COMMON_FIELDS.join(", ")
-                ),
-            ));
-        }
-    }
-    let severity = match f.string("severity")?.as_str() {
-        "info" => Severity::Info,
-        "warning" => Severity::Warning,
-        "critical" => Severity::Critical,
-        other => {
-            return Err(ctx.err("severity", format!("unknown severity {other:?} (expected info, warning or critical)")));
-        }
-    };
-    let cooldown = f.duration("cooldown", true)?;
-    let scope = parse_scope(&f)?;
-    let description = match obj.get("description") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(other) => {
-            return Err(ctx.err("description", format!("expected a string, found {}", type_name(other))));
-        }
-    };
-    let kind = match kind_name.as_str() {
-        "status_entered" => RuleKind::StatusEntered { statuses: f.string_list("statuses")? },
-        "status_too_long" => RuleKind::StatusTooLong {
-            statuses: f.string_list("statuses")?,
-            longer_than: f.duration("longer_than", false)?,
-        },
-        "acw_too_long" => RuleKind::AcwTooLong { longer_than: f.duration("longer_than", false)? },
-        "missed_contacts" => {
-            let within = f.duration("within", false)?;
-            if within > MAX_MISSED_WINDOW {
-                return Err(ctx.err("within", "at most 24h"));
-            }
-            RuleKind::MissedContacts { count: f.count("count")?, within }
-        }
-        "negative_sentiment" => RuleKind::NegativeSentiment(parse_sentiment(&f)?),
-        "category_matched" => RuleKind::CategoryMatched { categories: f.string_list("categories")? },
-        "attribute_threshold" => {
-            let op = f.string("operator")?;
-            let operator = Operator::parse(&op).ok_or_else(|| {
-                ctx.err("operator", format!("unknown operator {op:?} (expected <, <=, >, >=, == or !=)"))
-            })?;
-            RuleKind::AttributeThreshold { attribute: f.string("attribute")?, operator, value: f.number("value")? }
-        }
-        _ => unreachable!("kind_fields accepted only the kinds matched here"),
-    };
-    Ok(Rule { name, severity, scope, cooldown, description, kind })
-}
-
-fn parse_sentiment(f: &Fields<'_>) -> Result<SentimentTrigger, RulesError> {
-    let has = |k| f.obj.get(k).is_some_and(|v| !v.is_null());
-    match (has("consecutive"), has("share_above"), has("over_last")) {
-        (true, false, false) => Ok(SentimentTrigger::Consecutive(f.count("consecutive")?)),
-        (false, true, true) => {
-            let above = f.number("share_above")?;
-            if !(0.0..1.0).contains(&above) {
-                return Err(f.ctx.err("share_above", "must be at least 0 and below 1 (a share, e.g. 0.6)"));
-            }
-            Ok(SentimentTrigger::Share { above, over_last: f.count("over_last")? })
-        }
-        (false, true, false) => {
-            Err(f.ctx.err("over_last", "missing: share_above needs over_last (how many recent turns)"))
-        }
-        (false, false, true) => {
-            Err(f.ctx.err("share_above", "missing: over_last needs share_above (a share, e.g. 0.6)"))
-        }
-        (false, false, false) => Err(f.ctx.err(
-            "consecutive",
-            "missing: give either consecutive (N negative turns in a row) or share_above + over_last",
-        )),
-        _ => Err(f.ctx.err("consecutive", "give either consecutive or share_above + over_last, not both")),
-    }
-}
-
-fn parse_scope(f: &Fields<'_>) -> Result<Scope, RulesError> {
-    let obj = match f.obj.get("scope") {
-        None => {
-            return Err(f.ctx.err("scope", "missing (use {} for every agent and contact)"));
-        }
-        Some(Value::Object(o)) => o,
-        Some(other) => {
-            return Err(f.ctx.err("scope", format!("expected an object, found {}", type_name(other))));
-        }
-    };
-    const KEYS: [&str; 5] = ["routing_profiles", "hierarchy_groups", "queues", "agents", "channels"];
-    for key in obj.keys() {
-        if !KEYS.contains(&key.as_str()) {
-            return Err(f
-                .ctx
-                .err(&format!("scope.{key}"), format!("unknown scope key (allowed: {})", KEYS.join(", "))));
-        }
-    }
-    let list = |key: &str| -> Result<Vec<String>, RulesError> {
-        match obj.get(key) {
-            None | Some(Value::Null) => Ok(Vec::new()),
-            Some(v) => string_list(v, &format!("scope.{key}"), f.ctx, true),
-        }
-    };
-    Ok(Scope {
-        routing_profiles: list("routing_profiles")?,
-        hierarchy_groups: list("hierarchy_groups")?,
-        queues: list("queues")?,
-        agents: list("agents")?,
-        channels: list("channels")?,
-    })
-}
-
-fn string_list(v: &Value, field: &str, ctx: &RuleCtx, allow_empty: bool) -> Result<Vec<String>, RulesError> {
-    let Value::Array(items) = v else {
-        return Err(ctx.err(field, format!("expected a list of strings, found {}", type_name(v))));
-    };
-    if items.is_empty() && !allow_empty {
-        return Err(ctx.err(field, "empty list: name at least one"));
-    }
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| match item {
-            Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
-            Value::String(_) => Err(ctx.err(&format!("{field}[{i}]"), "empty string")),
-            other => Err(ctx.err(&format!("{field}[{i}]"), format!("expected a string, found {}", type_name(other)))),
-        })
-        .collect()
-}
-
-struct Fields<'a> {
-    obj: &'a Map<String, Value>,
-    ctx: &'a RuleCtx,
-}
-
-impl Fields<'_> {
-    fn get(&self, field: &str) -> Result<&Value, RulesError> {
-        match self.obj.get(field) {
-            None | Some(Value::Null) => Err(self.ctx.err(field, "missing")),
-            Some(v) => Ok(v),
-        }
-    }
-    fn string(&self, field: &str) -> Result<String, RulesError> {
-        match self.get(field)? {
-            Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
-            Value::String(_) => Err(self.ctx.err(field, "empty string")),
-            other => Err(self.ctx.err(field, format!("expected a string, found {}", type_name(other)))),
-        }
-    }
-    fn string_list(&self, field: &str) -> Result<Vec<String>, RulesError> {
-        string_list(self.get(field)?, field, self.ctx, false)
-    }
-    fn duration(&self, field: &str, zero_ok: bool) -> Result<TimeDelta, RulesError> {
-        let d = match self.get(field)? {
-            Value::String(s) => parse_duration(s).map_err(|e| self.ctx.err(field, e))?,
-            other => {
-                return Err(self
-                    .ctx
-                    .err(field, format!("expected a duration string such as \"15m\", found {}", type_name(other))));
-            }
-        };
-        if !zero_ok && d <= TimeDelta::zero() {
-            return Err(self.ctx.err(field, "must be longer than zero"));
-        }
-        Ok(d)
-    }
-    fn count(&self, field: &str) -> Result<u32, RulesError> {
-        match self.get(field)?.as_u64() {
-            Some(n) if (1..=u64::from(MAX_WINDOW)).contains(&n) => Ok(n as u32),
-            _ => Err(self.ctx.err(field, format!("expected a whole number from 1 to {MAX_WINDOW}"))),
-        }
-    }
-    fn number(&self, field: &str) -> Result<f64, RulesError> {
-        match self.get(field)? {
-            Value::Number(n) => {
-                n.as_f64().filter(|x| x.is_finite()).ok_or_else(|| self.ctx.err(field, "not a finite number"))
-            }
-            other => Err(self.ctx.err(field, format!("expected a number, found {}", type_name(other)))),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -579,10 +432,32 @@ mod tests {
 
     #[test]
     fn the_example_file_is_accepted_and_uses_every_kind() {
-        let text = include_str!("../rules.example.json");
+        let text = include_str!("../../rules.example.json");
         let rules = validate(text).unwrap();
         let kinds: BTreeSet<&str> = rules.rules.iter().map(|r| r.kind.name()).collect();
-        assert_eq!(kinds.len(), 7, "{kinds:?}");
+        assert_eq!(kinds.len(), KINDS.len(), "{kinds:?}");
+    }
+
+    #[test]
+    fn every_kind_is_named_and_read_as_its_row_of_the_table() {
+        let doc: Value = serde_json::from_str(include_str!("../../rules.example.json")).unwrap();
+        let rules = validate(&doc.to_string()).unwrap();
+        for (rule, written) in rules.rules.iter().zip(doc["rules"].as_array().unwrap()) {
+            assert_eq!(rule.kind.name(), written["kind"], "{}", rule.name);
+        }
+        let only = |kind: &str| {
+            let rule = doc["rules"].as_array().unwrap().iter().find(|r| r["kind"] == kind).unwrap();
+            validate(&format!(r#"{{"rules":[{rule}]}}"#)).unwrap()
+        };
+        let reads = |r: &Rules| (r.has_agent_rules(), r.has_segment_rules(), r.has_ctr_rules());
+        assert_eq!(reads(&only("status_entered")), (true, false, false));
+        assert_eq!(reads(&only("missed_contacts")), (true, false, false));
+        assert_eq!(reads(&only("category_matched")), (false, true, false));
+        assert_eq!(reads(&only("attribute_threshold")), (false, false, true));
+        let sentiment = only("negative_sentiment");
+        assert_eq!(reads(&sentiment), (false, true, false));
+        assert!(sentiment.has_sentiment_rules() && !sentiment.has_missed_rules());
+        assert!(only("missed_contacts").has_missed_rules());
     }
 
     #[test]
