@@ -55,6 +55,16 @@ EOF
 )
 [ ${#functions[@]} -gt 0 ] || die "template.yaml declares no function with BuildMethod rust-cargolambda"
 
+# SAM passes no -p, so cargo resolves features over the workspace's default-members (the functions): if a tool
+# were selected too, its `testing` feature of shared (memory, filesystem and fault adapters, the simulator) would be
+# compiled into every bootstrap.
+echo "--- features of shared in a \`--bin <function>\` build"
+features=$(cargo tree -e normal,build,features --target all -i shared)
+if grep -q 'feature "testing"' <<<"$features"; then
+  die "shared's testing feature reaches the bootstraps (check [workspace] default-members and the functions' [dependencies])"
+fi
+echo "no testing feature"
+
 echo "--- sam build (${functions[*]})"
 .venv-sam/bin/sam build "$@"
 

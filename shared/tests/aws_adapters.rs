@@ -92,11 +92,17 @@ async fn dynamodb_conditions_behave_like_the_memory_store() {
     assert_eq!(got.get("logged_in"), Some(&json!(true)));
     assert_eq!(got.get("n"), None, "REMOVE applied");
 
+    let claim = || item(json!({"claimed": "lambda-1"}));
     let eq = Condition::Equals { attr: "logged_in", value: json!(false) };
-    assert_eq!(store.delete("agent-1", "CURRENT", eq).await.unwrap(), WriteOutcome::ConditionFailed);
+    assert_eq!(store.update("agent-1", "CURRENT", claim(), &[], eq).await.unwrap(), WriteOutcome::ConditionFailed);
+    assert_eq!(store.get("agent-1", "CURRENT").await.unwrap().unwrap().get("claimed"), None, "nothing written");
     let eq = Condition::Equals { attr: "logged_in", value: json!(true) };
-    assert_eq!(store.delete("agent-1", "CURRENT", eq).await.unwrap(), WriteOutcome::Applied);
-    assert_eq!(store.get("agent-1", "CURRENT").await.unwrap(), None);
+    assert_eq!(store.update("agent-1", "CURRENT", claim(), &[], eq.clone()).await.unwrap(), WriteOutcome::Applied);
+    let got = store.get("agent-1", "CURRENT").await.unwrap().unwrap();
+    assert_eq!(got.get("claimed"), Some(&json!("lambda-1")));
+    // Equals needs the item to exist: an update under it never creates one.
+    assert_eq!(store.update("agent-2", "CURRENT", claim(), &[], eq).await.unwrap(), WriteOutcome::ConditionFailed);
+    assert_eq!(store.get("agent-2", "CURRENT").await.unwrap(), None);
 }
 
 #[tokio::test]

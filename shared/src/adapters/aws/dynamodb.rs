@@ -1,0 +1,308 @@
+//! DynamoDB as the [`ItemStore`]: conditional single-item writes, batched puts, queries on the table and its GSIs.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+
+use super::sdk_error;
+use crate::ports::*;
+
+type AvMap = HashMap<String, AttributeValue>;
+
+#[derive(Debug, Clone)]
+pub struct DynamoItemStore {
+    client: Client,
+    table: String,
+    indexes: &'static [IndexDef],
+}
+
+/// Creates a table with the project's key schema (`pk`/`sk` strings), on-demand billing and the given GSIs
+/// (projection ALL) — what template.yaml declares; used by tests and local tooling against emulators.
+pub async fn create_table(client: &Client, name: &str, indexes: &[IndexDef]) -> PortResult<()> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+        ScalarAttributeType,
+    };
+    let invalid = |e: aws_sdk_dynamodb::error::BuildError| PortError::permanent("dynamodb", e.to_string());
+    let attr = |n: &str| {
+        AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().map_err(invalid)
+    };
+    let key = |n: &str, t| KeySchemaElement::builder().attribute_name(n).key_type(t).build().map_err(invalid);
+    let mut req = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr(PK)?)
+        .attribute_definitions(attr(SK)?)
+        .key_schema(key(PK, KeyType::Hash)?)
+        .key_schema(key(SK, KeyType::Range)?);
+    for idx in indexes {
+        let gsi = GlobalSecondaryIndex::builder()
+            .index_name(idx.name)
+            .key_schema(key(idx.pk_attr, KeyType::Hash)?)
+            .key_schema(key(idx.sk_attr, KeyType::Range)?)
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .build()
+            .map_err(invalid)?;
+        req = req
+            .attribute_definitions(attr(idx.pk_attr)?)
+            .attribute_definitions(attr(idx.sk_attr)?)
+            .global_secondary_indexes(gsi);
+    }
+    req.send().await.map_err(|e| sdk_error("dynamodb", &e))?;
+    Ok(())
+}
+
+impl DynamoItemStore {
+    pub fn new(client: Client, table: impl Into<String>, indexes: &'static [IndexDef]) -> Self {
+        Self { client, table: table.into(), indexes }
+    }
+}
+
+fn to_av(item: Item) -> PortResult<AvMap> {
+    serde_dynamo::to_item(item).map_err(|e| PortError::permanent("dynamodb", format!("item not representable: {e}")))
+}
+
+fn from_av(item: AvMap) -> PortResult<Item> {
+    serde_dynamo::from_item(item).map_err(|e| PortError::permanent("dynamodb", format!("item not readable: {e}")))
+}
+
+fn json_to_av(v: &serde_json::Value) -> PortResult<AttributeValue> {
+    serde_dynamo::to_attribute_value(v).map_err(|e| PortError::permanent("dynamodb", e.to_string()))
+}
+
+/// (expression, names, values) for a condition; `None` for [`Condition::Always`].
+fn condition_parts(c: &Condition) -> PortResult<Option<(String, AvMap, AvMap)>> {
+    Ok(match c {
+        Condition::Always => None,
+        Condition::NotExists => Some(("attribute_not_exists(#pk)".into(), AvMap::new(), AvMap::new())),
+        Condition::NewerThan { attr, value } => Some((
+            "attribute_not_exists(#pk) OR attribute_not_exists(#c) OR #c < :c".into(),
+            AvMap::from([("#c".to_owned(), AttributeValue::S((*attr).to_owned()))]),
+            AvMap::from([(":c".to_owned(), AttributeValue::S(value.clone()))]),
+        )),
+        Condition::Equals { attr, value } => Some((
+            "#c = :c".into(),
+            AvMap::from([("#c".to_owned(), AttributeValue::S((*attr).to_owned()))]),
+            AvMap::from([(":c".to_owned(), json_to_av(value)?)]),
+        )),
+    })
+}
+
+/// Expression attribute names must be strings; the helper above builds them as `AttributeValue::S`.
+fn names_of(m: AvMap, with_pk: bool) -> HashMap<String, String> {
+    let mut out: HashMap<String, String> =
+        m.into_iter().filter_map(|(k, v)| v.as_s().ok().map(|s| (k, s.clone()))).collect();
+    if with_pk {
+        out.insert("#pk".into(), PK.into());
+    }
+    out
+}
+
+fn key(pk: &str, sk: &str) -> AvMap {
+    AvMap::from([(PK.to_owned(), AttributeValue::S(pk.to_owned())), (SK.to_owned(), AttributeValue::S(sk.to_owned()))])
+}
+
+/// A conditional write's result: a failed condition is an outcome, not an error; an item over DynamoDB's
+/// 400 KB limit can never be written (permanent: poison, not retry); everything else maps as [`sdk_error`].
+/// A macro because PutItem, UpdateItem and DeleteItem each have their own error type.
+macro_rules! write_outcome {
+    ($result:expr) => {
+        match $result {
+            Ok(_) => Ok(WriteOutcome::Applied),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Ok(WriteOutcome::ConditionFailed)
+            }
+            Err(e) => {
+                let err = sdk_error("dynamodb", &e);
+                if e.as_service_error()
+                    .and_then(|s| aws_sdk_dynamodb::error::ProvideErrorMetadata::message(s))
+                    .is_some_and(|m| m.contains("Item size"))
+                {
+                    return Err(PortError::permanent("dynamodb", err.to_string()));
+                }
+                Err(err)
+            }
+        }
+    };
+}
+
+impl ItemStore for DynamoItemStore {
+    async fn put(&self, item: Item, condition: Condition) -> PortResult<WriteOutcome> {
+        let mut req = self.client.put_item().table_name(&self.table).set_item(Some(to_av(item)?));
+        if let Some((expr, names, values)) = condition_parts(&condition)? {
+            let uses_pk = expr.contains("#pk");
+            req = req
+                .condition_expression(expr)
+                .set_expression_attribute_names(Some(names_of(names, uses_pk)).filter(|m| !m.is_empty()))
+                .set_expression_attribute_values(Some(values).filter(|m| !m.is_empty()));
+        }
+        write_outcome!(req.send().await)
+    }
+
+    async fn update(
+        &self,
+        pk: &str,
+        sk: &str,
+        set: Item,
+        remove: &[&'static str],
+        condition: Condition,
+    ) -> PortResult<WriteOutcome> {
+        let mut names = HashMap::new();
+        let mut values = AvMap::new();
+        let mut sets = Vec::new();
+        for (i, (attr, value)) in set.into_iter().enumerate() {
+            if attr == PK || attr == SK {
+                continue;
+            }
+            names.insert(format!("#u{i}"), attr);
+            values.insert(format!(":u{i}"), json_to_av(&value)?);
+            sets.push(format!("#u{i} = :u{i}"));
+        }
+        let mut expr = String::new();
+        if !sets.is_empty() {
+            expr = format!("SET {}", sets.join(", "));
+        }
+        if !remove.is_empty() {
+            let removes: Vec<String> = remove
+                .iter()
+                .enumerate()
+                .map(|(i, attr)| {
+                    names.insert(format!("#r{i}"), (*attr).to_owned());
+                    format!("#r{i}")
+                })
+                .collect();
+            expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let mut req = self.client.update_item().table_name(&self.table).set_key(Some(key(pk, sk)));
+        if !expr.trim().is_empty() {
+            req = req.update_expression(expr.trim());
+        }
+        if let Some((cexpr, cnames, cvalues)) = condition_parts(&condition)? {
+            let uses_pk = cexpr.contains("#pk");
+            names.extend(names_of(cnames, uses_pk));
+            values.extend(cvalues);
+            req = req.condition_expression(cexpr);
+        }
+        req = req
+            .set_expression_attribute_names(Some(names).filter(|m| !m.is_empty()))
+            .set_expression_attribute_values(Some(values).filter(|m| !m.is_empty()));
+        write_outcome!(req.send().await)
+    }
+
+    async fn get(&self, pk: &str, sk: &str) -> PortResult<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", &e))?;
+        out.item.map(from_av).transpose()
+    }
+
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> PortResult<WriteOutcome> {
+        let mut req = self.client.delete_item().table_name(&self.table).set_key(Some(key(pk, sk)));
+        if let Some((expr, names, values)) = condition_parts(&condition)? {
+            let uses_pk = expr.contains("#pk");
+            req = req
+                .condition_expression(expr)
+                .set_expression_attribute_names(Some(names_of(names, uses_pk)).filter(|m| !m.is_empty()))
+                .set_expression_attribute_values(Some(values).filter(|m| !m.is_empty()));
+        }
+        write_outcome!(req.send().await)
+    }
+
+    async fn batch_put(&self, items: Vec<Item>) -> PortResult<()> {
+        const MAX_ATTEMPTS: u32 = 6;
+        let mut requests = Vec::with_capacity(items.len());
+        for item in items {
+            let put = PutRequest::builder()
+                .set_item(Some(to_av(item)?))
+                .build()
+                .map_err(|e| PortError::permanent("dynamodb", e.to_string()))?;
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                if attempt == MAX_ATTEMPTS {
+                    return Err(PortError::transient("dynamodb", "unprocessed items after retries"));
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+                }
+                attempt += 1;
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("dynamodb", &e))?;
+                pending = out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
+            }
+        }
+        Ok(())
+    }
+
+    async fn query(&self, query: Query) -> PortResult<Vec<Item>> {
+        let mut names = HashMap::from([("#p".to_owned(), PK.to_owned())]);
+        let mut values = AvMap::from([(":p".to_owned(), AttributeValue::S(query.pk.clone()))]);
+        let (pk_attr, sk_attr) = match query.index {
+            None => (PK.to_owned(), SK.to_owned()),
+            Some(name) => {
+                let idx = self
+                    .indexes
+                    .iter()
+                    .find(|i| i.name == name)
+                    .ok_or_else(|| PortError::permanent("dynamodb", format!("no index {name}")))?;
+                (idx.pk_attr.to_owned(), idx.sk_attr.to_owned())
+            }
+        };
+        names.insert("#p".into(), pk_attr);
+        let mut expr = "#p = :p".to_owned();
+        if let Some((lo, hi)) = &query.sk_between {
+            names.insert("#s".into(), sk_attr.clone());
+            values.insert(":lo".into(), AttributeValue::S(lo.clone()));
+            values.insert(":hi".into(), AttributeValue::S(hi.clone()));
+            expr.push_str(" AND #s BETWEEN :lo AND :hi");
+        } else if let Some(prefix) = &query.sk_prefix {
+            names.insert("#s".into(), sk_attr.clone());
+            values.insert(":pre".into(), AttributeValue::S(prefix.clone()));
+            expr.push_str(" AND begins_with(#s, :pre)");
+        }
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(query.index.map(str::to_owned))
+                .key_condition_expression(&expr)
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_error("dynamodb", &e))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(from_av(item)?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() || query.limit.is_some_and(|l| out.len() >= l) {
+                break;
+            }
+        }
+        if let Some(limit) = query.limit {
+            out.truncate(limit);
+        }
+        Ok(out)
+    }
+}
