@@ -218,5 +218,5 @@ pub use key::{KeyState, Needs, Versioned};
 pub use missed::{MissedContact, evaluate_missed, merge_missed, missed_in_event};
 pub use segments::{
     SegmentDetail, SentimentState, Turn, apply_turns, evaluate_categories, evaluate_sentiment, segment_detail,
-    segment_facts,
+    segment_facts, segment_holds,
 };

@@ -1118,3 +1118,25 @@ async fn a_failed_write_of_the_missed_window_retries_the_records_it_held_and_the
     assert_eq!(window["contacts"].as_array().map(Vec::len), Some(2));
     assert_eq!(rule_names(&publisher.published()), ["missed"]);
 }
+
+#[tokio::test]
+async fn segment_records_with_nothing_for_the_rules_and_contact_records_cost_no_store_call() {
+    // GIVEN sentiment, category and attribute rules that need state only for customer turns and categories
+    let (h, store, _) = handler(example_rules(), MemoryPublisher::new());
+    // WHEN a contact's STARTED, COMPLETED and FAILED records and a contact record that fires nothing come
+    let mut ctr = fixture_json("raw/ctr/attributes-csat.json");
+    ctr["Attributes"] = serde_json::json!({});
+    let d = run(
+        &h,
+        vec![
+            item(fixture("raw/segments/voice-started.json"), "2026-11-02T08:05:20Z"),
+            item(fixture("raw/segments/voice-completed.json"), "2026-11-02T08:15:00Z"),
+            item(fixture("raw/segments/voice-failed.json"), "2026-11-02T08:15:01Z"),
+            json_item(&ctr, "2026-11-02T08:16:00Z"),
+        ],
+    )
+    .await;
+    // THEN nothing is read or written
+    assert!(all_done(&d), "{d:?}");
+    assert_eq!((store.reads.get(), store.writes.get(), store.batch_writes.get()), (0, 0, 0));
+}

@@ -7,8 +7,8 @@ use shared::model::{ConnectRecord, SegmentEventType};
 
 use super::{
     AgentEvent, AnalysisSegment, Candidate, ContactJoin, DateTime, MissedContact, Rules, SentimentState, Utc,
-    agent_id_of, ctr_facts, evaluate_agent_event, evaluate_categories, evaluate_ctr, evaluate_missed,
-    evaluate_sentiment, merge_missed, missed_in_event, segment_detail, segment_facts,
+    agent_id_of, apply_turns, ctr_facts, evaluate_agent_event, evaluate_categories, evaluate_ctr, evaluate_missed,
+    evaluate_sentiment, merge_missed, missed_in_event, segment_detail, segment_facts, segment_holds,
 };
 
 /// What a key's records need read before they are evaluated: only what some record will use, so a key whose
@@ -34,11 +34,11 @@ impl Needs {
                     }
                 }
                 ConnectRecord::Segment(seg) if seg.event_type == SegmentEventType::Segments => {
-                    let detail = segment_detail(seg);
-                    if !detail.categories.is_empty() || !detail.turns.is_empty() {
+                    let (turns, categories) = segment_holds(seg);
+                    if turns || categories {
                         needs.join.get_or_insert_with(|| seg.contact_id.clone());
                     }
-                    if rules.has_sentiment_rules() && !detail.turns.is_empty() {
+                    if rules.has_sentiment_rules() && turns {
                         needs.sentiment.get_or_insert_with(|| seg.contact_id.clone());
                     }
                 }
@@ -134,7 +134,7 @@ impl KeyState {
         if let Some(sentiment) = self.sentiment.as_mut()
             && !detail.turns.is_empty()
         {
-            if super::apply_turns(rules, &mut sentiment.value, &detail.turns) {
+            if apply_turns(rules, &mut sentiment.value, &detail.turns) {
                 sentiment.changed_at(position);
             }
             candidates.extend(evaluate_sentiment(rules, &sentiment.value, &facts, at));

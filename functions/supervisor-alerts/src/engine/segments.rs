@@ -1,5 +1,7 @@
 //! Contact Lens segments: customer turns (labels only) into a bounded sentiment window, matched categories.
 
+use shared::model::segment::Transcript;
+
 use super::{
     AnalysisSegment, Candidate, ContactFacts, ContactJoin, DateTime, Deserialize, Facts, Observed, RuleKind, Rules,
     SentimentTrigger, Serialize, Utc, canonical, listed, push_if_in_scope,
@@ -32,13 +34,7 @@ pub struct SegmentDetail {
 pub fn segment_detail(seg: &AnalysisSegment) -> SegmentDetail {
     let mut out =
         SegmentDetail { categories: seg.matched_categories().map(str::to_owned).collect(), ..SegmentDetail::default() };
-    for t in seg.segments.iter().filter_map(|s| s.transcript.as_ref()) {
-        if t.participant_role.as_deref() != Some("CUSTOMER") {
-            continue;
-        }
-        let Some(label) = t.sentiment.as_deref() else {
-            continue;
-        };
+    for (t, label) in customer_turns(seg) {
         let time = t.absolute_time();
         out.last_time = out.last_time.max(time);
         let position = match (t.begin_offset_millis, time) {
@@ -49,6 +45,19 @@ pub fn segment_detail(seg: &AnalysisSegment) -> SegmentDetail {
         out.turns.push(Turn { position, negative: label == "NEGATIVE" });
     }
     out
+}
+
+/// The turns that count, with their labels: CUSTOMER transcripts with a sentiment label.
+fn customer_turns(seg: &AnalysisSegment) -> impl Iterator<Item = (&Transcript, &str)> {
+    let transcripts = seg.segments.iter().filter_map(|s| s.transcript.as_ref());
+    transcripts
+        .filter(|t| t.participant_role.as_deref() == Some("CUSTOMER"))
+        .filter_map(|t| Some((t, t.sentiment.as_deref()?)))
+}
+
+/// What [`segment_detail`] would find in a SEGMENTS record, without building it: (customer turns, categories).
+pub fn segment_holds(seg: &AnalysisSegment) -> (bool, bool) {
+    (customer_turns(seg).next().is_some(), seg.matched_categories().next().is_some())
 }
 
 /// Per-contact sentiment state, bounded: the last N labels (N = the largest `over_last`), a run length, and the
