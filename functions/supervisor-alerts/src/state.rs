@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use shared::model::time::{canonical, parse};
 use shared::ports::{Condition, EXPIRES_AT, Item, ItemStore, PK, PortError, PortResult, SK, WriteOutcome};
 
-use crate::engine::{AgentFacts, AlertKey, ContactJoin, KeyState, MissedContact, Needs, SentimentState, Versioned};
+use crate::engine::{AgentFacts, AlertKey, ContactJoin, KeyState, Needs, Versioned};
 
 pub const STATUS_PENDING: &str = "PENDING";
 pub const STATUS_SENT: &str = "SENT";
@@ -311,7 +311,7 @@ impl<S: ItemStore> AlertTable<S> {
             let Ok(Value::Object(fields)) = serde_json::to_value(JoinItem::from(*join)) else {
                 return Err(PortError::permanent("alert-state", "a join did not serialise to an object"));
             };
-            i.extend(fields);
+            i.extend(fields.into_iter().filter(|(_, v)| !v.is_null()));
             items.push(i);
         }
         if items.is_empty() {
@@ -377,14 +377,6 @@ impl<S: ItemStore> AlertTable<S> {
         }
     }
 
-    pub async fn missed_window(&self, agent_id: &str) -> PortResult<Versioned<Vec<MissedContact>>> {
-        self.read_versioned(&format!("missed#{agent_id}"), agent_id, "contacts").await
-    }
-
-    pub async fn sentiment(&self, contact_id: &str) -> PortResult<Versioned<SentimentState>> {
-        self.read_versioned(&format!("sentiment#{contact_id}"), contact_id, "state").await
-    }
-
     // -- one key's state ----------------------------------------------------------------------------------------
 
     /// Reads what a key's records need, and nothing else.
@@ -394,10 +386,10 @@ impl<S: ItemStore> AlertTable<S> {
             state.join = Some(self.join(contact_id).await?);
         }
         if let Some(contact_id) = &needs.sentiment {
-            state.sentiment = Some(self.sentiment(contact_id).await?);
+            state.sentiment = Some(self.read_versioned(&format!("sentiment#{contact_id}"), contact_id, "state").await?);
         }
         if let Some(agent_id) = &needs.missed {
-            state.missed = Some(self.missed_window(agent_id).await?);
+            state.missed = Some(self.read_versioned(&format!("missed#{agent_id}"), agent_id, "contacts").await?);
         }
         Ok(state)
     }
@@ -435,28 +427,19 @@ fn join_pk(contact_id: &str) -> String {
 }
 
 /// The stored form of a [`ContactJoin`]: flat attributes (the names items have always had, so stored joins stay
-/// readable); absent and empty values are left out.
+/// readable). Empty values become absent ones, and [`AlertTable::put_joins`] leaves absent ones out.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 struct JoinItem {
     agent_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     username: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     routing_profile: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     queue: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     channel: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     h1: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     h2: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     h3: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     h4: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     h5: Option<String>,
     seen: String,
 }
