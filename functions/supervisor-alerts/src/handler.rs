@@ -8,14 +8,15 @@
 //! 2. group the records by key — the agent for agent events, the contact for segments and contact records;
 //! 3. write the contact→agent joins of the whole batch's agent events at once (one `batch_put`, the newest per
 //!    contact), before any segment is evaluated: segments are scoped through them;
-//! 4. process each key's records in batch order, keys concurrently, agent events first. Per record: update the
-//!    state the rules need (missed-contact window, sentiment window — both idempotent), evaluate the rules
-//!    ([`crate::engine`]), and deliver the candidates exactly once ([`crate::delivery`]). A contact's join and
-//!    sentiment window are read once per batch and the window is written once, after the key's last record;
-//! 5. a transient failure (of the record, or of the join write for a join it owns) reports the record for retry,
-//!    and every later record of the same key too (they are not applied: they come again, in order, with the
-//!    redelivery); a failed write of the sentiment window reports every record whose turns it held; a permanent
-//!    failure (the store or SNS refusing it for good) makes the record refused: quarantined, not retried.
+//! 4. process each key's records, keys concurrently, agent events first, in four steps: **load** what its records
+//!    need (a contact's join and sentiment window, an agent's missed-contact window — only what some record uses,
+//!    each read once), **evaluate** each record in batch order ([`crate::engine`]: pure; it updates the loaded
+//!    state in memory), **deliver** each record's candidates exactly once ([`crate::delivery`]), stopping at the
+//!    first record to be retried, and **save** the state items the records changed (one conditional write each);
+//! 5. then each record's disposition, once: a transient failure (of its delivery, of the join write for a join it
+//!    owns, or of the save of a state holding its effect) retries the record and every later record of the same
+//!    key (their alerts are not sent: they come again, in order, with the redelivery); a permanent failure (the
+//!    store or SNS refusing it for good) makes the record refused: quarantined, not retried.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,15 +24,15 @@ use std::sync::Arc;
 use futures::StreamExt;
 use shared::batch::{Disposition, Grouped, KeyRun, Processor, Route, classify_by_key};
 use shared::kinesis::KinesisItem;
-use shared::model::{AgentEvent, AnalysisSegment, ConnectRecord, ContactRecord, RecordKind, SegmentEventType};
+use shared::model::{ConnectRecord, RecordKind};
 use shared::ports::{ItemStore, PortError, PortResult, Publisher};
 use tracing::{debug, warn};
 
 use crate::config::Settings;
 use crate::delivery::{Clock, Deliverer, SystemClock};
-use crate::engine::{self, Candidate, ContactJoin};
+use crate::engine::{self, Candidate, ContactJoin, Needs};
 use crate::rules::Rules;
-use crate::state::AlertTable;
+use crate::state::{AlertTable, Unsaved};
 
 /// Keys processed at once (each key's records stay sequential).
 const KEY_CONCURRENCY: usize = 16;
@@ -83,7 +84,7 @@ impl<S: ItemStore, P: Publisher, C: Clock> SupervisorAlerts<S, P, C> {
         if !self.rules.has_segment_rules() {
             return failed;
         }
-        let joins = engine::newest_links(agents.values().flatten().filter_map(|(i, r)| match r {
+        let joins = engine::newest_joins(agents.values().flatten().filter_map(|(i, r)| match r {
             ConnectRecord::Agent(ev) => Some((*i, ev.as_ref())),
             _ => None,
         }));
@@ -113,6 +114,8 @@ impl<S: ItemStore, P: Publisher, C: Clock> SupervisorAlerts<S, P, C> {
         failed
     }
 
+    /// One key's records: load → evaluate → deliver → save, then each record's disposition. A record whose join
+    /// was not written (`joins_failed`) is neither evaluated nor delivered: it has that error.
     async fn process_key(
         &self,
         items: &[KinesisItem],
@@ -120,139 +123,72 @@ impl<S: ItemStore, P: Publisher, C: Clock> SupervisorAlerts<S, P, C> {
         joins_failed: &BTreeMap<usize, PortError>,
     ) -> Vec<(usize, Disposition)> {
         let indices: Vec<usize> = records.iter().map(|(i, _)| *i).collect();
-        let mut key = KeyRun::new(records.len());
-        let mut memo = KeyMemo::default();
-        for (position, (i, record)) in records.into_iter().enumerate() {
-            let result = match joins_failed.get(&i) {
+        // 1. Load: what the records need, read once for the key.
+        let needs = Needs::of(&self.rules, records.iter().map(|(_, r)| r));
+        let mut state = match self.table.load(&needs).await {
+            Ok(state) => state,
+            Err(e) => return indices.into_iter().zip(KeyRun::retry_all(records.len(), e)).collect(),
+        };
+        if state.join == Some(None) {
+            debug!(
+                contact_id = needs.join.as_deref(),
+                "contact not joined to an agent (yet): agent-scoped rules cannot match"
+            );
+        }
+        // 2. Evaluate: each record's candidates, in order, applying it to the state in memory.
+        let evaluated: Vec<PortResult<Vec<Candidate>>> = records
+            .iter()
+            .enumerate()
+            .map(|(position, (i, record))| match joins_failed.get(i) {
                 Some(e) => Err(e.clone()),
-                None => self.process_record(&items[i], record, &mut memo, position).await,
+                None => Ok(state.evaluate(&self.rules, position, record, items[*i].arrival)),
+            })
+            .collect();
+        // 3. Deliver, record by record, until one is to be retried.
+        let delivered = self.deliver(evaluated).await;
+        // 4. Save the state the records changed, once. It holds the effects of every record evaluated, also of
+        // those not delivered: they come again, and applying a record again counts its turns and missed contacts
+        // once (what any redelivery already relies on; only a turn without any position counts twice).
+        let saved = self.table.save(&state, self.deliverer.clock().now()).await;
+        indices.into_iter().zip(dispositions(records.len(), delivered, saved)).collect()
+    }
+
+    /// Delivers each record's candidates, in order, and stops at the first record to be retried: the key's later
+    /// records must not overtake it. One result per record delivered.
+    async fn deliver(&self, evaluated: Vec<PortResult<Vec<Candidate>>>) -> Vec<PortResult<()>> {
+        let mut delivered = Vec::with_capacity(evaluated.len());
+        for candidates in evaluated {
+            let result = match candidates {
+                Err(e) => Err(e),
+                Ok(candidates) if candidates.is_empty() => Ok(()),
+                Ok(candidates) => {
+                    self.deliverer.deliver(&self.table, &self.rules, candidates).await.error.map_or(Ok(()), Err)
+                }
             };
-            if !key.push(result.map_or_else(Disposition::from, |()| Disposition::Done)) {
+            let stop = result.as_ref().is_err_and(PortError::is_transient);
+            delivered.push(result);
+            if stop {
                 break;
             }
         }
-        let mut dispositions = key.finish();
-        // The key's sentiment state is written once, after its last record. If that fails, every record from the
-        // first one whose turns it holds is retried (re-applying turns is idempotent, alert ids are deterministic).
-        if let Some(dirty) = memo.sentiment_dirty_from
-            && let Some(sentiment) = &memo.sentiment
-            && let Err(e) = self
-                .table
-                .save_sentiment(&sentiment.contact_id, &sentiment.state, sentiment.rev, self.deliverer.clock().now())
-                .await
-        {
-            for disposition in &mut dispositions[dirty..] {
-                if matches!(disposition, Disposition::Done) {
-                    *disposition = Disposition::Retry(e.clone());
-                }
-            }
-        }
-        indices.into_iter().zip(dispositions).collect()
+        delivered
     }
+}
 
-    async fn process_record(
-        &self,
-        item: &KinesisItem,
-        record: ConnectRecord,
-        memo: &mut KeyMemo,
-        position: usize,
-    ) -> PortResult<()> {
-        let candidates = match record {
-            ConnectRecord::Agent(ev) => self.on_agent_event(&ev).await?,
-            ConnectRecord::Segment(seg) => self.on_segment(item, &seg, memo, position).await?,
-            ConnectRecord::Contact(ctr) => self.on_contact_record(item, &ctr),
+/// The dispositions of a key's records, in order: a record is done when its alerts are delivered and its effect on
+/// the state is saved. Once one is to be retried, so are the key's later records ([`KeyRun`]).
+fn dispositions(records: usize, delivered: Vec<PortResult<()>>, saved: Result<(), Unsaved>) -> Vec<Disposition> {
+    let mut key = KeyRun::new(records);
+    for (position, result) in delivered.into_iter().enumerate() {
+        let result = match &saved {
+            Err(unsaved) if position >= unsaved.from => result.and(Err(unsaved.error.clone())),
+            _ => result,
         };
-        if candidates.is_empty() {
-            return Ok(());
-        }
-        let delivered = self.deliverer.deliver(&self.table, &self.rules, candidates).await;
-        match delivered.error {
-            Some(e) => Err(e),
-            None => Ok(()),
+        if !key.push(result.map_or_else(Disposition::from, |()| Disposition::Done)) {
+            break;
         }
     }
-
-    /// Agent events: the status and ACW rules, the missed-contacts window (the joins are written per batch).
-    async fn on_agent_event(&self, ev: &AgentEvent) -> PortResult<Vec<Candidate>> {
-        let now = self.deliverer.clock().now();
-        let mut candidates = engine::evaluate_agent_event(&self.rules, ev);
-        if self.rules.has_missed_rules() {
-            let missed = engine::missed_in_event(ev);
-            if !missed.is_empty() {
-                let agent_id = engine::agent_id_of(&ev.agent_arn);
-                let (mut window, rev) = self.table.missed_window(&agent_id).await?;
-                if engine::merge_missed(&mut window, &missed, self.rules.missed_window().0) {
-                    self.table.save_missed_window(&agent_id, &window, rev, now).await?;
-                }
-                candidates.extend(engine::evaluate_missed(&self.rules, ev, &window));
-            }
-        }
-        Ok(candidates)
-    }
-
-    /// Contact Lens segments: the sentiment window and matched categories, scoped through the join. The join and
-    /// the sentiment state are read once per contact and batch ([`KeyMemo`]).
-    async fn on_segment(
-        &self,
-        item: &KinesisItem,
-        seg: &AnalysisSegment,
-        memo: &mut KeyMemo,
-        position: usize,
-    ) -> PortResult<Vec<Candidate>> {
-        if seg.event_type != SegmentEventType::Segments {
-            return Ok(Vec::new());
-        }
-        let detail = engine::segment_detail(seg);
-        if detail.turns.is_empty() && detail.categories.is_empty() {
-            return Ok(Vec::new());
-        }
-        if memo.join.is_none() {
-            memo.join = Some(self.table.join(&seg.contact_id).await?);
-        }
-        let join = memo.join.as_ref().and_then(Option::as_ref);
-        if join.is_none() {
-            debug!(contact_id = %seg.contact_id, "contact not joined to an agent (yet): agent-scoped rules cannot match");
-        }
-        let facts = engine::segment_facts(seg, join);
-        let at = detail.last_time.unwrap_or(item.arrival);
-        let mut candidates = Vec::new();
-        if self.rules.has_sentiment_rules() && !detail.turns.is_empty() {
-            if memo.sentiment.is_none() {
-                let (state, rev) = self.table.sentiment(&seg.contact_id).await?;
-                memo.sentiment = Some(Sentiment { contact_id: seg.contact_id.clone(), state, rev });
-            }
-            let sentiment = memo.sentiment.as_mut().expect("read above");
-            if engine::apply_turns(&self.rules, &mut sentiment.state, &detail.turns) {
-                memo.sentiment_dirty_from.get_or_insert(position);
-            }
-            candidates.extend(engine::evaluate_sentiment(&self.rules, &sentiment.state, &facts, at));
-        }
-        candidates.extend(engine::evaluate_categories(&self.rules, &detail.categories, &facts, at));
-        Ok(candidates)
-    }
-
-    /// Contact records: attribute thresholds.
-    fn on_contact_record(&self, item: &KinesisItem, ctr: &ContactRecord) -> Vec<Candidate> {
-        let facts = engine::ctr_facts(ctr);
-        engine::evaluate_ctr(&self.rules, ctr, &facts, item.arrival)
-    }
-}
-
-/// What the records of one key (a contact) share within a batch: the contact→agent join (written before any key
-/// is processed, so it cannot change during the batch) and the sentiment state, each read once; the state is saved
-/// once, after the key's last record, instead of after every segment.
-#[derive(Default)]
-struct KeyMemo {
-    join: Option<Option<ContactJoin>>,
-    sentiment: Option<Sentiment>,
-    /// Position (in the key's records) of the first record whose turns the unsaved state holds.
-    sentiment_dirty_from: Option<usize>,
-}
-
-struct Sentiment {
-    contact_id: String,
-    state: engine::SentimentState,
-    rev: Option<i64>,
+    key.finish()
 }
 
 /// The key a record is processed under: agent events by agent, segments and contact records by contact. Agents

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use shared::model::time::{canonical, parse};
 use shared::ports::{Condition, EXPIRES_AT, Item, ItemStore, PK, PortError, PortResult, SK, WriteOutcome};
 
-use crate::engine::{AgentFacts, AlertKey, ContactJoin, MissedContact, SentimentState};
+use crate::engine::{AgentFacts, AlertKey, ContactJoin, KeyState, Needs, Versioned};
 
 pub const STATUS_PENDING: &str = "PENDING";
 pub const STATUS_SENT: &str = "SENT";
@@ -221,30 +221,13 @@ impl<S: ItemStore> AlertTable<S> {
             ("claimed_at", json!(canonical(&now))),
             (EXPIRES_AT, epoch(now + self.ttls.claim)),
         ]);
-        self.store
-            .update(
-                &claim_pk(key),
-                &claim_sk(key),
-                set,
-                &[],
-                Condition::Equals { attr: "lease_token", value: json!(old_token) },
-            )
-            .await
+        self.update_claim(key, old_token, set, &[]).await
     }
 
     /// SNS accepted the message: the claim becomes SENT for good (and is remembered).
     pub async fn confirm_sent(&self, key: &AlertKey, lease: &Lease, now: DateTime<Utc>) -> PortResult<WriteOutcome> {
         let set = item([("status", json!(STATUS_SENT)), ("sent_at", json!(canonical(&now)))]);
-        let outcome = self
-            .store
-            .update(
-                &claim_pk(key),
-                &claim_sk(key),
-                set,
-                &["last_error"],
-                Condition::Equals { attr: "lease_token", value: json!(lease.token) },
-            )
-            .await?;
+        let outcome = self.update_claim(key, &lease.token, set, &["last_error"]).await?;
         if outcome == WriteOutcome::Applied {
             self.remember_sent(key);
         }
@@ -254,15 +237,7 @@ impl<S: ItemStore> AlertTable<S> {
     /// The publish failed definitely (nothing was sent): the next delivery takes over at once.
     pub async fn mark_retryable(&self, key: &AlertKey, lease: &Lease, error: &PortError) -> PortResult<WriteOutcome> {
         let set = item([("status", json!(STATUS_RETRYABLE)), ("last_error", json!(error.to_string()))]);
-        self.store
-            .update(
-                &claim_pk(key),
-                &claim_sk(key),
-                set,
-                &[],
-                Condition::Equals { attr: "lease_token", value: json!(lease.token) },
-            )
-            .await
+        self.update_claim(key, &lease.token, set, &[]).await
     }
 
     /// The publish outcome is unknown (a timeout): the claim stays PENDING and its lease ends now, so the next
@@ -275,15 +250,19 @@ impl<S: ItemStore> AlertTable<S> {
         now: DateTime<Utc>,
     ) -> PortResult<WriteOutcome> {
         let set = item([("lease_until", json!(canonical(&now))), ("last_error", json!(error.to_string()))]);
-        self.store
-            .update(
-                &claim_pk(key),
-                &claim_sk(key),
-                set,
-                &[],
-                Condition::Equals { attr: "lease_token", value: json!(lease.token) },
-            )
-            .await
+        self.update_claim(key, &lease.token, set, &[]).await
+    }
+
+    /// Sets `set` and removes `remove` on the claim, only while it holds the lease `token`.
+    async fn update_claim(
+        &self,
+        key: &AlertKey,
+        token: &str,
+        set: Item,
+        remove: &[&'static str],
+    ) -> PortResult<WriteOutcome> {
+        let held = Condition::Equals { attr: "lease_token", value: json!(token) };
+        self.store.update(&claim_pk(key), &claim_sk(key), set, remove, held).await
     }
 
     // -- cooldowns ----------------------------------------------------------------------------------------------
@@ -322,60 +301,32 @@ impl<S: ItemStore> AlertTable<S> {
     /// Writes joins unconditionally with one `batch_put` (the adapter sends 25 per BatchWriteItem). The caller
     /// gives each contact once: DynamoDB refuses a batch that names one key twice.
     pub async fn put_joins(&self, joins: &[&ContactJoin], now: DateTime<Utc>) -> PortResult<()> {
-        let items: Vec<Item> = joins
-            .iter()
-            .map(|j| {
-                let mut i = item([
-                    (PK, json!(format!("contact#{}", j.contact_id))),
-                    (SK, json!("agent")),
-                    ("agent_id", json!(j.agent.agent_id)),
-                    ("seen", json!(j.seen)),
-                    (EXPIRES_AT, epoch(now + self.ttls.contact)),
-                ]);
-                let optional = [
-                    ("username", &j.agent.username),
-                    ("routing_profile", &j.agent.routing_profile),
-                    ("queue", &j.queue),
-                    ("channel", &j.channel),
-                    ("h1", &j.agent.hierarchy[0]),
-                    ("h2", &j.agent.hierarchy[1]),
-                    ("h3", &j.agent.hierarchy[2]),
-                    ("h4", &j.agent.hierarchy[3]),
-                    ("h5", &j.agent.hierarchy[4]),
-                ];
-                for (name, value) in optional {
-                    if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
-                        i.insert(name.to_owned(), json!(v));
-                    }
-                }
-                i
-            })
-            .collect();
+        let mut items = Vec::with_capacity(joins.len());
+        for join in joins {
+            let mut i = item([
+                (PK, json!(join_pk(&join.contact_id))),
+                (SK, json!(JOIN_SK)),
+                (EXPIRES_AT, epoch(now + self.ttls.contact)),
+            ]);
+            let Ok(Value::Object(fields)) = serde_json::to_value(JoinItem::from(*join)) else {
+                return Err(PortError::permanent("alert-state", "a join did not serialise to an object"));
+            };
+            i.extend(fields.into_iter().filter(|(_, v)| !v.is_null()));
+            items.push(i);
+        }
         if items.is_empty() {
             return Ok(());
         }
         self.store.batch_put(items).await
     }
 
+    /// The contact's join, if an agent event stored one. An unreadable item counts as no join (yet).
     pub async fn join(&self, contact_id: &str) -> PortResult<Option<ContactJoin>> {
-        let Some(i) = self.store.get(&format!("contact#{contact_id}"), "agent").await? else {
+        let Some(i) = self.store.get(&join_pk(contact_id), JOIN_SK).await? else {
             return Ok(None);
         };
-        let s = |name: &str| str_of(&i, name).map(str::to_owned);
-        Ok(Some(ContactJoin {
-            contact_id: contact_id.to_owned(),
-            agent: AgentFacts {
-                agent_id: s("agent_id").unwrap_or_default(),
-                username: s("username"),
-                routing_profile: s("routing_profile"),
-                hierarchy: [s("h1"), s("h2"), s("h3"), s("h4"), s("h5")],
-                queues: Vec::new(),
-                channels: Vec::new(),
-            },
-            channel: s("channel"),
-            queue: s("queue"),
-            seen: s("seen").unwrap_or_default(),
-        }))
+        let stored: Option<JoinItem> = serde_json::from_value(Value::Object(i)).ok();
+        Ok(stored.map(|stored| stored.into_join(contact_id)))
     }
 
     // -- versioned state items (missed window, sentiment) -------------------------------------------------------
@@ -383,71 +334,152 @@ impl<S: ItemStore> AlertTable<S> {
     async fn read_versioned<T: serde::de::DeserializeOwned + Default>(
         &self,
         pk: &str,
+        id: &str,
         field: &str,
-    ) -> PortResult<(T, Option<i64>)> {
+    ) -> PortResult<Versioned<T>> {
         let Some(i) = self.store.get(pk, "window").await? else {
-            return Ok((T::default(), None));
+            return Ok(Versioned::new(id, T::default(), None));
         };
         let rev = i.get("rev").and_then(Value::as_i64);
         // An unreadable state item starts over rather than blocking the key forever.
         let value = i.get(field).cloned().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
-        Ok((value, rev))
+        Ok(Versioned::new(id, value, rev))
     }
 
-    async fn write_versioned(
+    /// Writes a changed state item, conditional on the revision read; unchanged items are not written.
+    async fn write_versioned<T: serde::Serialize>(
         &self,
         pk: &str,
         field: &'static str,
-        value: Value,
-        rev: Option<i64>,
+        state: &Versioned<T>,
         expires: DateTime<Utc>,
     ) -> PortResult<()> {
-        let next = rev.unwrap_or(0) + 1;
-        let state = item([
+        if state.changed_from.is_none() {
+            return Ok(());
+        }
+        let value =
+            serde_json::to_value(&state.value).map_err(|e| PortError::permanent("alert-state", e.to_string()))?;
+        let rev = state.rev;
+        let item = item([
             (PK, json!(pk)),
             (SK, json!("window")),
             (field, value),
-            ("rev", json!(next)),
+            ("rev", json!(rev.unwrap_or(0) + 1)),
             (EXPIRES_AT, epoch(expires)),
         ]);
         let condition = match rev {
             None => Condition::NotExists,
             Some(r) => Condition::Equals { attr: "rev", value: json!(r) },
         };
-        match self.store.put(state, condition).await? {
+        match self.store.put(item, condition).await? {
             WriteOutcome::Applied => Ok(()),
             WriteOutcome::ConditionFailed => Err(concurrent(pk)),
         }
     }
 
-    pub async fn missed_window(&self, agent_id: &str) -> PortResult<(Vec<MissedContact>, Option<i64>)> {
-        self.read_versioned(&format!("missed#{agent_id}"), "contacts").await
+    // -- one key's state ----------------------------------------------------------------------------------------
+
+    /// Reads what a key's records need, and nothing else.
+    pub async fn load(&self, needs: &Needs) -> PortResult<KeyState> {
+        let mut state = KeyState::default();
+        if let Some(contact_id) = &needs.join {
+            state.join = Some(self.join(contact_id).await?);
+        }
+        if let Some(contact_id) = &needs.sentiment {
+            state.sentiment = Some(self.read_versioned(&format!("sentiment#{contact_id}"), contact_id, "state").await?);
+        }
+        if let Some(agent_id) = &needs.missed {
+            state.missed = Some(self.read_versioned(&format!("missed#{agent_id}"), agent_id, "contacts").await?);
+        }
+        Ok(state)
     }
 
-    pub async fn save_missed_window(
-        &self,
-        agent_id: &str,
-        window: &[MissedContact],
-        rev: Option<i64>,
-        now: DateTime<Utc>,
-    ) -> PortResult<()> {
-        let value = serde_json::to_value(window).map_err(|e| PortError::permanent("alert-state", e.to_string()))?;
-        self.write_versioned(&format!("missed#{agent_id}"), "contacts", value, rev, now + self.ttls.missed).await
+    /// Writes the state items the key's records changed. On failure, says from which of the key's records on the
+    /// effects are not saved.
+    pub async fn save(&self, state: &KeyState, now: DateTime<Utc>) -> Result<(), Unsaved> {
+        if let Some(s) = &state.sentiment {
+            let pk = format!("sentiment#{}", s.id);
+            let saved = self.write_versioned(&pk, "state", s, now + self.ttls.contact).await;
+            saved.map_err(|error| Unsaved { from: s.changed_from.unwrap_or(0), error })?;
+        }
+        if let Some(m) = &state.missed {
+            let pk = format!("missed#{}", m.id);
+            let saved = self.write_versioned(&pk, "contacts", m, now + self.ttls.missed).await;
+            saved.map_err(|error| Unsaved { from: m.changed_from.unwrap_or(0), error })?;
+        }
+        Ok(())
     }
+}
 
-    pub async fn sentiment(&self, contact_id: &str) -> PortResult<(SentimentState, Option<i64>)> {
-        self.read_versioned(&format!("sentiment#{contact_id}"), "state").await
+/// A failed [`AlertTable::save`]: the effects of the key's records from position `from` on are not saved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unsaved {
+    pub from: usize,
+    pub error: PortError,
+}
+
+// -- the join item --------------------------------------------------------------------------------------------------
+
+const JOIN_SK: &str = "agent";
+
+fn join_pk(contact_id: &str) -> String {
+    format!("contact#{contact_id}")
+}
+
+/// The stored form of a [`ContactJoin`]: flat attributes (the names items have always had, so stored joins stay
+/// readable). Empty values become absent ones, and [`AlertTable::put_joins`] leaves absent ones out.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct JoinItem {
+    agent_id: String,
+    username: Option<String>,
+    routing_profile: Option<String>,
+    queue: Option<String>,
+    channel: Option<String>,
+    h1: Option<String>,
+    h2: Option<String>,
+    h3: Option<String>,
+    h4: Option<String>,
+    h5: Option<String>,
+    seen: String,
+}
+
+impl From<&ContactJoin> for JoinItem {
+    fn from(j: &ContactJoin) -> Self {
+        let some = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+        let [h1, h2, h3, h4, h5] = j.agent.hierarchy.each_ref().map(some);
+        Self {
+            agent_id: j.agent.agent_id.clone(),
+            username: some(&j.agent.username),
+            routing_profile: some(&j.agent.routing_profile),
+            queue: some(&j.queue),
+            channel: some(&j.channel),
+            h1,
+            h2,
+            h3,
+            h4,
+            h5,
+            seen: j.seen.clone(),
+        }
     }
+}
 
-    pub async fn save_sentiment(
-        &self,
-        contact_id: &str,
-        state: &SentimentState,
-        rev: Option<i64>,
-        now: DateTime<Utc>,
-    ) -> PortResult<()> {
-        let value = serde_json::to_value(state).map_err(|e| PortError::permanent("alert-state", e.to_string()))?;
-        self.write_versioned(&format!("sentiment#{contact_id}"), "state", value, rev, now + self.ttls.contact).await
+impl JoinItem {
+    fn into_join(self, contact_id: &str) -> ContactJoin {
+        ContactJoin {
+            contact_id: contact_id.to_owned(),
+            agent: AgentFacts {
+                agent_id: self.agent_id,
+                username: self.username,
+                routing_profile: self.routing_profile,
+                hierarchy: [self.h1, self.h2, self.h3, self.h4, self.h5],
+                queues: Vec::new(),
+                channels: Vec::new(),
+            },
+            channel: self.channel,
+            queue: self.queue,
+            seen: self.seen,
+        }
     }
 }
 

@@ -274,7 +274,7 @@ async fn missed_contact_and_sentiment_windows_round_trip_through_dynamodb() {
 
 #[tokio::test]
 #[ignore = "needs moto: run scripts/test.sh"]
-async fn a_batch_s_contact_links_reach_dynamodb_one_per_contact_in_chunks_of_25() {
+async fn a_batch_s_contact_joins_reach_dynamodb_one_per_contact_in_chunks_of_25() {
     let aws = setup().await;
     let rules = one_rule(
         r#"{"name":"angry","kind":"negative_sentiment","severity":"critical","consecutive":3,"cooldown":"0s","scope":{}}"#,
@@ -302,12 +302,12 @@ async fn a_batch_s_contact_links_reach_dynamodb_one_per_contact_in_chunks_of_25(
     let d = handler.process(&batch(items)).await;
     assert!(d.iter().all(|d| *d == Disposition::Done), "{d:?}");
     for k in 0..60 {
-        let link = aws
+        let join = aws
             .store()
             .get(&format!("contact#c0000000-0000-4000-8000-{k:012}"), "agent")
             .await
             .unwrap()
-            .unwrap_or_else(|| panic!("link of contact {k}"));
-        assert_eq!(link["username"].as_str(), Some(format!("agent{k}").as_str()), "the newest event's agent");
+            .unwrap_or_else(|| panic!("join of contact {k}"));
+        assert_eq!(join["username"].as_str(), Some(format!("agent{k}").as_str()), "the newest event's agent");
     }
 }

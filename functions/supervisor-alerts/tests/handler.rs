@@ -12,7 +12,7 @@ use serde_json::Value;
 use shared::adapters::memory::{MemoryItemStore, MemoryObjectStore, MemoryPublisher};
 use shared::batch::{Disposition, Processor, run_items};
 use shared::kinesis::KinesisItem;
-use shared::ports::{PortError, Publisher};
+use shared::ports::{Condition, ItemStore, PortError, Publisher};
 use shared::quarantine::ObjectQuarantine;
 use supervisor_alerts::delivery::Clock;
 use supervisor_alerts::handler::SupervisorAlerts;
@@ -709,7 +709,7 @@ async fn unusual_but_valid_records_from_the_bad_corpus_never_fail_a_batch() {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// The contact→agent links of a batch: one write, the newest per contact, before segments
+// The contact→agent joins of a batch: one write, the newest per contact, before segments
 
 const KBROWN_ARN: &str = "arn:aws:connect:us-east-1:123456789012:instance/aaaaaaaa-bbbb-cccc-dddd-111111111111/agent/c3275a32-0b71-401c-aa25-b5771f22e0b0";
 
@@ -723,8 +723,8 @@ fn failing_handler(
     (SupervisorAlerts::with_clock(rules, store, publisher.clone(), s, clock), publisher)
 }
 
-/// The username the stored contact→agent link names for `contact_id`.
-fn linked_username(store: &MemoryItemStore, contact_id: &str) -> Option<String> {
+/// The username the stored contact→agent join names for `contact_id`.
+fn joined_username(store: &MemoryItemStore, contact_id: &str) -> Option<String> {
     store
         .all()
         .into_iter()
@@ -741,7 +741,7 @@ fn kbrown_on_jdoes_contact(at: &str) -> Value {
 }
 
 #[tokio::test]
-async fn the_newest_link_of_a_contact_wins_whatever_the_record_order() {
+async fn the_newest_join_of_a_contact_wins_whatever_the_record_order() {
     for (kbrown_at, expected) in [("2026-11-02T08:04:00.000Z", "jdoe"), ("2026-11-02T08:06:00.000Z", "kbrown")] {
         // GIVEN two agents' events naming the same contact, the newer one first in the batch or last
         let (h, store, _) = handler(one_rule(THREE_NEGATIVE), MemoryPublisher::new());
@@ -749,31 +749,31 @@ async fn the_newest_link_of_a_contact_wins_whatever_the_record_order() {
         let kbrown = json_item(&kbrown_on_jdoes_contact(kbrown_at), "2026-11-02T08:06:01Z");
         // WHEN they are processed in one batch
         let d = run(&h, vec![kbrown, jdoe]).await;
-        // THEN one BatchWriteItem holds one link for the contact: the newer event's
+        // THEN one BatchWriteItem holds one join for the contact: the newer event's
         assert!(all_done(&d), "{d:?}");
         assert_eq!(store.batch_writes.get(), 1);
-        assert_eq!(linked_username(&store, JDOE_CONTACT).as_deref(), Some(expected), "kbrown at {kbrown_at}");
+        assert_eq!(joined_username(&store, JDOE_CONTACT).as_deref(), Some(expected), "kbrown at {kbrown_at}");
     }
 }
 
 #[tokio::test]
-async fn a_failed_link_write_retries_the_events_whose_links_it_held_and_later_events_of_their_agents() {
+async fn a_failed_join_write_retries_the_events_whose_joins_it_held_and_later_events_of_their_agents() {
     // GIVEN a store that throttles the first batch write
     let store = FailingStore { transient_calls: Arc::new(AtomicUsize::new(1)), ..FailingStore::default() };
     let (h, publisher) = failing_handler(one_rule(THREE_NEGATIVE), store.clone());
     let items = batch(vec![
         item(fixture("raw/agent/status-available.json"), "2026-11-02T08:01:01Z"), // jdoe, no contact
-        item(fixture("raw/agent/contact-connecting.json"), "2026-11-02T08:05:11Z"), // jdoe, link superseded by #2
-        item(fixture("raw/agent/contact-connected.json"), "2026-11-02T08:05:15Z"), // jdoe, link in the write
+        item(fixture("raw/agent/contact-connecting.json"), "2026-11-02T08:05:11Z"), // jdoe, join superseded by #2
+        item(fixture("raw/agent/contact-connected.json"), "2026-11-02T08:05:15Z"), // jdoe, join in the write
         item(fixture("raw/agent/acw-done.json"), "2026-11-02T08:14:11Z"),         // jdoe, after #2
         item(fixture("raw/agent/config-change.json"), "2026-11-02T12:00:04Z"),    // asmith, no contact
-        item(fixture("raw/agent/old-version-2017.json"), "2026-11-02T13:05:41Z"), // kbrown, link in the write
+        item(fixture("raw/agent/old-version-2017.json"), "2026-11-02T13:05:41Z"), // kbrown, join in the write
         item(fixture("raw/segments/voice-segments-negative.json"), "2026-11-02T08:07:00Z"),
     ]);
     // WHEN the batch is processed
     let d = h.process(&items).await;
-    // THEN the events whose links were in the failed write are retried, and so is every later event of their
-    // agents; the others are done, and the segment found no link yet (its scoped rule waits)
+    // THEN the events whose joins were in the failed write are retried, and so is every later event of their
+    // agents; the others are done, and the segment found no join yet (its scoped rule waits)
     assert_eq!(store.batch_calls.load(Ordering::Relaxed), 1, "one write for the batch");
     let retried: Vec<usize> = (0..d.len()).filter(|i| matches!(d[*i], Disposition::Retry(_))).collect();
     assert_eq!(retried, [2, 3, 5], "{d:?}");
@@ -783,16 +783,16 @@ async fn a_failed_link_write_retries_the_events_whose_links_it_held_and_later_ev
     // AND WHEN Lambda redelivers from the lowest reported record
     let again = batch(items[2..].to_vec());
     assert!(all_done(&h.process(&again).await));
-    // THEN the links exist and the waiting rule fires, naming the agent
-    assert_eq!(linked_username(&store.inner, JDOE_CONTACT).as_deref(), Some("jdoe"));
+    // THEN the joins exist and the waiting rule fires, naming the agent
+    assert_eq!(joined_username(&store.inner, JDOE_CONTACT).as_deref(), Some("jdoe"));
     let published = publisher.published();
     assert_eq!(rule_names(&published), ["angry"]);
     assert_eq!(attrs(&published[0])["agentUsername"], "jdoe");
 }
 
 #[tokio::test]
-async fn a_link_that_can_never_be_written_refuses_only_the_event_it_came_from() {
-    // GIVEN a store that refuses jdoe's contact's link for good
+async fn a_join_that_can_never_be_written_refuses_only_the_event_it_came_from() {
+    // GIVEN a store that refuses jdoe's contact's join for good
     let store = FailingStore { refused_pk: Some(format!("contact#{JDOE_CONTACT}")), ..FailingStore::default() };
     let (h, _) = failing_handler(one_rule(THREE_NEGATIVE), store.clone());
     // WHEN a batch holds that event, a later one of the same agent and another agent's event
@@ -803,11 +803,81 @@ async fn a_link_that_can_never_be_written_refuses_only_the_event_it_came_from() 
             item(fixture("raw/agent/chat-multi-contact.json"), "2026-11-02T09:11:59Z"),
         ]))
         .await;
-    // THEN only that event is refused (as when it was written alone) and the other links are written
+    // THEN only that event is refused (as when it was written alone) and the other joins are written
     assert_eq!(d[0], Disposition::Refused(PortError::permanent("dynamodb", "ValidationException")), "{d:?}");
     assert_eq!(d[1..], [Disposition::Done, Disposition::Done]);
-    assert_eq!(linked_username(&store.inner, ASMITH_CHAT).as_deref(), Some("asmith"));
-    assert_eq!(linked_username(&store.inner, JDOE_CONTACT), None);
+    assert_eq!(joined_username(&store.inner, ASMITH_CHAT).as_deref(), Some("asmith"));
+    assert_eq!(joined_username(&store.inner, JDOE_CONTACT), None);
+}
+
+/// The attributes a stored join may have: its layout since joins were first stored.
+const JOIN_ATTRIBUTES: [&str; 14] = [
+    "pk",
+    "sk",
+    "expires_at",
+    "agent_id",
+    "username",
+    "routing_profile",
+    "queue",
+    "channel",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "seen",
+];
+
+#[tokio::test]
+async fn a_stored_join_keeps_its_attribute_names_and_leaves_out_absent_and_empty_values() {
+    // GIVEN a segment rule, WHEN jdoe's events name the contact
+    let (h, store, _) = handler(one_rule(THREE_NEGATIVE), MemoryPublisher::new());
+    let mut connected = fixture_json("raw/agent/contact-connected.json");
+    connected["CurrentAgentSnapshot"]["Configuration"]["RoutingProfile"]["Name"] = Value::String(String::new());
+    assert!(all_done(&run(&h, vec![json_item(&connected, "2026-11-02T08:05:15Z")]).await));
+    // THEN the join item has the attribute names stored joins always had, and no empty or null value
+    let join = store.all().into_iter().find(|i| i["pk"] == format!("contact#{JDOE_CONTACT}")).unwrap();
+    assert!(join.keys().all(|k| JOIN_ATTRIBUTES.contains(&k.as_str())), "{join:?}");
+    assert!(join.values().all(|v| v.as_str() != Some("") && !v.is_null()), "{join:?}");
+    assert!(!join.contains_key("routing_profile"), "an empty routing profile name is left out: {join:?}");
+    assert_eq!(
+        (join["sk"].as_str(), join["username"].as_str(), join["h3"].as_str()),
+        (Some("agent"), Some("jdoe"), Some("Team Blue"))
+    );
+    assert!(join["agent_id"].as_str().is_some_and(|id| !id.is_empty()) && join["seen"].as_str().is_some());
+}
+
+#[tokio::test]
+async fn a_join_stored_by_an_earlier_version_still_scopes_and_names_the_alert() {
+    // GIVEN a join item as earlier versions wrote it (plus an attribute this version does not know)
+    let publisher = MemoryPublisher::new();
+    let (h, store, _) = handler(one_rule(THREE_NEGATIVE), publisher.clone());
+    let stored = serde_json::json!({
+        "pk": format!("contact#{JDOE_CONTACT}"), "sk": "agent", "agent_id": "f7fd8b2d-fc26-45b7-90fb-8b8d91076163",
+        "username": "jdoe", "routing_profile": "Voice Sales", "h1": "EMEA", "h2": "Sales", "h3": "Team Blue",
+        "queue": "Sales", "channel": "VOICE", "seen": "2026-11-02T08:05:14.209Z#e", "expires_at": 1_893_456_000,
+        "written_by": "an earlier version",
+    });
+    let Value::Object(stored) = stored else { unreachable!() };
+    store.put(stored, Condition::Always).await.unwrap();
+    // WHEN the contact's segments come, with no agent event in sight
+    let d = run(
+        &h,
+        vec![
+            item(fixture("raw/segments/voice-segments-1.json"), "2026-11-02T08:06:00Z"),
+            item(fixture("raw/segments/voice-segments-negative.json"), "2026-11-02T08:07:00Z"),
+        ],
+    )
+    .await;
+    // THEN the team-scoped rule fires, naming the agent the stored join names
+    assert!(all_done(&d), "{d:?}");
+    let published = publisher.published();
+    assert_eq!(rule_names(&published), ["angry"]);
+    let a = attrs(&published[0]);
+    assert_eq!(
+        (a["agentUsername"].as_str(), a["hierarchyLevel3"].as_str(), a["queue"].as_str()),
+        ("jdoe", "Team Blue", "Sales")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -848,8 +918,8 @@ fn agent_batch_of_2800() -> Vec<KinesisItem> {
 }
 
 #[tokio::test]
-async fn a_batch_of_2800_agent_events_writes_its_contact_links_in_one_batch_put() {
-    // GIVEN rules that need the contact→agent links (a segment rule) and a full batch of agent events
+async fn a_batch_of_2800_agent_events_writes_its_contact_joins_in_one_batch_put() {
+    // GIVEN rules that need the contact→agent joins (a segment rule) and a full batch of agent events
     let (h, store, _) = handler(example_rules(), MemoryPublisher::new());
     let items = agent_batch_of_2800();
     // WHEN it is processed
@@ -857,12 +927,12 @@ async fn a_batch_of_2800_agent_events_writes_its_contact_links_in_one_batch_put(
     assert!(all_done(&d));
     let (batch_writes, writes, reads) = (store.batch_writes.get(), store.writes.get(), store.reads.get());
     eprintln!("2,800 agent events: {batch_writes} BatchWriteItem, {writes} writes, {reads} reads");
-    // THEN the 700 distinct links go out in ⌈700 / 25⌉ BatchWriteItem calls, not one call per event
+    // THEN the 700 distinct joins go out in ⌈700 / 25⌉ BatchWriteItem calls, not one call per event
     assert_eq!(batch_writes, 700usize.div_ceil(25));
     assert_eq!((writes, reads), (0, 0), "no rule fired: nothing else is stored");
-    let links =
+    let joins =
         store.all().into_iter().filter(|i| i["pk"].as_str().is_some_and(|pk| pk.starts_with("contact#"))).count();
-    assert_eq!(links, 700);
+    assert_eq!(joins, 700);
 }
 
 /// jdoe's heartbeats in a Break that is already past the limit, every two minutes from `from_minute` past 10:00.
@@ -981,4 +1051,92 @@ async fn a_failed_write_of_the_state_retries_every_record_whose_turns_it_held_an
     let expected = ref_store.all().into_iter().find(|i| i["pk"] == format!("sentiment#{JDOE_CONTACT}")).unwrap();
     assert_eq!(state["state"], expected["state"]);
     assert_eq!(rule_names(&publisher.published()), ["angry-any"]);
+}
+
+#[tokio::test]
+async fn the_missed_contacts_of_an_agent_in_a_batch_read_and_write_its_window_once() {
+    // GIVEN a missed-contacts rule that does not fire on two contacts
+    let (h, store, _) = handler(missed_rule(5, "30m"), MemoryPublisher::new());
+    let second = another_missed(5);
+    let mut heartbeat = second.clone();
+    heartbeat["EventType"] = Value::String("HEART_BEAT".into());
+    heartbeat["EventId"] = Value::String("hb".into());
+    let events = || {
+        vec![
+            item(fixture("raw/agent/contact-missed.json"), "2026-11-02T11:20:27Z"),
+            json_item(&second, "2026-11-02T11:25:27Z"),
+            json_item(&heartbeat, "2026-11-02T11:27:27Z"),
+        ]
+    };
+    // WHEN three events of the agent showing missed contacts come in one batch
+    assert!(all_done(&run(&h, events()).await));
+    // THEN one window read and one window write, not one of each per record
+    assert_eq!((store.reads.get(), store.writes.get()), (1, 1));
+    // … and the window holds what one record at a time would have left in it
+    let window = |store: &MemoryItemStore| {
+        store.all().into_iter().find(|i| i["pk"].as_str().is_some_and(|pk| pk.starts_with("missed#"))).unwrap()
+    };
+    let (reference, ref_store, _) = handler(missed_rule(5, "30m"), MemoryPublisher::new());
+    for one in events() {
+        assert!(all_done(&run(&reference, vec![one]).await));
+    }
+    assert_eq!(window(&store)["contacts"], window(&ref_store)["contacts"]);
+    assert_eq!(window(&store)["contacts"].as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test]
+async fn a_failed_write_of_the_missed_window_retries_the_records_it_held_and_the_alert_stays_once() {
+    // GIVEN a rule that fires on the second missed contact and a table refusing the window write
+    let rules = missed_rule(2, "30m");
+    let s = settings(&rules);
+    let store = FailingStore::default();
+    let publisher = MemoryPublisher::new();
+    let h = SupervisorAlerts::with_clock(
+        rules,
+        store.clone(),
+        publisher.clone(),
+        s,
+        ManualClock::at("2026-11-02T12:00:00Z"),
+    );
+    store.throttle_puts(Some("missed#"));
+    let items = batch(vec![
+        item(fixture("raw/agent/status-available.json"), "2026-11-02T08:01:01Z"), // jdoe: no missed contact
+        item(fixture("raw/agent/contact-missed.json"), "2026-11-02T11:20:27Z"),
+        json_item(&another_missed(5), "2026-11-02T11:25:27Z"),
+    ]);
+    // WHEN the batch is processed
+    let d = h.process(&items).await;
+    // THEN the record before the first missed contact is done, the others are retried
+    assert_eq!(d[0], Disposition::Done);
+    assert!(d[1..].iter().all(|d| matches!(d, Disposition::Retry(_))), "{d:?}");
+    // WHEN Lambda redelivers them and the table accepts the write
+    store.throttle_puts(None);
+    assert!(h.process(&batch(items[1..].to_vec())).await.iter().all(|d| *d == Disposition::Done));
+    // THEN the window holds both contacts and the alert (published during the failed attempt) is not sent again
+    let window =
+        store.inner.all().into_iter().find(|i| i["pk"].as_str().is_some_and(|pk| pk.starts_with("missed#"))).unwrap();
+    assert_eq!(window["contacts"].as_array().map(Vec::len), Some(2));
+    assert_eq!(rule_names(&publisher.published()), ["missed"]);
+}
+
+#[tokio::test]
+async fn segment_records_with_nothing_for_the_rules_and_contact_records_cost_no_store_call() {
+    // GIVEN sentiment, category and attribute rules that need state only for customer turns and categories
+    let (h, store, _) = handler(example_rules(), MemoryPublisher::new());
+    // WHEN a contact's STARTED, COMPLETED and FAILED records and a contact record that fires nothing come
+    let mut ctr = fixture_json("raw/ctr/attributes-csat.json");
+    ctr["Attributes"] = serde_json::json!({});
+    let d = run(
+        &h,
+        vec![
+            item(fixture("raw/segments/voice-started.json"), "2026-11-02T08:05:20Z"),
+            item(fixture("raw/segments/voice-completed.json"), "2026-11-02T08:15:00Z"),
+            item(fixture("raw/segments/voice-failed.json"), "2026-11-02T08:15:01Z"),
+            json_item(&ctr, "2026-11-02T08:16:00Z"),
+        ],
+    )
+    .await;
+    // THEN nothing is read or written
+    assert!(all_done(&d), "{d:?}");
+    assert_eq!((store.reads.get(), store.writes.get(), store.batch_writes.get()), (0, 0, 0));
 }
