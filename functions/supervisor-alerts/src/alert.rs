@@ -37,10 +37,38 @@ pub struct Rendered {
 pub fn render(rule: &Rule, c: &Candidate) -> Rendered {
     let agent = c.facts.agent.as_ref();
     let contact = c.facts.contact.as_ref();
-    let who = agent.and_then(|a| a.username.clone()).unwrap_or_else(|| "unknown agent".into());
-    let contact_id = contact.map(|c| c.contact_id.as_str()).unwrap_or("");
+    let (short, sentence, observed) = describe(c);
 
-    let (short, sentence, observed) = match &c.observed {
+    let body = json!({
+        "alertId": c.key.id(),
+        "rule": rule.name,
+        "kind": rule.kind.name(),
+        "severity": rule.severity.as_str(),
+        "at": canonical(&c.at),
+        "agent": agent.map(|a| json!({
+            "agentId": a.agent_id,
+            "username": a.username,
+            "routingProfile": a.routing_profile,
+            "hierarchyGroups": a.hierarchy.iter().flatten().collect::<Vec<_>>(),
+        })),
+        "contact": contact.map(|c| json!({"contactId": c.contact_id, "channel": c.channel, "queue": c.queue})),
+        "observed": observed,
+        "text": sentence,
+        "description": rule.description,
+    });
+
+    Rendered {
+        subject: subject(&format!("[{}] {}: {short}", rule.severity.as_str().to_uppercase(), rule.name)),
+        body: body.to_string(),
+        attributes: attributes(rule, c),
+    }
+}
+
+/// What was observed, three ways: a short form for the subject, a sentence for people, and JSON for programs.
+fn describe(c: &Candidate) -> (String, String, Value) {
+    let who = c.facts.agent.as_ref().and_then(|a| a.username.clone()).unwrap_or_else(|| "unknown agent".into());
+    let contact_id = c.facts.contact.as_ref().map(|c| c.contact_id.as_str()).unwrap_or("");
+    match &c.observed {
         Observed::StatusEntered { status, since } => (
             format!("{who} entered {status}"),
             format!(
@@ -111,30 +139,6 @@ pub fn render(rule: &Rule, c: &Candidate) -> Rendered {
             ),
             json!({"attribute": attribute, "value": value, "operator": operator.as_str(), "threshold": threshold}),
         ),
-    };
-
-    let body = json!({
-        "alertId": c.key.id(),
-        "rule": rule.name,
-        "kind": rule.kind.name(),
-        "severity": rule.severity.as_str(),
-        "at": canonical(&c.at),
-        "agent": agent.map(|a| json!({
-            "agentId": a.agent_id,
-            "username": a.username,
-            "routingProfile": a.routing_profile,
-            "hierarchyGroups": a.hierarchy.iter().flatten().collect::<Vec<_>>(),
-        })),
-        "contact": contact.map(|c| json!({"contactId": c.contact_id, "channel": c.channel, "queue": c.queue})),
-        "observed": observed,
-        "text": sentence,
-        "description": rule.description,
-    });
-
-    Rendered {
-        subject: subject(&format!("[{}] {}: {short}", rule.severity.as_str().to_uppercase(), rule.name)),
-        body: body.to_string(),
-        attributes: attributes(rule, c),
     }
 }
 
