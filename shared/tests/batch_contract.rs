@@ -5,12 +5,13 @@ use std::sync::Mutex;
 
 use aws_lambda_events::streams::KinesisEventResponse;
 use chrono::{TimeZone, Utc};
+use shared::adapters::intercept::{Call, Hook, Intercepted, Verdict};
 use shared::adapters::memory::MemoryObjectStore;
 use shared::batch::{Disposition, Processor, run_batch, run_items};
 use shared::classify::InvalidReason;
 use shared::kinesis::KinesisItem;
-use shared::ports::{PortError, PortResult};
-use shared::quarantine::{ObjectQuarantine, Quarantine, QuarantineEntry};
+use shared::ports::PortError;
+use shared::quarantine::{ObjectQuarantine, Quarantine};
 use shared::sim::{EsmConfig, Invoke, SimStream, drain, to_event};
 
 /// Records are "key:n" or "POISON". `fail_first[record] = k` fails that record transiently on its first k deliveries.
@@ -148,22 +149,19 @@ async fn a_poison_record_is_quarantined_and_never_blocks_its_shard() {
     assert_eq!(entries[0].shard_id, "shardId-000000000000");
 }
 
-/// A quarantine whose first `fail` writes fail.
-struct FlakyQuarantine {
-    inner: ObjectQuarantine<MemoryObjectStore>,
+/// Fails the first `fail` quarantine writes.
+struct FailFirst {
     fail: Mutex<usize>,
 }
 
-impl Quarantine for FlakyQuarantine {
-    async fn quarantine(&self, entry: &QuarantineEntry) -> PortResult<()> {
-        {
-            let mut f = self.fail.lock().unwrap();
-            if *f > 0 {
-                *f -= 1;
-                return Err(PortError::transient("s3", "503 SlowDown"));
-            }
+impl Hook for FailFirst {
+    async fn before(&self, call: &Call<'_>) -> Verdict {
+        let mut f = self.fail.lock().unwrap();
+        if matches!(call, Call::Quarantine(_)) && *f > 0 {
+            *f -= 1;
+            return Verdict::Fail(PortError::transient("s3", "503 SlowDown"));
         }
-        self.inner.quarantine(entry).await
+        Verdict::Pass
     }
 }
 
@@ -178,12 +176,12 @@ async fn a_failed_quarantine_write_reports_the_record_and_it_lands_on_retry() {
     }
     let processor = Scripted::default();
     let quarantine =
-        FlakyQuarantine { inner: ObjectQuarantine::new(MemoryObjectStore::new(), "q/"), fail: Mutex::new(2) };
+        Intercepted::new(ObjectQuarantine::new(MemoryObjectStore::new(), "q/"), FailFirst { fail: Mutex::new(2) });
     let report =
         drain(&stream, &EsmConfig::default(), &Function { processor: &processor, quarantine: &quarantine }).await;
     assert_eq!(report.partial_failures, 2);
     assert!(report.on_failure.is_empty());
-    assert_eq!(quarantine.inner.entries().await.unwrap().len(), 1);
+    assert_eq!(quarantine.inner().entries().await.unwrap().len(), 1);
     assert_complete_and_ordered(&processor.processed.lock().unwrap(), 1, 6);
 }
 

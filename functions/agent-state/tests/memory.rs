@@ -4,6 +4,7 @@ mod common;
 
 use common::scenarios::*;
 use common::*;
+use shared::adapters::intercept::Intercepted;
 use shared::batch::Disposition;
 use shared::ports::PortError;
 
@@ -75,7 +76,7 @@ async fn the_agent_day_ends_in_the_documented_state_in_memory() {
 #[tokio::test]
 async fn two_concurrent_invocations_for_one_agent_converge_in_memory() {
     // The wrapper yields before every call, so the two invocations' writes interleave.
-    two_concurrent_invocations_for_one_agent_converge(Interleaving(memory_store())).await;
+    two_concurrent_invocations_for_one_agent_converge(interleaving(memory_store())).await;
 }
 
 #[tokio::test]
@@ -117,34 +118,41 @@ async fn a_redelivery_overlapping_the_table_reads_once_and_writes_only_the_new_e
 
 #[tokio::test]
 async fn a_transient_write_failure_retries_the_agent_events_and_the_redelivery_completes_them() {
-    let mut flaky = Flaky::new(memory_store(), PortError::transient("dynamodb", "ThrottlingException (HTTP 400)"));
-    flaky.fail_updates = vec![1];
+    let flaky = Intercepted::new(
+        memory_store(),
+        Flaky {
+            fail_updates: vec![1],
+            ..Flaky::new(PortError::transient("dynamodb", "ThrottlingException (HTTP 400)"))
+        },
+    );
     let h = handler(flaky.clone());
     let items = batch(&[raw("login"), raw("status-available"), raw("contact-connecting")]);
     let report = run(&h, &items).await;
     assert_eq!((report.failed, report.done), (3, 0));
     assert_eq!(report.reported.as_deref(), Some(items[0].seq_str()), "the lowest sequence number is reported");
-    assert!(current_item(&flaky.inner, JDOE).await.is_none());
+    assert!(current_item(flaky.inner(), JDOE).await.is_none());
 
     let report = run(&h, &items).await;
     assert_eq!((report.failed, report.done), (0, 3));
-    assert_eq!(agent(&flaky.inner, JDOE).await.activity.as_deref(), Some("INCOMING"));
+    assert_eq!(agent(flaky.inner(), JDOE).await.activity.as_deref(), Some("INCOMING"));
 }
 
 #[tokio::test]
 async fn a_failed_history_write_holds_back_that_event_and_every_later_one_of_the_agent() {
-    let mut flaky = Flaky::new(memory_store(), PortError::transient("dynamodb", "ProvisionedThroughputExceeded"));
-    flaky.fail_batch_put = true;
+    let flaky = Intercepted::new(
+        memory_store(),
+        Flaky { fail_batch_put: true, ..Flaky::new(PortError::transient("dynamodb", "ProvisionedThroughputExceeded")) },
+    );
     let h = handler(flaky.clone());
     // status-available finishes the Offline episode (a history item); the login before it has none.
     let items = batch(&[raw("login"), raw("status-available"), raw("status-break")]);
     let report = run(&h, &items).await;
     assert_eq!((report.done, report.failed), (1, 2));
     assert_eq!(report.reported.as_deref(), Some(items[1].seq_str()));
-    let a = agent(&flaky.inner, JDOE).await;
+    let a = agent(flaky.inner(), JDOE).await;
     assert_eq!(a.last_event_type, "LOGIN", "nothing after the event whose history failed is applied");
 
-    let h = handler(flaky.inner.clone());
+    let h = handler(flaky.inner().clone());
     let report = run(&h, &items[1..]).await;
     assert_eq!((report.done, report.failed), (2, 0));
     assert_eq!(agent(h.store(), JDOE).await.activity.as_deref(), Some("Break"));
@@ -152,14 +160,18 @@ async fn a_failed_history_write_holds_back_that_event_and_every_later_one_of_the
 
 #[tokio::test]
 async fn a_permanent_write_error_quarantines_only_the_event_that_cannot_be_written() {
-    let mut flaky =
-        Flaky::new(memory_store(), PortError::permanent("dynamodb", "ValidationException: Item size too large"));
     // The folded write fails permanently, then the first single-event write does too.
-    flaky.fail_updates = vec![1, 2];
+    let flaky = Intercepted::new(
+        memory_store(),
+        Flaky {
+            fail_updates: vec![1, 2],
+            ..Flaky::new(PortError::permanent("dynamodb", "ValidationException: Item size too large"))
+        },
+    );
     let h = handler(flaky.clone());
     let report = run(&h, &batch(&[raw("login"), raw("status-available")])).await;
     assert_eq!((report.quarantined, report.refused, report.done, report.failed), (1, 1, 1, 0));
-    let a = agent(&flaky.inner, JDOE).await;
+    let a = agent(flaky.inner(), JDOE).await;
     assert_eq!(a.status.and_then(|s| s.name).as_deref(), Some("Available"));
 }
 
@@ -210,8 +222,10 @@ async fn a_fold_overlapping_a_newer_logout_does_not_log_the_agent_in() {
 
 #[tokio::test]
 async fn duplicates_in_a_batch_follow_the_fate_of_their_first_copy() {
-    let mut flaky = Flaky::new(memory_store(), PortError::transient("dynamodb", "timeout"));
-    flaky.fail_updates = vec![1];
+    let flaky = Intercepted::new(
+        memory_store(),
+        Flaky { fail_updates: vec![1], ..Flaky::new(PortError::transient("dynamodb", "timeout")) },
+    );
     let h = handler(flaky);
     let dispositions = shared::batch::Processor::process(&h, &batch(&[raw("login"), raw("login")])).await;
     assert!(dispositions.iter().all(|d| matches!(d, Disposition::Retry(_))), "{dispositions:?}");

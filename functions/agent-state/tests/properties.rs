@@ -90,11 +90,11 @@ proptest! {
         runtime().block_on(async {
             let expected = in_order_fold(&events).await;
             let store = memory_store();
-            let a = handler(Interleaving(store.clone()));
+            let a = handler(interleaving(store.clone()));
             match &concurrent_plan {
                 None => deliver(&a, &stream, &plan).await,
                 Some(other) => {
-                    let b = handler(Interleaving(store.clone()));
+                    let b = handler(interleaving(store.clone()));
                     tokio::join!(deliver(&a, &stream, &plan), deliver(&b, &stream, other));
                 }
             }

@@ -201,7 +201,7 @@ fn two_day_batch(n: usize) -> Vec<KinesisItem> {
 #[tokio::test]
 async fn a_failed_put_reports_the_lowest_sequence_number_of_its_object_and_the_retry_finds_the_rest() {
     let items = two_day_batch(10);
-    let store = FailingPrefix::new("contact-records/year=2026/month=11/day=03/", PortError::transient("s3", "503"));
+    let store = FailingPrefix::store("contact-records/year=2026/month=11/day=03/", PortError::transient("s3", "503"));
     let archiver = ContactArchiver::new(store, "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
     let q = quarantine();
 
@@ -215,7 +215,7 @@ async fn a_failed_put_reports_the_lowest_sequence_number_of_its_object_and_the_r
             _ => assert_eq!(d, &Disposition::Done, "record {i}"),
         }
     }
-    let outcomes = archiver.store().take_outcomes();
+    let outcomes = archiver.store().hook().take_outcomes();
     assert_eq!(outcomes.len(), 2);
     for (key, outcome) in &outcomes {
         match key.contains("day=02") {
@@ -230,30 +230,30 @@ async fn a_failed_put_reports_the_lowest_sequence_number_of_its_object_and_the_r
     // THEN the lowest sequence number of the failed object is reported, and the written object is found
     assert_eq!(reported(&response), [items[1].seq_str()], "lowest of the failed object, not of the batch");
     assert_eq!((report.done, report.failed), (5, 5));
-    let outcomes = archiver.store().take_outcomes();
+    let outcomes = archiver.store().hook().take_outcomes();
     let day02 = outcomes.keys().find(|k| k.contains("day=02")).expect("day-02 object").clone();
     assert_eq!(outcomes[&day02], Ok(PutOutcome::AlreadyExists), "not rewritten");
 
     // WHEN the same batch comes again and S3 has recovered
-    archiver.store().failing.store(false, Ordering::SeqCst);
+    archiver.store().hook().failing.store(false, Ordering::SeqCst);
     let (response, _) = run(&archiver, &items, &q).await;
 
     // THEN the written object is found, not rewritten, and the failed one is created
     assert!(response.batch_item_failures.is_empty());
-    let outcomes = archiver.store().take_outcomes();
+    let outcomes = archiver.store().hook().take_outcomes();
     assert_eq!(outcomes.len(), 2);
     for (key, outcome) in outcomes {
         let expected = if key.contains("day=02") { PutOutcome::AlreadyExists } else { PutOutcome::Created };
         assert_eq!(outcome, Ok(expected), "{key}");
     }
-    let archived: BTreeSet<Vec<u8>> = ndjson_objects(&archiver.store().inner).into_values().flatten().collect();
+    let archived: BTreeSet<Vec<u8>> = ndjson_objects(archiver.store().inner()).into_values().flatten().collect();
     assert!(items.iter().all(|i| archived.contains(&i.data)));
 }
 
 #[tokio::test]
 async fn a_failed_parquet_put_retries_records_whose_ndjson_object_was_written() {
     let items = two_day_batch(4);
-    let store = FailingPrefix::new("contact-records-parquet/", PortError::transient("s3", "timeout"));
+    let store = FailingPrefix::store("contact-records-parquet/", PortError::transient("s3", "timeout"));
     let archiver = ContactArchiver::new(store, "", ArchiveFormat::Both, ArchiveKinds::ALL);
 
     let (response, report) = run(&archiver, &items, &quarantine()).await;
@@ -265,7 +265,8 @@ async fn a_failed_parquet_put_retries_records_whose_ndjson_object_was_written() 
 #[tokio::test]
 async fn a_permanent_put_failure_quarantines_the_records_of_that_object_only_as_refused() {
     let items = two_day_batch(4);
-    let store = FailingPrefix::new("contact-records/year=2026/month=11/day=03/", PortError::permanent("s3", "denied"));
+    let store =
+        FailingPrefix::store("contact-records/year=2026/month=11/day=03/", PortError::permanent("s3", "denied"));
     let archiver = ContactArchiver::new(store, "", ArchiveFormat::Ndjson, ArchiveKinds::ALL);
     let q = quarantine();
 

@@ -13,8 +13,9 @@ use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
 use contact_archiver::handler::{ContactArchiver, NAME};
 use contact_archiver::ndjson;
 use shared::adapters::aws::s3::S3ObjectStore;
+use shared::adapters::intercept::{Answer, Call, Hook, Intercepted};
 use shared::batch::run_items;
-use shared::ports::{ObjectStore, PortResult, PutObject, PutOutcome};
+use shared::ports::{ObjectStore, PortError, PortResult, PutOutcome};
 use shared::quarantine::ObjectQuarantine;
 use shared::{ConnectRecord, classify};
 
@@ -41,33 +42,31 @@ async fn new_bucket(test: &str) -> (aws_sdk_s3::Client, String) {
     (client, bucket)
 }
 
-/// Any object store, with every PUT outcome recorded.
-struct Recorded<S> {
-    inner: S,
+/// Records every PUT's key and outcome.
+#[derive(Default)]
+struct Recorded {
     outcomes: Mutex<Vec<(String, PortResult<PutOutcome>)>>,
 }
 
-impl<S> Recorded<S> {
-    fn new(inner: S) -> Self {
-        Self { inner, outcomes: Mutex::new(Vec::new()) }
+impl Recorded {
+    fn store<S>(inner: S) -> Intercepted<S, Self> {
+        Intercepted::new(inner, Self::default())
     }
     fn take(&self) -> Vec<(String, PortResult<PutOutcome>)> {
         std::mem::take(&mut *self.outcomes.lock().unwrap())
     }
 }
 
-impl<S: ObjectStore> ObjectStore for Recorded<S> {
-    async fn put_if_absent(&self, object: PutObject) -> PortResult<PutOutcome> {
-        let key = object.key.clone();
-        let outcome = self.inner.put_if_absent(object).await;
-        self.outcomes.lock().unwrap().push((key, outcome.clone()));
-        outcome
-    }
-    async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>> {
-        self.inner.get(key).await
-    }
-    async fn list(&self, prefix: &str) -> PortResult<Vec<String>> {
-        self.inner.list(prefix).await
+impl Hook for Recorded {
+    fn after(&self, call: &Call<'_>, result: Result<Answer<'_>, &PortError>) {
+        if let Call::PutObject(o) = call {
+            let outcome = match result {
+                Ok(Answer::Put(outcome)) => Ok(outcome),
+                Ok(other) => unreachable!("a PUT answers with its outcome, not {other:?}"),
+                Err(e) => Err(e.clone()),
+            };
+            self.outcomes.lock().unwrap().push((o.key.clone(), outcome));
+        }
     }
 }
 
@@ -77,7 +76,7 @@ async fn the_archive_round_trips_through_s3_and_an_identical_retry_writes_nothin
     let (client, bucket) = new_bucket("roundtrip").await;
     let items = envelope_items("ctr-batch.json");
     let archiver = ContactArchiver::new(
-        Recorded::new(S3ObjectStore::new(client.clone(), &bucket)),
+        Recorded::store(S3ObjectStore::new(client.clone(), &bucket)),
         "archive/",
         ArchiveFormat::Both,
         ArchiveKinds::ALL,
@@ -88,7 +87,7 @@ async fn the_archive_round_trips_through_s3_and_an_identical_retry_writes_nothin
 
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(report.done, items.len());
-    let first = archiver.store().take();
+    let first = archiver.store().hook().take();
     assert_eq!(first.len(), 2);
     assert!(first.iter().all(|(_, o)| o == &Ok(PutOutcome::Created)), "{first:?}");
     let keys = archiver.store().list("archive/").await.unwrap();
@@ -104,7 +103,7 @@ async fn the_archive_round_trips_through_s3_and_an_identical_retry_writes_nothin
     // The identical batch again (a retried invocation): S3 answers 412, nothing is rewritten.
     let (response, _) = run_items(NAME, &items, &archiver, &quarantine).await.unwrap();
     assert!(response.batch_item_failures.is_empty());
-    let second = archiver.store().take();
+    let second = archiver.store().hook().take();
     assert_eq!(second.len(), 2);
     assert!(second.iter().all(|(_, o)| o == &Ok(PutOutcome::AlreadyExists)), "{second:?}");
     assert_eq!(archiver.store().list("archive/").await.unwrap(), keys);

@@ -40,7 +40,7 @@ async fn logs_carry_ids_and_counts_but_never_payload_content() {
     data.extend(envelope_items("segments-chat.json").into_iter().map(|i| i.data));
     data.extend(envelope_items("agent-day.json").into_iter().map(|i| i.data));
     let items = items(1, data);
-    let store = FailingPrefix::new("analysis-segments/", PortError::transient("s3", "503 SlowDown"));
+    let store = FailingPrefix::store("analysis-segments/", PortError::transient("s3", "503 SlowDown"));
     let archiver = ContactArchiver::new(store, "", ArchiveFormat::Both, ArchiveKinds::ALL);
     let quarantine = ObjectQuarantine::new(shared::adapters::memory::MemoryObjectStore::new(), "quarantine/");
     let (response, _) = run_items(NAME, &items, &archiver, &quarantine).await.unwrap();

@@ -1,4 +1,5 @@
-//! Fault injection for any port, wrapping the in-memory adapters and the AWS SDK adapters alike.
+//! Fault injection for any port, wrapping the in-memory adapters and the AWS SDK adapters alike: a [`FaultPlan`]
+//! is a [`Hook`] of the port interceptor.
 //!
 //! A [`Faulty`] adapter fails a chosen share of calls with the faults AWS really produces: throttling, 5xx,
 //! timeouts before the request was applied, and — the nasty one — "the write happened but the response was
@@ -8,8 +9,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use super::intercept::{Call, Hook, Intercepted, Verdict};
 use crate::ports::*;
-use crate::quarantine::{Quarantine, QuarantineEntry};
 
 /// Which fault a call gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,86 +91,18 @@ impl FaultPlan {
     }
 }
 
-/// Any port, with faults.
-#[derive(Debug, Clone)]
-pub struct Faulty<T> {
-    inner: T,
-    plan: Arc<FaultPlan>,
-}
+/// Any port, with faults: the [`Intercepted`] port whose hook is a fault plan.
+pub type Faulty<T> = Intercepted<T, Arc<FaultPlan>>;
 
-impl<T> Faulty<T> {
-    pub fn new(inner: T, plan: Arc<FaultPlan>) -> Self {
-        Self { inner, plan }
-    }
-    pub fn inner(&self) -> &T {
-        &self.inner
-    }
-}
-
-/// Runs `call` under the plan: faults before the call skip it; `ResponseLost` runs it and drops the answer.
-macro_rules! faulty {
-    ($self:ident, $service:literal, $call:expr) => {{
-        match $self.plan.draw() {
-            None => $call.await,
-            Some(Fault::ResponseLost) => {
-                // The effect happens; the caller only learns that it timed out.
-                $call.await?;
-                Err(Fault::ResponseLost.error($service))
-            }
-            Some(f) => Err(f.error($service)),
+/// Faults before the call skip it; `ResponseLost` runs it and drops the answer.
+impl Hook for FaultPlan {
+    async fn before(&self, call: &Call<'_>) -> Verdict {
+        match self.draw() {
+            None => Verdict::Pass,
+            // The effect happens; the caller only learns that it timed out.
+            Some(Fault::ResponseLost) => Verdict::ApplyThenFail(Fault::ResponseLost.error(call.service())),
+            Some(f) => Verdict::Fail(f.error(call.service())),
         }
-    }};
-}
-
-impl<T: ObjectStore> ObjectStore for Faulty<T> {
-    async fn put_if_absent(&self, object: PutObject) -> PortResult<PutOutcome> {
-        faulty!(self, "s3", self.inner.put_if_absent(object.clone()))
-    }
-    async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>> {
-        faulty!(self, "s3", self.inner.get(key))
-    }
-    async fn list(&self, prefix: &str) -> PortResult<Vec<String>> {
-        faulty!(self, "s3", self.inner.list(prefix))
-    }
-}
-
-impl<T: ItemStore> ItemStore for Faulty<T> {
-    async fn put(&self, item: Item, condition: Condition) -> PortResult<WriteOutcome> {
-        faulty!(self, "dynamodb", self.inner.put(item.clone(), condition.clone()))
-    }
-    async fn update(
-        &self,
-        pk: &str,
-        sk: &str,
-        set: Item,
-        remove: &[&'static str],
-        condition: Condition,
-    ) -> PortResult<WriteOutcome> {
-        faulty!(self, "dynamodb", self.inner.update(pk, sk, set.clone(), remove, condition.clone()))
-    }
-    async fn get(&self, pk: &str, sk: &str) -> PortResult<Option<Item>> {
-        faulty!(self, "dynamodb", self.inner.get(pk, sk))
-    }
-    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> PortResult<WriteOutcome> {
-        faulty!(self, "dynamodb", self.inner.delete(pk, sk, condition.clone()))
-    }
-    async fn batch_put(&self, items: Vec<Item>) -> PortResult<()> {
-        faulty!(self, "dynamodb", self.inner.batch_put(items.clone()))
-    }
-    async fn query(&self, query: Query) -> PortResult<Vec<Item>> {
-        faulty!(self, "dynamodb", self.inner.query(query.clone()))
-    }
-}
-
-impl<T: Publisher> Publisher for Faulty<T> {
-    async fn publish_batch(&self, messages: &[Message]) -> PortResult<Vec<PortResult<()>>> {
-        faulty!(self, "sns", self.inner.publish_batch(messages))
-    }
-}
-
-impl<T: Quarantine> Quarantine for Faulty<T> {
-    async fn quarantine(&self, entry: &QuarantineEntry) -> PortResult<()> {
-        faulty!(self, "s3", self.inner.quarantine(entry))
     }
 }
 

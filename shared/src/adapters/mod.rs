@@ -1,10 +1,12 @@
 //! Implementations of the ports: AWS SDK clients; and, with the `testing` feature (tests, the replay, the
-//! benchmarks; never a bootstrap), memory, local filesystem and fault injection.
+//! benchmarks; never a bootstrap), memory, local filesystem, the port interceptor and fault injection.
 
 pub mod aws;
 #[cfg(any(test, feature = "testing"))]
 pub mod fault;
 #[cfg(any(test, feature = "testing"))]
 pub mod fs;
+#[cfg(any(test, feature = "testing"))]
+pub mod intercept;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;

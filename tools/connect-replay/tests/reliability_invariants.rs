@@ -22,10 +22,11 @@ use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
 use contact_archiver::handler::ContactArchiver;
 use proptest::prelude::*;
 use shared::adapters::fault::{FaultPlan, Faulty};
+use shared::adapters::intercept::{Call, Hook, Intercepted, Verdict};
 use shared::adapters::memory::{MemoryItemStore, MemoryObjectStore, MemoryPublisher};
 use shared::batch::{Disposition, Processor, run_items};
 use shared::kinesis::{KinesisItem, SeqNo};
-use shared::ports::{Condition, Item, ItemStore, Message, PortError, PortResult, Publisher, Query, WriteOutcome};
+use shared::ports::{Item, Message, PortError};
 use shared::quarantine::ObjectQuarantine;
 use supervisor_alerts::handler::SupervisorAlerts;
 
@@ -216,72 +217,31 @@ fn a_lost_put_response_is_not_a_lost_record() {
 
 // -- alert exactly-once ------------------------------------------------------------------------------------------
 
-/// A port whose calls are throttled now and then (a definite fault: the call had no effect), and which yields to
-/// the scheduler before every call so that two concurrent invocations interleave call by call. SENT confirmations
-/// are not throttled: when all three attempts of one fail after SNS took the message, a redelivery sends it again —
-/// the documented at-least-once case this property leaves to `connect-replay chaos`, which counts it.
+/// A hook that throttles calls now and then (a definite fault: the call had no effect), and yields to the scheduler
+/// before every call so that two concurrent invocations interleave call by call. SENT confirmations are not
+/// throttled: when all three attempts of one fail after SNS took the message, a redelivery sends it again — the
+/// documented at-least-once case this property leaves to `connect-replay chaos`, which counts it.
 #[derive(Debug, Clone)]
-struct Throttled<T> {
-    inner: T,
+struct Throttled {
     plan: Arc<FaultPlan>,
-}
-
-impl<T> Throttled<T> {
-    async fn gate(&self, service: &'static str) -> PortResult<()> {
-        tokio::task::yield_now().await;
-        match self.plan.draw() {
-            Some(_) => Err(PortError::transient(service, "injected: ThrottlingException (HTTP 400)")),
-            None => Ok(()),
-        }
-    }
 }
 
 fn confirms_sent(set: &Item) -> bool {
     set.get("status").and_then(|v| v.as_str()) == Some(supervisor_alerts::state::STATUS_SENT)
 }
 
-impl<T: ItemStore> ItemStore for Throttled<T> {
-    async fn put(&self, item: Item, condition: Condition) -> PortResult<WriteOutcome> {
-        self.gate("dynamodb").await?;
-        self.inner.put(item, condition).await
-    }
-    async fn update(
-        &self,
-        pk: &str,
-        sk: &str,
-        set: Item,
-        remove: &[&'static str],
-        condition: Condition,
-    ) -> PortResult<WriteOutcome> {
-        if confirms_sent(&set) {
-            tokio::task::yield_now().await;
-        } else {
-            self.gate("dynamodb").await?;
+impl Hook for Throttled {
+    async fn before(&self, call: &Call<'_>) -> Verdict {
+        tokio::task::yield_now().await;
+        if let Call::UpdateItem { set, .. } = call
+            && confirms_sent(set)
+        {
+            return Verdict::Pass;
         }
-        self.inner.update(pk, sk, set, remove, condition).await
-    }
-    async fn get(&self, pk: &str, sk: &str) -> PortResult<Option<Item>> {
-        self.gate("dynamodb").await?;
-        self.inner.get(pk, sk).await
-    }
-    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> PortResult<WriteOutcome> {
-        self.gate("dynamodb").await?;
-        self.inner.delete(pk, sk, condition).await
-    }
-    async fn batch_put(&self, items: Vec<Item>) -> PortResult<()> {
-        self.gate("dynamodb").await?;
-        self.inner.batch_put(items).await
-    }
-    async fn query(&self, query: Query) -> PortResult<Vec<Item>> {
-        self.gate("dynamodb").await?;
-        self.inner.query(query).await
-    }
-}
-
-impl<T: Publisher> Publisher for Throttled<T> {
-    async fn publish_batch(&self, messages: &[Message]) -> PortResult<Vec<PortResult<()>>> {
-        self.gate("sns").await?;
-        self.inner.publish_batch(messages).await
+        match self.plan.draw() {
+            Some(_) => Verdict::Fail(PortError::transient(call.service(), "injected: ThrottlingException (HTTP 400)")),
+            None => Verdict::Pass,
+        }
     }
 }
 
@@ -301,7 +261,8 @@ fn alert_records() -> Vec<KinesisItem> {
     shard(data, "connect-mixed")
 }
 
-type Alerts = SupervisorAlerts<Throttled<MemoryItemStore>, Throttled<MemoryPublisher>, VirtualClock>;
+type Alerts =
+    SupervisorAlerts<Intercepted<MemoryItemStore, Throttled>, Intercepted<MemoryPublisher, Throttled>, VirtualClock>;
 
 fn alerts_handler(
     table: &MemoryItemStore,
@@ -313,8 +274,8 @@ fn alerts_handler(
     let settings = supervisor_alerts::config::Settings::for_rules(&rules);
     SupervisorAlerts::with_clock(
         rules,
-        Throttled { inner: table.clone(), plan: plan.clone() },
-        Throttled { inner: publisher.clone(), plan: plan.clone() },
+        Intercepted::new(table.clone(), Throttled { plan: plan.clone() }),
+        Intercepted::new(publisher.clone(), Throttled { plan: plan.clone() }),
         settings,
         clock.clone(),
     )

@@ -15,10 +15,11 @@ use agent_state::table::{self, AgentView};
 use agent_state::{AgentState, NAME};
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use serde_json::Value;
+use shared::adapters::intercept::{Call, Hook, Intercepted, Verdict};
 use shared::adapters::memory::{MemoryItemStore, MemoryObjectStore};
 use shared::batch::{BatchReport, run_items};
 use shared::kinesis::{KinesisItem, SeqNo, items_from_event};
-use shared::ports::{Condition, Item, ItemStore, PortError, PortResult, Query, WriteOutcome};
+use shared::ports::{Item, ItemStore, PortError};
 use shared::quarantine::ObjectQuarantine;
 
 pub const INSTANCE: &str = "arn:aws:connect:us-east-1:123456789012:instance/aaaaaaaa-bbbb-cccc-dddd-111111111111";
@@ -125,91 +126,44 @@ pub async fn current_item<S: ItemStore>(store: &S, arn: &str) -> Option<Item> {
 // Store wrappers.
 
 /// Yields to the scheduler before every call, so two handlers joined on one task really interleave their writes.
-#[derive(Debug, Clone)]
-pub struct Interleaving<S>(pub S);
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Interleaving;
 
-impl<S: ItemStore> ItemStore for Interleaving<S> {
-    async fn put(&self, item: Item, condition: Condition) -> PortResult<WriteOutcome> {
+impl Hook for Interleaving {
+    async fn before(&self, _: &Call<'_>) -> Verdict {
         tokio::task::yield_now().await;
-        self.0.put(item, condition).await
+        Verdict::Pass
     }
-    async fn update(
-        &self,
-        pk: &str,
-        sk: &str,
-        set: Item,
-        remove: &[&'static str],
-        condition: Condition,
-    ) -> PortResult<WriteOutcome> {
-        tokio::task::yield_now().await;
-        self.0.update(pk, sk, set, remove, condition).await
-    }
-    async fn get(&self, pk: &str, sk: &str) -> PortResult<Option<Item>> {
-        tokio::task::yield_now().await;
-        self.0.get(pk, sk).await
-    }
-    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> PortResult<WriteOutcome> {
-        tokio::task::yield_now().await;
-        self.0.delete(pk, sk, condition).await
-    }
-    async fn batch_put(&self, items: Vec<Item>) -> PortResult<()> {
-        tokio::task::yield_now().await;
-        self.0.batch_put(items).await
-    }
-    async fn query(&self, query: Query) -> PortResult<Vec<Item>> {
-        tokio::task::yield_now().await;
-        self.0.query(query).await
-    }
+}
+
+/// `store` with [`Interleaving`].
+pub fn interleaving<S>(store: S) -> Intercepted<S, Interleaving> {
+    Intercepted::new(store, Interleaving)
 }
 
 /// Fails chosen calls: the n-th `update`s (1-based) and/or every `batch_put`, with a given error.
 #[derive(Debug, Clone)]
-pub struct Flaky<S> {
-    pub inner: S,
+pub struct Flaky {
     pub fail_updates: Vec<usize>,
     pub fail_batch_put: bool,
     pub error: PortError,
     pub updates: Arc<AtomicUsize>,
 }
 
-impl<S> Flaky<S> {
-    pub fn new(inner: S, error: PortError) -> Self {
-        Self { inner, fail_updates: Vec::new(), fail_batch_put: false, error, updates: Arc::new(AtomicUsize::new(0)) }
+impl Flaky {
+    pub fn new(error: PortError) -> Self {
+        Self { fail_updates: Vec::new(), fail_batch_put: false, error, updates: Arc::new(AtomicUsize::new(0)) }
     }
 }
 
-impl<S: ItemStore> ItemStore for Flaky<S> {
-    async fn put(&self, item: Item, condition: Condition) -> PortResult<WriteOutcome> {
-        self.inner.put(item, condition).await
-    }
-    async fn update(
-        &self,
-        pk: &str,
-        sk: &str,
-        set: Item,
-        remove: &[&'static str],
-        condition: Condition,
-    ) -> PortResult<WriteOutcome> {
-        let n = self.updates.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.fail_updates.contains(&n) {
-            return Err(self.error.clone());
-        }
-        self.inner.update(pk, sk, set, remove, condition).await
-    }
-    async fn get(&self, pk: &str, sk: &str) -> PortResult<Option<Item>> {
-        self.inner.get(pk, sk).await
-    }
-    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> PortResult<WriteOutcome> {
-        self.inner.delete(pk, sk, condition).await
-    }
-    async fn batch_put(&self, items: Vec<Item>) -> PortResult<()> {
-        if self.fail_batch_put {
-            return Err(self.error.clone());
-        }
-        self.inner.batch_put(items).await
-    }
-    async fn query(&self, query: Query) -> PortResult<Vec<Item>> {
-        self.inner.query(query).await
+impl Hook for Flaky {
+    async fn before(&self, call: &Call<'_>) -> Verdict {
+        let fail = match call {
+            Call::UpdateItem { .. } => self.fail_updates.contains(&(self.updates.fetch_add(1, Ordering::SeqCst) + 1)),
+            Call::BatchPut { .. } => self.fail_batch_put,
+            _ => false,
+        };
+        if fail { Verdict::Fail(self.error.clone()) } else { Verdict::Pass }
     }
 }
 

@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use shared::adapters::intercept::{Answer, Call, Hook, Intercepted, Verdict};
 use shared::adapters::memory::MemoryObjectStore;
 use shared::kinesis::{KinesisItem, SeqNo, items_from_event};
-use shared::ports::{ObjectStore, PortError, PortResult, PutObject, PutOutcome};
+use shared::ports::{PortError, PortResult, PutOutcome};
 
 pub const SHARD: &str = "shardId-000000000000";
 pub const STREAM: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/connect-ctr";
@@ -108,9 +109,8 @@ pub fn synthetic_segments(n: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// An object store whose PUTs fail for keys under `failing_prefix` while `failing` is set.
+/// Fails PUTs of keys under `failing_prefix` while `failing` is set, and records every PUT's outcome.
 pub struct FailingPrefix {
-    pub inner: MemoryObjectStore,
     failing_prefix: String,
     pub failing: AtomicBool,
     error: PortError,
@@ -118,35 +118,38 @@ pub struct FailingPrefix {
 }
 
 impl FailingPrefix {
-    pub fn new(failing_prefix: &str, error: PortError) -> Self {
-        Self {
-            inner: MemoryObjectStore::new(),
+    /// A memory store whose PUTs under `failing_prefix` fail with `error` (until `failing` is cleared).
+    pub fn store(failing_prefix: &str, error: PortError) -> Intercepted<MemoryObjectStore, Self> {
+        let hook = Self {
             failing_prefix: failing_prefix.into(),
             failing: AtomicBool::new(true),
             error,
             outcomes: Mutex::new(Vec::new()),
-        }
+        };
+        Intercepted::new(MemoryObjectStore::new(), hook)
     }
     pub fn take_outcomes(&self) -> BTreeMap<String, PortResult<PutOutcome>> {
         std::mem::take(&mut *self.outcomes.lock().unwrap()).into_iter().collect()
     }
 }
 
-impl ObjectStore for FailingPrefix {
-    async fn put_if_absent(&self, object: PutObject) -> PortResult<PutOutcome> {
-        let key = object.key.clone();
-        let outcome = if self.failing.load(Ordering::SeqCst) && key.starts_with(&self.failing_prefix) {
-            Err(self.error.clone())
-        } else {
-            self.inner.put_if_absent(object).await
-        };
-        self.outcomes.lock().unwrap().push((key, outcome.clone()));
-        outcome
+impl Hook for FailingPrefix {
+    async fn before(&self, call: &Call<'_>) -> Verdict {
+        match call {
+            Call::PutObject(o) if self.failing.load(Ordering::SeqCst) && o.key.starts_with(&self.failing_prefix) => {
+                Verdict::Fail(self.error.clone())
+            }
+            _ => Verdict::Pass,
+        }
     }
-    async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>> {
-        self.inner.get(key).await
-    }
-    async fn list(&self, prefix: &str) -> PortResult<Vec<String>> {
-        self.inner.list(prefix).await
+    fn after(&self, call: &Call<'_>, result: Result<Answer<'_>, &PortError>) {
+        if let Call::PutObject(o) = call {
+            let outcome = match result {
+                Ok(Answer::Put(outcome)) => Ok(outcome),
+                Ok(other) => unreachable!("a PUT answers with its outcome, not {other:?}"),
+                Err(e) => Err(e.clone()),
+            };
+            self.outcomes.lock().unwrap().push((o.key.clone(), outcome));
+        }
     }
 }

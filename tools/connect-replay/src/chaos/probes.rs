@@ -1,12 +1,14 @@
 //! What the checks need to know and the stores alone cannot tell: a clock the simulator advances, which messages
-//! the publisher really accepted, which publish calls failed ambiguously, which SENT confirmations failed.
+//! the publisher really accepted, which publish calls failed ambiguously, which SENT confirmations failed. The last three are
+//! [`Hook`]s of shared's port interceptor.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use shared::ports::{Condition, Item, ItemStore, Message, PortResult, Publisher, Query, WriteOutcome};
+use shared::adapters::intercept::{Answer, Call, Hook};
+use shared::ports::{Message, PortError};
 use supervisor_alerts::delivery::Clock;
 
 /// Wall-clock time for alert leases and TTLs, advanced by the simulator instead of by the wall.
@@ -39,53 +41,42 @@ pub fn alert_id(message: &Message) -> Option<String> {
 }
 
 /// Inside the fault wrapper: records every message the real publisher accepted (what subscribers received).
-#[derive(Debug, Clone)]
-pub struct Accepted<P> {
-    inner: P,
+#[derive(Debug, Clone, Default)]
+pub struct Accepted {
     log: Arc<Mutex<Vec<Message>>>,
 }
 
-impl<P> Accepted<P> {
-    pub fn new(inner: P) -> Self {
-        Self { inner, log: Arc::default() }
-    }
-
+impl Accepted {
     pub fn messages(&self) -> Vec<Message> {
         self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
-impl<P: Publisher> Publisher for Accepted<P> {
-    async fn publish_batch(&self, messages: &[Message]) -> PortResult<Vec<PortResult<()>>> {
-        let results = self.inner.publish_batch(messages).await?;
-        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        log.extend(messages.iter().zip(&results).filter(|(_, r)| r.is_ok()).map(|(m, _)| m.clone()));
-        Ok(results)
+impl Hook for Accepted {
+    fn after(&self, call: &Call<'_>, result: Result<Answer<'_>, &PortError>) {
+        if let (Call::Publish { messages }, Ok(Answer::Entries(results))) = (call, result) {
+            let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+            log.extend(messages.iter().zip(results).filter(|(_, r)| r.is_ok()).map(|(m, _)| m.clone()));
+        }
     }
 }
 
 /// Outside the fault wrapper: which alerts were in a publish call that failed ambiguously (the function could not
 /// know whether SNS took them), and how often.
-#[derive(Debug, Clone)]
-pub struct Ambiguity<P> {
-    inner: P,
+#[derive(Debug, Clone, Default)]
+pub struct Ambiguity {
     log: Arc<Mutex<BTreeMap<String, usize>>>,
 }
 
-impl<P> Ambiguity<P> {
-    pub fn new(inner: P) -> Self {
-        Self { inner, log: Arc::default() }
-    }
-
+impl Ambiguity {
     pub fn counts(&self) -> BTreeMap<String, usize> {
         self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
-impl<P: Publisher> Publisher for Ambiguity<P> {
-    async fn publish_batch(&self, messages: &[Message]) -> PortResult<Vec<PortResult<()>>> {
-        let result = self.inner.publish_batch(messages).await;
-        if let Err(e) = &result
+impl Hook for Ambiguity {
+    fn after(&self, call: &Call<'_>, result: Result<Answer<'_>, &PortError>) {
+        if let (Call::Publish { messages }, Err(e)) = (call, result)
             && !e.is_definite()
         {
             let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
@@ -93,24 +84,18 @@ impl<P: Publisher> Publisher for Ambiguity<P> {
                 *log.entry(id).or_default() += 1;
             }
         }
-        result
     }
 }
 
 /// Outside the fault wrapper of the alert table: alerts whose SENT confirmation (the write after SNS took the
 /// message) failed, and how often. The function tries three times; when all three fail the claim stays pending and
 /// a later delivery publishes again — the second at-least-once case `supervisor_alerts::delivery` documents.
-#[derive(Debug, Clone)]
-pub struct ConfirmWatch<S> {
-    inner: S,
+#[derive(Debug, Clone, Default)]
+pub struct ConfirmWatch {
     log: Arc<Mutex<BTreeMap<String, usize>>>,
 }
 
-impl<S> ConfirmWatch<S> {
-    pub fn new(inner: S) -> Self {
-        Self { inner, log: Arc::default() }
-    }
-
+impl ConfirmWatch {
     pub fn counts(&self) -> BTreeMap<String, usize> {
         self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -122,38 +107,14 @@ fn claim_id(pk: &str, sk: &str) -> Option<String> {
     Some(format!("{rule}/{subject}/{}", if sk == "-" { "" } else { sk }))
 }
 
-impl<S: ItemStore> ItemStore for ConfirmWatch<S> {
-    async fn put(&self, item: Item, condition: Condition) -> PortResult<WriteOutcome> {
-        self.inner.put(item, condition).await
-    }
-    async fn update(
-        &self,
-        pk: &str,
-        sk: &str,
-        set: Item,
-        remove: &[&'static str],
-        condition: Condition,
-    ) -> PortResult<WriteOutcome> {
-        let confirms = set.get("status").and_then(|v| v.as_str()) == Some(supervisor_alerts::state::STATUS_SENT);
-        let result = self.inner.update(pk, sk, set, remove, condition).await;
-        if confirms
+impl Hook for ConfirmWatch {
+    fn after(&self, call: &Call<'_>, result: Result<Answer<'_>, &PortError>) {
+        if let Call::UpdateItem { pk, sk, set, .. } = call
+            && set.get("status").and_then(|v| v.as_str()) == Some(supervisor_alerts::state::STATUS_SENT)
             && result.is_err()
             && let Some(id) = claim_id(pk, sk)
         {
             *self.log.lock().unwrap_or_else(|p| p.into_inner()).entry(id).or_default() += 1;
         }
-        result
-    }
-    async fn get(&self, pk: &str, sk: &str) -> PortResult<Option<Item>> {
-        self.inner.get(pk, sk).await
-    }
-    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> PortResult<WriteOutcome> {
-        self.inner.delete(pk, sk, condition).await
-    }
-    async fn batch_put(&self, items: Vec<Item>) -> PortResult<()> {
-        self.inner.batch_put(items).await
-    }
-    async fn query(&self, query: Query) -> PortResult<Vec<Item>> {
-        self.inner.query(query).await
     }
 }

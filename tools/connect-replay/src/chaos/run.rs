@@ -13,6 +13,7 @@ use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
 use futures::FutureExt;
 use shared::BatchReport;
 use shared::adapters::fault::Faulty;
+use shared::adapters::intercept::Intercepted;
 use shared::adapters::memory::{MemoryItemStore, MemoryObjectStore, MemoryPublisher};
 use shared::kinesis::KinesisItem;
 use shared::ports::{ItemStore, Message, ObjectStore, Publisher};
@@ -116,15 +117,15 @@ where
     L: ItemStore + Clone,
     P: Publisher + Clone,
 {
-    let alert_table = ConfirmWatch::new(Faulty::new(stores.alert_table.clone(), plans.alert_table.clone()));
-    let accepted = Accepted::new(stores.publisher.clone());
-    let publisher = Ambiguity::new(Faulty::new(accepted.clone(), plans.publisher.clone()));
+    let (accepted, ambiguity, unconfirmed) = (Accepted::default(), Ambiguity::default(), ConfirmWatch::default());
+    let alert_table = Faulty::new(stores.alert_table.clone(), plans.alert_table.clone());
+    let publisher = Faulty::new(Intercepted::new(stores.publisher.clone(), accepted.clone()), plans.publisher.clone());
     let faulty = Stores {
         archive: Faulty::new(stores.archive.clone(), plans.archive.clone()),
         quarantine: Faulty::new(stores.quarantine.clone(), plans.quarantine.clone()),
         agent_table: Faulty::new(stores.agent_table.clone(), plans.agent_table.clone()),
-        alert_table: alert_table.clone(),
-        publisher: publisher.clone(),
+        alert_table: Intercepted::new(alert_table, unconfirmed.clone()),
+        publisher: Intercepted::new(publisher, ambiguity.clone()),
     };
     let clock = VirtualClock::new(options.start);
     let hosts = app::host(faulty, options.format, options.kinds, rules, clock.clone());
@@ -149,8 +150,8 @@ where
         panics: panics.load(Ordering::Relaxed),
         elapsed,
         published: accepted.messages(),
-        ambiguous: publisher.counts(),
-        unconfirmed: alert_table.counts(),
+        ambiguous: ambiguity.counts(),
+        unconfirmed: unconfirmed.counts(),
     }
 }
 
