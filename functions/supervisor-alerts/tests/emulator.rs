@@ -16,8 +16,9 @@ use common::*;
 use serde_json::{Value, json};
 use shared::adapters::aws::dynamodb::DynamoItemStore;
 use shared::adapters::aws::sns::SnsPublisher;
+use shared::adapters::intercept::{Call, Hook, Intercepted, Verdict};
 use shared::batch::{Disposition, Processor};
-use shared::ports::{ItemStore, Message, PortError, PortResult, Publisher};
+use shared::ports::{ItemStore, PortError};
 use supervisor_alerts::handler::SupervisorAlerts;
 use supervisor_alerts::rules::Rules;
 
@@ -187,22 +188,20 @@ async fn each_team_queue_receives_only_its_own_alerts_exactly_once() {
     assert!(claim["expires_at"].as_i64().unwrap() > chrono::Utc::now().timestamp());
 }
 
-/// Fails the first call as a transient per-entry failure, then delegates.
-#[derive(Clone)]
-struct FailOnce<P> {
-    inner: P,
+/// Fails the first publish as a transient per-entry failure, then lets calls through.
+#[derive(Clone, Default)]
+struct FailOnce {
     failed: Arc<AtomicUsize>,
 }
 
-impl<P: Publisher> Publisher for FailOnce<P> {
-    async fn publish_batch(&self, messages: &[Message]) -> PortResult<Vec<PortResult<()>>> {
-        if self.failed.fetch_add(1, Ordering::Relaxed) == 0 {
-            return Ok(messages
-                .iter()
-                .map(|_| Err(PortError::transient("sns", "entry failed: InternalError")))
-                .collect());
+impl Hook for FailOnce {
+    async fn before(&self, call: &Call<'_>) -> Verdict {
+        match call {
+            Call::Publish { messages } if self.failed.fetch_add(1, Ordering::Relaxed) == 0 => Verdict::Entries(
+                messages.iter().map(|_| Err(PortError::transient("sns", "entry failed: InternalError"))).collect(),
+            ),
+            _ => Verdict::Pass,
         }
-        self.inner.publish_batch(messages).await
     }
 }
 
@@ -216,7 +215,7 @@ async fn a_publish_failing_once_is_delivered_exactly_once_on_redelivery() {
     let rules = one_rule(
         r#"{"name":"break-too-long","kind":"status_too_long","severity":"warning","statuses":["Break"],"longer_than":"15m","cooldown":"30m","scope":{}}"#,
     );
-    let publisher = FailOnce { inner: aws.publisher(), failed: Arc::new(AtomicUsize::new(0)) };
+    let publisher = Intercepted::new(aws.publisher(), FailOnce::default());
     let handler = SupervisorAlerts::new(rules.clone(), aws.store(), publisher, settings(&rules));
     let items = batch(vec![item(fixture("raw/agent/heartbeat-during-break.json"), "2026-11-02T10:30:01Z")]);
 

@@ -520,12 +520,12 @@ async fn the_split_envelopes_in_stream_order_send_the_same_alerts() {
 #[tokio::test]
 async fn a_failed_publish_is_retried_and_published_exactly_once() {
     for failure in [Failure::EntryTransient, Failure::Timeout] {
-        let publisher = FlakyPublisher::new(failure, 1);
+        let publisher = flaky_publisher(failure, 1);
         let (h, store, _) = handler(one_rule(BREAK_TOO_LONG), publisher.clone());
         let items = vec![item(fixture("raw/agent/heartbeat-during-break.json"), "2026-11-02T10:30:01Z")];
         let d = run(&h, items.clone()).await;
         assert!(matches!(d[0], Disposition::Retry(_)), "{failure:?}: {d:?}");
-        assert!(publisher.inner.published().is_empty());
+        assert!(publisher.inner().published().is_empty());
         let claim = store.all().into_iter().find(|i| i["pk"].as_str().unwrap().starts_with("alert#")).unwrap();
         let expected = if failure == Failure::Timeout { "PENDING" } else { "RETRYABLE" };
         assert_eq!(claim["status"], expected, "{failure:?}");
@@ -535,9 +535,9 @@ async fn a_failed_publish_is_retried_and_published_exactly_once() {
             let d = run(&h, items.clone()).await;
             assert!(all_done(&d), "{failure:?}: {d:?}");
         }
-        assert_eq!(publisher.inner.published().len(), 1, "{failure:?}");
+        assert_eq!(publisher.inner().published().len(), 1, "{failure:?}");
         assert_eq!(
-            publisher.calls.load(std::sync::atomic::Ordering::Relaxed),
+            publisher.hook().calls.load(std::sync::atomic::Ordering::Relaxed),
             2,
             "{failure:?}: one failed call, one good"
         );
@@ -566,7 +566,7 @@ async fn through_the_event_source_mapping_a_publish_failing_once_ends_in_exactly
         }
     }
 
-    let publisher = FlakyPublisher::new(Failure::EntryTransient, 1);
+    let publisher = flaky_publisher(Failure::EntryTransient, 1);
     let (h, _, _) = handler(example_rules(), publisher.clone());
     let quarantine = ObjectQuarantine::new(MemoryObjectStore::new(), "quarantine/");
     let mut stream = SimStream::new("arn:aws:kinesis:us-east-1:123456789012:stream/connect-agent-events", 1);
@@ -581,7 +581,7 @@ async fn through_the_event_source_mapping_a_publish_failing_once_ends_in_exactly
     .await;
     assert!(report.partial_failures >= 1, "the failure was reported: {report:?}");
     assert!(report.on_failure.is_empty());
-    let ids = alert_ids(&publisher.inner.published());
+    let ids = alert_ids(&publisher.inner().published());
     let unique: std::collections::BTreeSet<_> = ids.iter().collect();
     assert_eq!(ids.len(), 5, "{ids:?}");
     assert_eq!(unique.len(), ids.len(), "no alert twice: {ids:?}");
@@ -589,7 +589,7 @@ async fn through_the_event_source_mapping_a_publish_failing_once_ends_in_exactly
 
 #[tokio::test]
 async fn an_alert_rejected_by_sns_as_invalid_refuses_its_record() {
-    let publisher = FlakyPublisher::new(Failure::EntryPermanent, 1);
+    let publisher = flaky_publisher(Failure::EntryPermanent, 1);
     let (h, _, _) = handler(one_rule(BREAK_TOO_LONG), publisher.clone());
     let d = run(&h, vec![item(fixture("raw/agent/heartbeat-during-break.json"), "2026-11-02T10:30:01Z")]).await;
     assert_eq!(d, [Disposition::Refused(PortError::permanent("sns", "entry rejected: InvalidParameter"))]);
@@ -597,7 +597,7 @@ async fn an_alert_rejected_by_sns_as_invalid_refuses_its_record() {
 
 #[tokio::test]
 async fn a_claim_held_by_another_delivery_is_retried_and_taken_over_after_its_lease() {
-    let publisher = FlakyPublisher::new(Failure::Timeout, 0);
+    let publisher = flaky_publisher(Failure::Timeout, 0);
     let (h, store, clock) = handler(one_rule(BREAK_TOO_LONG), publisher.clone());
     // Another invocation claimed the alert a moment ago and is still publishing.
     let rules = one_rule(BREAK_TOO_LONG);
@@ -620,12 +620,12 @@ async fn a_claim_held_by_another_delivery_is_retried_and_taken_over_after_its_le
     let items = vec![item(fixture("raw/agent/heartbeat-during-break.json"), "2026-11-02T10:30:01Z")];
     let d = run(&h, items.clone()).await;
     assert!(matches!(d[0], Disposition::Retry(_)), "{d:?}");
-    assert!(publisher.inner.published().is_empty());
+    assert!(publisher.inner().published().is_empty());
 
     clock.advance(TimeDelta::seconds(91));
     let d = run(&h, items).await;
     assert!(all_done(&d), "{d:?}");
-    assert_eq!(publisher.inner.published().len(), 1);
+    assert_eq!(publisher.inner().published().len(), 1);
 }
 
 #[tokio::test]
@@ -653,7 +653,7 @@ async fn concurrent_deliveries_of_the_same_records_publish_each_alert_once() {
 #[tokio::test]
 async fn after_a_transient_failure_later_records_of_the_same_agent_wait_and_other_agents_go_on() {
     let rules = rules(&format!(r#"{{"rules":[{BREAK_TOO_LONG},{UNPLANNED}]}}"#));
-    let publisher = FlakyPublisher::new(Failure::EntryTransient, 1);
+    let publisher = flaky_publisher(Failure::EntryTransient, 1);
     let (h, _, _) = handler(rules, publisher.clone());
     let items = vec![
         item(fixture("raw/agent/heartbeat-during-break.json"), "2026-11-02T10:30:01Z"), // jdoe: alert, publish fails
@@ -664,10 +664,10 @@ async fn after_a_transient_failure_later_records_of_the_same_agent_wait_and_othe
     assert!(matches!(d[0], Disposition::Retry(_)), "{d:?}");
     assert_eq!(d[1], Disposition::Done);
     assert!(matches!(d[2], Disposition::Retry(_)), "{d:?}");
-    assert!(publisher.inner.published().is_empty(), "the later jdoe record was not applied");
+    assert!(publisher.inner().published().is_empty(), "the later jdoe record was not applied");
 
     assert!(all_done(&run(&h, items).await));
-    assert_eq!(rule_names(&publisher.inner.published()), ["break-too-long", "unplanned"], "in record order");
+    assert_eq!(rule_names(&publisher.inner().published()), ["break-too-long", "unplanned"], "in record order");
 }
 
 #[tokio::test]
@@ -759,7 +759,7 @@ async fn the_newest_join_of_a_contact_wins_whatever_the_record_order() {
 #[tokio::test]
 async fn a_failed_join_write_retries_the_events_whose_joins_it_held_and_later_events_of_their_agents() {
     // GIVEN a store that throttles the first batch write
-    let store = FailingStore { transient_calls: Arc::new(AtomicUsize::new(1)), ..FailingStore::default() };
+    let store = failing_store(StoreFaults { transient_calls: Arc::new(AtomicUsize::new(1)), ..StoreFaults::default() });
     let (h, publisher) = failing_handler(one_rule(THREE_NEGATIVE), store.clone());
     let items = batch(vec![
         item(fixture("raw/agent/status-available.json"), "2026-11-02T08:01:01Z"), // jdoe, no contact
@@ -774,7 +774,7 @@ async fn a_failed_join_write_retries_the_events_whose_joins_it_held_and_later_ev
     let d = h.process(&items).await;
     // THEN the events whose joins were in the failed write are retried, and so is every later event of their
     // agents; the others are done, and the segment found no join yet (its scoped rule waits)
-    assert_eq!(store.batch_calls.load(Ordering::Relaxed), 1, "one write for the batch");
+    assert_eq!(store.hook().batch_calls.load(Ordering::Relaxed), 1, "one write for the batch");
     let retried: Vec<usize> = (0..d.len()).filter(|i| matches!(d[*i], Disposition::Retry(_))).collect();
     assert_eq!(retried, [2, 3, 5], "{d:?}");
     assert!(d.iter().all(|d| matches!(d, Disposition::Retry(_) | Disposition::Done)));
@@ -784,7 +784,7 @@ async fn a_failed_join_write_retries_the_events_whose_joins_it_held_and_later_ev
     let again = batch(items[2..].to_vec());
     assert!(all_done(&h.process(&again).await));
     // THEN the joins exist and the waiting rule fires, naming the agent
-    assert_eq!(joined_username(&store.inner, JDOE_CONTACT).as_deref(), Some("jdoe"));
+    assert_eq!(joined_username(store.inner(), JDOE_CONTACT).as_deref(), Some("jdoe"));
     let published = publisher.published();
     assert_eq!(rule_names(&published), ["angry"]);
     assert_eq!(attrs(&published[0])["agentUsername"], "jdoe");
@@ -793,7 +793,8 @@ async fn a_failed_join_write_retries_the_events_whose_joins_it_held_and_later_ev
 #[tokio::test]
 async fn a_join_that_can_never_be_written_refuses_only_the_event_it_came_from() {
     // GIVEN a store that refuses jdoe's contact's join for good
-    let store = FailingStore { refused_pk: Some(format!("contact#{JDOE_CONTACT}")), ..FailingStore::default() };
+    let store =
+        failing_store(StoreFaults { refused_pk: Some(format!("contact#{JDOE_CONTACT}")), ..StoreFaults::default() });
     let (h, _) = failing_handler(one_rule(THREE_NEGATIVE), store.clone());
     // WHEN a batch holds that event, a later one of the same agent and another agent's event
     let d = h
@@ -806,8 +807,8 @@ async fn a_join_that_can_never_be_written_refuses_only_the_event_it_came_from() 
     // THEN only that event is refused (as when it was written alone) and the other joins are written
     assert_eq!(d[0], Disposition::Refused(PortError::permanent("dynamodb", "ValidationException")), "{d:?}");
     assert_eq!(d[1..], [Disposition::Done, Disposition::Done]);
-    assert_eq!(joined_username(&store.inner, ASMITH_CHAT).as_deref(), Some("asmith"));
-    assert_eq!(joined_username(&store.inner, JDOE_CONTACT), None);
+    assert_eq!(joined_username(store.inner(), ASMITH_CHAT).as_deref(), Some("asmith"));
+    assert_eq!(joined_username(store.inner(), JDOE_CONTACT), None);
 }
 
 /// The attributes a stored join may have: its layout since joins were first stored.
@@ -1034,18 +1035,18 @@ async fn a_failed_write_of_the_state_retries_every_record_whose_turns_it_held_an
     let clock = ManualClock::at("2026-11-02T12:00:00Z");
     let h = SupervisorAlerts::with_clock(rules, store.clone(), publisher.clone(), s, clock);
     assert!(h.process(&batch(jdoe_on_the_call())).await.iter().all(|d| *d == Disposition::Done));
-    store.throttle_puts(Some("sentiment#"));
+    store.hook().throttle_puts(Some("sentiment#"));
     // WHEN the segments come and the state cannot be written
     let items = batch(three_segments_of_one_contact());
     let d = h.process(&items).await;
     // THEN every record is reported for retry (the first already changed the state), nothing is lost
     assert!(d.iter().all(|d| matches!(d, Disposition::Retry(_))), "{d:?}");
-    assert!(store.inner.all().iter().all(|i| i["pk"] != format!("sentiment#{JDOE_CONTACT}")));
+    assert!(store.inner().all().iter().all(|i| i["pk"] != format!("sentiment#{JDOE_CONTACT}")));
     // WHEN Lambda redelivers them and the table accepts the write
-    store.throttle_puts(None);
+    store.hook().throttle_puts(None);
     assert!(h.process(&items).await.iter().all(|d| *d == Disposition::Done));
     // THEN the state holds each turn once and the alert (published during the failed attempt) is not sent again
-    let state = store.inner.all().into_iter().find(|i| i["pk"] == format!("sentiment#{JDOE_CONTACT}")).unwrap();
+    let state = store.inner().all().into_iter().find(|i| i["pk"] == format!("sentiment#{JDOE_CONTACT}")).unwrap();
     let (reference, ref_store, _) = handler(one_rule(unscoped), MemoryPublisher::new());
     assert!(all_done(&run(&reference, three_segments_of_one_contact()).await));
     let expected = ref_store.all().into_iter().find(|i| i["pk"] == format!("sentiment#{JDOE_CONTACT}")).unwrap();
@@ -1098,7 +1099,7 @@ async fn a_failed_write_of_the_missed_window_retries_the_records_it_held_and_the
         s,
         ManualClock::at("2026-11-02T12:00:00Z"),
     );
-    store.throttle_puts(Some("missed#"));
+    store.hook().throttle_puts(Some("missed#"));
     let items = batch(vec![
         item(fixture("raw/agent/status-available.json"), "2026-11-02T08:01:01Z"), // jdoe: no missed contact
         item(fixture("raw/agent/contact-missed.json"), "2026-11-02T11:20:27Z"),
@@ -1110,11 +1111,11 @@ async fn a_failed_write_of_the_missed_window_retries_the_records_it_held_and_the
     assert_eq!(d[0], Disposition::Done);
     assert!(d[1..].iter().all(|d| matches!(d, Disposition::Retry(_))), "{d:?}");
     // WHEN Lambda redelivers them and the table accepts the write
-    store.throttle_puts(None);
+    store.hook().throttle_puts(None);
     assert!(h.process(&batch(items[1..].to_vec())).await.iter().all(|d| *d == Disposition::Done));
     // THEN the window holds both contacts and the alert (published during the failed attempt) is not sent again
     let window =
-        store.inner.all().into_iter().find(|i| i["pk"].as_str().is_some_and(|pk| pk.starts_with("missed#"))).unwrap();
+        store.inner().all().into_iter().find(|i| i["pk"].as_str().is_some_and(|pk| pk.starts_with("missed#"))).unwrap();
     assert_eq!(window["contacts"].as_array().map(Vec::len), Some(2));
     assert_eq!(rule_names(&publisher.published()), ["missed"]);
 }

@@ -40,7 +40,7 @@ async fn no_transcript_text_phone_number_or_name_reaches_an_alert_or_a_log() {
     // other tests run in parallel threads.
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
-    let publisher = FlakyPublisher::new(Failure::EntryTransient, 1);
+    let publisher = flaky_publisher(Failure::EntryTransient, 1);
     let rules = example_rules();
     let h = SupervisorAlerts::with_clock(
         rules.clone(),
@@ -58,7 +58,7 @@ async fn no_transcript_text_phone_number_or_name_reaches_an_alert_or_a_log() {
     for _ in 0..2 {
         run_items("supervisor-alerts", &items, &h, &quarantine).await.unwrap();
     }
-    let published = publisher.inner.published();
+    let published = publisher.inner().published();
     assert!(!published.is_empty());
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("alert sent"), "the capture works");

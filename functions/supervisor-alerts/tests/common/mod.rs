@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
+use shared::adapters::intercept::{Call, Hook, Intercepted, Verdict};
 use shared::adapters::memory::{MemoryItemStore, MemoryPublisher};
 use shared::kinesis::{KinesisItem, SeqNo};
-use shared::ports::{Condition, Item, ItemStore, Message, PortError, PortResult, Publisher, Query, WriteOutcome};
+use shared::ports::{Message, PortError};
 use supervisor_alerts::config::Settings;
 use supervisor_alerts::delivery::Clock;
 use supervisor_alerts::rules::{Rules, validate};
@@ -119,53 +120,52 @@ pub enum Failure {
     Timeout,
 }
 
-/// Wraps the memory publisher and fails the first `fail_calls` calls as told.
+/// Fails the first `fail_calls` publish calls as told (a hook on the memory publisher: [`flaky_publisher`]).
 #[derive(Debug, Clone)]
-pub struct FlakyPublisher {
-    pub inner: MemoryPublisher,
+pub struct PublishFaults {
     pub failure: Failure,
     pub fail_calls: Arc<AtomicUsize>,
     pub calls: Arc<AtomicUsize>,
 }
 
-impl FlakyPublisher {
-    pub fn new(failure: Failure, fail_calls: usize) -> Self {
-        Self {
-            inner: MemoryPublisher::new(),
-            failure,
-            fail_calls: Arc::new(AtomicUsize::new(fail_calls)),
-            calls: Arc::new(AtomicUsize::new(0)),
-        }
-    }
+/// The memory publisher, its first `fail_calls` calls failing as `failure` says.
+pub type FlakyPublisher = Intercepted<MemoryPublisher, PublishFaults>;
+
+pub fn flaky_publisher(failure: Failure, fail_calls: usize) -> FlakyPublisher {
+    let faults = PublishFaults {
+        failure,
+        fail_calls: Arc::new(AtomicUsize::new(fail_calls)),
+        calls: Arc::new(AtomicUsize::new(0)),
+    };
+    Intercepted::new(MemoryPublisher::new(), faults)
 }
 
-impl Publisher for FlakyPublisher {
-    async fn publish_batch(&self, messages: &[Message]) -> PortResult<Vec<PortResult<()>>> {
+impl Hook for PublishFaults {
+    async fn before(&self, call: &Call<'_>) -> Verdict {
+        let Call::Publish { messages } = call else { return Verdict::Pass };
         self.calls.fetch_add(1, Ordering::Relaxed);
         let fail = self.fail_calls.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok();
         if !fail {
-            return self.inner.publish_batch(messages).await;
+            return Verdict::Pass;
         }
         match self.failure {
-            Failure::EntryTransient => {
-                Ok(messages.iter().map(|_| Err(PortError::transient("sns", "entry failed: InternalError"))).collect())
-            }
-            Failure::EntryPermanent => Ok(messages
-                .iter()
-                .map(|_| Err(PortError::permanent("sns", "entry rejected: InvalidParameter")))
-                .collect()),
-            Failure::Timeout => Err(PortError::ambiguous("sns", "timeout")),
+            Failure::EntryTransient => Verdict::Entries(
+                messages.iter().map(|_| Err(PortError::transient("sns", "entry failed: InternalError"))).collect(),
+            ),
+            Failure::EntryPermanent => Verdict::Entries(
+                messages.iter().map(|_| Err(PortError::permanent("sns", "entry rejected: InvalidParameter"))).collect(),
+            ),
+            Failure::Timeout => Verdict::Fail(PortError::ambiguous("sns", "timeout")),
         }
     }
 }
 
-/// Wraps the memory store and fails writes as told. `batch_put`: the next `transient_calls` calls fail with a
-/// throttling error (nothing written), and every call holding the item `refused_pk` fails permanently (DynamoDB's
-/// ValidationException: nothing written). `put`: while `throttled_put_prefix` holds a prefix, puts of items whose
-/// `pk` starts with it fail with a throttling error. Other calls pass through.
+/// Fails writes as told (a hook on the memory store: [`FailingStore`]). `batch_put`: the next `transient_calls`
+/// calls fail with a throttling error (nothing written), and every call holding the item `refused_pk` fails
+/// permanently (DynamoDB's ValidationException: nothing written). `put`: while `throttled_put_prefix` holds a prefix,
+/// puts of items whose `pk` starts with it fail with a throttling error. Other calls pass through.
 #[derive(Debug, Clone, Default)]
-pub struct FailingStore {
-    pub inner: MemoryItemStore,
+pub struct StoreFaults {
     pub transient_calls: Arc<AtomicUsize>,
     pub refused_pk: Option<String>,
     /// `batch_put` calls made, failed ones included.
@@ -173,54 +173,46 @@ pub struct FailingStore {
     pub throttled_put_prefix: Arc<Mutex<Option<String>>>,
 }
 
-impl FailingStore {
+/// The memory store with [`StoreFaults`].
+pub type FailingStore = Intercepted<MemoryItemStore, StoreFaults>;
+
+pub fn failing_store(faults: StoreFaults) -> FailingStore {
+    Intercepted::new(MemoryItemStore::default(), faults)
+}
+
+impl StoreFaults {
     pub fn throttle_puts(&self, pk_prefix: Option<&str>) {
         *self.throttled_put_prefix.lock().unwrap() = pk_prefix.map(str::to_owned);
     }
 }
 
-impl ItemStore for FailingStore {
-    async fn put(&self, item: Item, condition: Condition) -> PortResult<WriteOutcome> {
-        let throttled = self.throttled_put_prefix.lock().unwrap().as_ref().is_some_and(|prefix| {
-            item.get("pk").and_then(Value::as_str).is_some_and(|pk| pk.starts_with(prefix.as_str()))
-        });
-        if throttled {
-            return Err(PortError::transient("dynamodb", "ThrottlingException"));
+impl Hook for StoreFaults {
+    async fn before(&self, call: &Call<'_>) -> Verdict {
+        let throttled = || Verdict::Fail(PortError::transient("dynamodb", "ThrottlingException"));
+        match call {
+            Call::PutItem { item, .. } => {
+                let prefix = self.throttled_put_prefix.lock().unwrap().clone();
+                let pk = item.get("pk").and_then(Value::as_str);
+                if prefix.is_some_and(|prefix| pk.is_some_and(|pk| pk.starts_with(prefix.as_str()))) {
+                    return throttled();
+                }
+                Verdict::Pass
+            }
+            Call::BatchPut { items } => {
+                self.batch_calls.fetch_add(1, Ordering::Relaxed);
+                if self.transient_calls.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok()
+                {
+                    return throttled();
+                }
+                if let Some(pk) = &self.refused_pk
+                    && items.iter().any(|i| i["pk"] == pk.as_str())
+                {
+                    return Verdict::Fail(PortError::permanent("dynamodb", "ValidationException"));
+                }
+                Verdict::Pass
+            }
+            _ => Verdict::Pass,
         }
-        self.inner.put(item, condition).await
-    }
-    async fn update(
-        &self,
-        pk: &str,
-        sk: &str,
-        set: Item,
-        remove: &[&'static str],
-        condition: Condition,
-    ) -> PortResult<WriteOutcome> {
-        self.inner.update(pk, sk, set, remove, condition).await
-    }
-    async fn get(&self, pk: &str, sk: &str) -> PortResult<Option<Item>> {
-        self.inner.get(pk, sk).await
-    }
-    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> PortResult<WriteOutcome> {
-        self.inner.delete(pk, sk, condition).await
-    }
-    async fn batch_put(&self, items: Vec<Item>) -> PortResult<()> {
-        self.batch_calls.fetch_add(1, Ordering::Relaxed);
-        let throttled =
-            self.transient_calls.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok();
-        if throttled {
-            return Err(PortError::transient("dynamodb", "ThrottlingException"));
-        }
-        if let Some(pk) = &self.refused_pk
-            && items.iter().any(|i| i["pk"] == pk.as_str())
-        {
-            return Err(PortError::permanent("dynamodb", "ValidationException"));
-        }
-        self.inner.batch_put(items).await
-    }
-    async fn query(&self, query: Query) -> PortResult<Vec<Item>> {
-        self.inner.query(query).await
     }
 }
 
