@@ -7,6 +7,7 @@
 pub mod adapters;
 pub mod batch;
 pub mod classify;
+pub mod clock;
 pub mod config;
 pub mod kinesis;
 pub mod lambda;

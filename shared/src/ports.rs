@@ -142,8 +142,6 @@ pub trait ItemStore: Send + Sync {
         condition: Condition,
     ) -> impl Future<Output = PortResult<WriteOutcome>> + Send;
     fn get(&self, pk: &str, sk: &str) -> impl Future<Output = PortResult<Option<Item>>> + Send;
-    fn delete(&self, pk: &str, sk: &str, condition: Condition)
-    -> impl Future<Output = PortResult<WriteOutcome>> + Send;
     /// Unconditional idempotent puts, sent in groups of 25; unprocessed items are retried within the call.
     fn batch_put(&self, items: Vec<Item>) -> impl Future<Output = PortResult<()>> + Send;
     fn query(&self, query: Query) -> impl Future<Output = PortResult<Vec<Item>>> + Send;

@@ -13,7 +13,7 @@
 //!    have accepted the first message, so the alert is delivered at least once (possibly twice). The same holds if
 //!    SNS accepted a message but the SENT confirmation cannot be written (retried here three times first).
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use shared::ports::{ItemStore, MAX_PUBLISH_BATCH, Message, PortError, Publisher, WriteOutcome};
 use tracing::{debug, info, warn};
 
@@ -30,19 +30,8 @@ pub mod metric {
     pub const ALERTS_FAILED: &str = "AlertsFailed";
 }
 
-/// Wall-clock time for leases and TTLs (rules themselves run on event time). A seam for tests.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
+/// Wall-clock time for leases and TTLs (rules themselves run on event time): shared's one clock seam.
+pub use shared::clock::{Clock, SystemClock};
 
 /// What became of one record's candidates.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

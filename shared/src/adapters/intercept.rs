@@ -24,8 +24,6 @@ pub enum Call<'a> {
     UpdateItem { pk: &'a str, sk: &'a str, set: &'a Item, remove: &'a [&'static str], condition: &'a Condition },
     /// [`ItemStore::get`].
     GetItem { pk: &'a str, sk: &'a str },
-    /// [`ItemStore::delete`].
-    DeleteItem { pk: &'a str, sk: &'a str, condition: &'a Condition },
     /// [`ItemStore::batch_put`].
     BatchPut { items: &'a [Item] },
     /// [`ItemStore::query`].
@@ -54,7 +52,6 @@ impl Call<'_> {
             Call::ListObjects { .. } => "list",
             Call::PutItem { .. } => "put",
             Call::UpdateItem { .. } => "update",
-            Call::DeleteItem { .. } => "delete",
             Call::BatchPut { .. } => "batch_put",
             Call::Query(_) => "query",
             Call::Publish { .. } => "publish_batch",
@@ -189,10 +186,6 @@ impl<T: ItemStore, H: Hook> ItemStore for Intercepted<T, H> {
     }
     async fn get(&self, pk: &str, sk: &str) -> PortResult<Option<Item>> {
         self.run(Call::GetItem { pk, sk }, self.inner.get(pk, sk), |i| Answer::Item(i.as_ref())).await
-    }
-    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> PortResult<WriteOutcome> {
-        let call = Call::DeleteItem { pk, sk, condition: &condition };
-        self.run(call, self.inner.delete(pk, sk, condition.clone()), |o| Answer::Write(*o)).await
     }
     async fn batch_put(&self, items: Vec<Item>) -> PortResult<()> {
         let call = Call::BatchPut { items: &items };

@@ -170,16 +170,6 @@ impl ItemStore for MemoryItemStore {
         self.reads.add(1);
         Ok(lock(&self.items).get(&(pk.to_owned(), sk.to_owned())).cloned())
     }
-    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> PortResult<WriteOutcome> {
-        self.writes.add(1);
-        let key = (pk.to_owned(), sk.to_owned());
-        let mut items = lock(&self.items);
-        if !condition_holds(items.get(&key), &condition) {
-            return Ok(WriteOutcome::ConditionFailed);
-        }
-        items.remove(&key);
-        Ok(WriteOutcome::Applied)
-    }
     async fn batch_put(&self, items: Vec<Item>) -> PortResult<()> {
         self.batch_writes.add(items.len().div_ceil(25));
         let mut map = lock(&self.items);

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use chrono::TimeDelta;
-use connect_replay::chaos::{VirtualClock, alert_id};
+use connect_replay::chaos::{ManualClock, alert_id};
 use connect_replay::generate::{DayConfig, DayGenerator, Stream};
 use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
 use contact_archiver::handler::ContactArchiver;
@@ -262,13 +262,13 @@ fn alert_records() -> Vec<KinesisItem> {
 }
 
 type Alerts =
-    SupervisorAlerts<Intercepted<MemoryItemStore, Throttled>, Intercepted<MemoryPublisher, Throttled>, VirtualClock>;
+    SupervisorAlerts<Intercepted<MemoryItemStore, Throttled>, Intercepted<MemoryPublisher, Throttled>, ManualClock>;
 
 fn alerts_handler(
     table: &MemoryItemStore,
     publisher: &MemoryPublisher,
     plan: &Arc<FaultPlan>,
-    clock: &VirtualClock,
+    clock: &ManualClock,
 ) -> Alerts {
     let rules = example_rules();
     let settings = supervisor_alerts::config::Settings::for_rules(&rules);
@@ -298,7 +298,7 @@ fn clean_pass() -> &'static BTreeSet<String> {
         let records = alert_records();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let publisher = MemoryPublisher::new();
-        let clock = VirtualClock::new(shared::model::time::parse("2026-11-02T12:00:00Z").unwrap());
+        let clock = ManualClock::new(shared::model::time::parse("2026-11-02T12:00:00Z").unwrap());
         let h = alerts_handler(&MemoryItemStore::new(&[]), &publisher, &FaultPlan::new(0.0, 0), &clock);
         let d = rt.block_on(h.process(&delivery(&records, 0, records.len())));
         assert!(d.iter().all(|d| *d == Disposition::Done));
@@ -314,7 +314,7 @@ fn alerts_are_sent_exactly_once(rounds: Vec<Round>, fault_rate: f64, seed: u64) 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (table, publisher) = (MemoryItemStore::new(&[]), MemoryPublisher::new());
     let plan = FaultPlan::new(fault_rate, seed);
-    let clock = VirtualClock::new(shared::model::time::parse("2026-11-02T12:00:00Z").unwrap());
+    let clock = ManualClock::new(shared::model::time::parse("2026-11-02T12:00:00Z").unwrap());
     let a = alerts_handler(&table, &publisher, &plan, &clock);
     let b = alerts_handler(&table, &publisher, &plan, &clock);
     // The first record not yet done: every batch Lambda sends starts at or before it.
@@ -397,7 +397,7 @@ fn two_concurrent_invocations_of_the_same_batch_interleave_and_still_send_once()
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (table, publisher) = (MemoryItemStore::new(&[]), MemoryPublisher::new());
     let plan = FaultPlan::new(0.0, 1);
-    let clock = VirtualClock::new(shared::model::time::parse("2026-11-02T12:00:00Z").unwrap());
+    let clock = ManualClock::new(shared::model::time::parse("2026-11-02T12:00:00Z").unwrap());
     let (a, b) = (alerts_handler(&table, &publisher, &plan, &clock), alerts_handler(&table, &publisher, &plan, &clock));
     let batch = delivery(&records, 0, records.len());
     let (da, db) = rt.block_on(async { tokio::join!(a.process(&batch), b.process(&batch)) });

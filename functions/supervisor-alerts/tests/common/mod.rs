@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use shared::adapters::intercept::{Call, Hook, Intercepted, Verdict};
 use shared::adapters::memory::{MemoryItemStore, MemoryPublisher};
 use shared::kinesis::{KinesisItem, SeqNo};
 use shared::ports::{Message, PortError};
 use supervisor_alerts::config::Settings;
-use supervisor_alerts::delivery::Clock;
+
 use supervisor_alerts::rules::{Rules, validate};
 
 pub fn events_dir() -> std::path::PathBuf {
@@ -90,24 +90,8 @@ pub fn settings(rules: &Rules) -> Settings {
     Settings::for_rules(rules)
 }
 
-#[derive(Debug, Clone)]
-pub struct ManualClock(pub Arc<Mutex<DateTime<Utc>>>);
-
-impl ManualClock {
-    pub fn at(s: &str) -> Self {
-        Self(Arc::new(Mutex::new(ts(s))))
-    }
-    pub fn advance(&self, d: TimeDelta) {
-        let mut t = self.0.lock().unwrap();
-        *t += d;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
+#[allow(unused_imports)] // not every test binary moves time
+pub use shared::clock::ManualClock;
 
 /// What a publisher's next calls do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

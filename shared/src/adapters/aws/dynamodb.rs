@@ -107,7 +107,7 @@ fn key(pk: &str, sk: &str) -> AvMap {
 
 /// A conditional write's result: a failed condition is an outcome, not an error; an item over DynamoDB's
 /// 400 KB limit can never be written (permanent: poison, not retry); everything else maps as [`sdk_error`].
-/// A macro because PutItem, UpdateItem and DeleteItem each have their own error type.
+/// A macro because PutItem and UpdateItem each have their own error type.
 macro_rules! write_outcome {
     ($result:expr) => {
         match $result {
@@ -203,18 +203,6 @@ impl ItemStore for DynamoItemStore {
             .await
             .map_err(|e| sdk_error("dynamodb", &e))?;
         out.item.map(from_av).transpose()
-    }
-
-    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> PortResult<WriteOutcome> {
-        let mut req = self.client.delete_item().table_name(&self.table).set_key(Some(key(pk, sk)));
-        if let Some((expr, names, values)) = condition_parts(&condition)? {
-            let uses_pk = expr.contains("#pk");
-            req = req
-                .condition_expression(expr)
-                .set_expression_attribute_names(Some(names_of(names, uses_pk)).filter(|m| !m.is_empty()))
-                .set_expression_attribute_values(Some(values).filter(|m| !m.is_empty()));
-        }
-        write_outcome!(req.send().await)
     }
 
     async fn batch_put(&self, items: Vec<Item>) -> PortResult<()> {

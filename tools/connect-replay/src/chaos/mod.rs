@@ -16,7 +16,7 @@
 //! * the simulator: nothing sent to the on-failure destination, no shard blocked, no panic.
 //!
 //! Every invocation runs under `catch_unwind` (a panic counts, and the simulator sees a function error). Alert
-//! leases are wall-clock in Lambda; here a [`VirtualClock`] advances a fixed step per invocation, standing in for
+//! leases are wall-clock in Lambda; here a [`ManualClock`] advances a fixed step per invocation, standing in for
 //! the time Lambda's retries take, so a claim whose write succeeded but whose answer was lost is taken over after
 //! its lease as in production, not after 90 real seconds.
 //!
@@ -43,9 +43,10 @@ pub use command::{ChaosOptions, Outcome, chaos_in_memory, command, memory_run, p
 pub use days::Days;
 pub use expected::{Expected, digest, reads};
 pub use plans::Plans;
-pub use probes::{Accepted, Ambiguity, ConfirmWatch, VirtualClock, alert_id};
+pub use probes::{Accepted, Ambiguity, ConfirmWatch, alert_id};
 pub use read_back::{ArchiveView, Observed, current_items, observe, read_archive};
 pub use run::{MemoryStores, Run, RunOptions, run};
+pub use shared::clock::ManualClock;
 pub use verdict::{AlertTally, Check, Verdict, judge};
 
 /// The name of the check on second copies of alerts.

@@ -3,36 +3,11 @@
 //! [`Hook`]s of shared's port interceptor.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, TimeDelta, Utc};
 use shared::adapters::intercept::{Answer, Call, Hook};
 use shared::ports::{Message, PortError};
-use supervisor_alerts::delivery::Clock;
-
-/// Wall-clock time for alert leases and TTLs, advanced by the simulator instead of by the wall.
-#[derive(Debug, Clone)]
-pub struct VirtualClock {
-    start: DateTime<Utc>,
-    seconds: Arc<AtomicI64>,
-}
-
-impl VirtualClock {
-    pub fn new(start: DateTime<Utc>) -> Self {
-        Self { start, seconds: Arc::new(AtomicI64::new(0)) }
-    }
-
-    pub fn advance(&self, by: TimeDelta) {
-        self.seconds.fetch_add(by.num_seconds(), Ordering::Relaxed);
-    }
-}
-
-impl Clock for VirtualClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.start + TimeDelta::seconds(self.seconds.load(Ordering::Relaxed))
-    }
-}
 
 /// The alert id a published message carries in its body.
 pub fn alert_id(message: &Message) -> Option<String> {

@@ -21,10 +21,11 @@ use shared::sim::{EsmConfig, Invoke};
 use supervisor_alerts::rules::Rules;
 
 use super::plans::Plans;
-use super::probes::{Accepted, Ambiguity, ConfirmWatch, VirtualClock};
+use super::probes::{Accepted, Ambiguity, ConfirmWatch};
 use crate::app::{self, Stores};
 use crate::generate::{DayConfig, GenRecord};
 use crate::replay::{Functions, Named, ReplayOptions, ReplayStats, replay};
+use shared::clock::ManualClock;
 
 pub type MemoryStores = Stores<MemoryObjectStore, MemoryObjectStore, MemoryItemStore, MemoryItemStore, MemoryPublisher>;
 
@@ -127,7 +128,7 @@ where
         alert_table: Intercepted::new(alert_table, unconfirmed.clone()),
         publisher: Intercepted::new(publisher, ambiguity.clone()),
     };
-    let clock = VirtualClock::new(options.start);
+    let clock = ManualClock::new(options.start);
     let hosts = app::host(faulty, options.format, options.kinds, rules, clock.clone());
     let panics = Arc::new(AtomicUsize::new(0));
     let step = options.clock_step;
@@ -158,13 +159,13 @@ where
 /// A function as the simulator invokes it, under `catch_unwind`, advancing the virtual clock per invocation.
 struct Guarded<'a, H> {
     inner: &'a H,
-    clock: VirtualClock,
+    clock: ManualClock,
     step: TimeDelta,
     panics: Arc<AtomicUsize>,
 }
 
 impl<'a, H> Guarded<'a, H> {
-    fn new(inner: &'a H, clock: &VirtualClock, step: TimeDelta, panics: &Arc<AtomicUsize>) -> Self {
+    fn new(inner: &'a H, clock: &ManualClock, step: TimeDelta, panics: &Arc<AtomicUsize>) -> Self {
         Self { inner, clock: clock.clone(), step, panics: Arc::clone(panics) }
     }
 }
