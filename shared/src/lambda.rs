@@ -28,14 +28,29 @@ macro_rules! use_mimalloc {
 
 /// Keeps the kernel from backing the allocator's arenas with 2 MB transparent huge pages, for this process: mimalloc
 /// reserves large aligned arenas and asks for huge pages, which raised a function's peak RSS for no measurable CPU
-/// gain (BENCHMARKS.md has both figures). Called first in each `main`; the replay tool keeps THP (its heap is large
+/// gain (BENCHMARKS.md has both figures). Called first by [`init`]; the replay tool keeps THP (its heap is large
 /// and long-lived, and it is faster with them). Linux only; if the kernel refuses, nothing else changes.
-pub fn disable_transparent_huge_pages() {
+fn disable_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and changes no memory this process can see.
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
+}
+
+/// The start of every function's init: transparent huge pages off, then logs and metrics for `function`.
+pub fn init(function: &'static str) -> Result<&'static metrics_cloudwatch_embedded::Collector, Error> {
+    disable_transparent_huge_pages();
+    crate::telemetry::init(function)
+}
+
+/// A configuration read at init, or the init error that stops the function: logged (naming the variable) and
+/// returned, so Lambda reports the init failure.
+pub fn configured<T, E: std::fmt::Display>(config: Result<T, E>) -> Result<T, Error> {
+    config.map_err(|e| {
+        tracing::error!(error = %e, "invalid configuration");
+        e.to_string().into()
+    })
 }
 
 /// Runs the Lambda runtime with `processor`. Returns only if the runtime stops.

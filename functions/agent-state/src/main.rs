@@ -11,9 +11,8 @@ use shared::quarantine::ObjectQuarantine;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::lambda::disable_transparent_huge_pages();
-    let metrics = shared::telemetry::init(NAME)?;
-    let config = Config::from_env(&ProcessEnv).map_err(|e| e.to_string())?;
+    let metrics = shared::lambda::init(NAME)?;
+    let config = shared::lambda::configured(Config::from_env(&ProcessEnv))?;
     let cfg = shared::adapters::aws::sdk_config().await;
     let store = DynamoItemStore::new(aws_sdk_dynamodb::Client::new(&cfg), config.table, &INDEXES);
     let quarantine = ObjectQuarantine::new(

@@ -10,12 +10,8 @@ use shared::quarantine::ObjectQuarantine;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::lambda::disable_transparent_huge_pages();
-    let metrics = shared::telemetry::init(NAME)?;
-    let config = Config::from_env(&ProcessEnv).map_err(|e| {
-        tracing::error!(error = %e, "invalid configuration");
-        e.to_string()
-    })?;
+    let metrics = shared::lambda::init(NAME)?;
+    let config = shared::lambda::configured(Config::from_env(&ProcessEnv))?;
     let sdk = shared::adapters::aws::sdk_config().await;
     let s3 = S3ObjectStore::client(&sdk);
     let quarantine =

@@ -14,12 +14,8 @@ use supervisor_alerts::handler::SupervisorAlerts;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::lambda::disable_transparent_huge_pages();
-    let metrics = shared::telemetry::init(NAME)?;
-    let config = Config::from_env(&ProcessEnv).map_err(|e| {
-        tracing::error!(error = %e, "invalid configuration");
-        e.to_string()
-    })?;
+    let metrics = shared::lambda::init(NAME)?;
+    let config = shared::lambda::configured(Config::from_env(&ProcessEnv))?;
     tracing::info!(rules = config.rules.rules.len(), "alert rules loaded");
 
     let cfg = shared::adapters::aws::sdk_config().await;
