@@ -193,40 +193,13 @@ async fn drain_lane<F: Invoke>(
             report.blocked_lanes += 1;
             break;
         }
-        // Take up to `limit` records and at most max_batch_bytes (always at least one record).
-        let mut end = pos;
-        let mut bytes = 0;
-        while end < records.len() && end - pos < limit {
-            let size = records[end].data.len() + records[end].partition_key.len();
-            if end > pos && bytes + size > config.max_batch_bytes {
-                break;
-            }
-            bytes += size;
-            end += 1;
-        }
+        let end = batch_end(&records, pos, limit, config.max_batch_bytes);
         let batch: Vec<KinesisItem> =
             records[pos..end].iter().enumerate().map(|(i, r)| to_item(arn, &shard_id, i, r)).collect();
         report.invocations += 1;
         report.records_delivered += batch.len();
         let outcome = function.invoke(batch).await;
-        let failed_at = match outcome {
-            Ok(resp) => match lowest_reported(&resp, &records[pos..end]) {
-                Ok(None) => None,
-                Ok(Some(offset)) => {
-                    report.partial_failures += 1;
-                    Some((pos + offset, false))
-                }
-                Err(()) => {
-                    report.function_errors += 1;
-                    Some((pos, true))
-                }
-            },
-            Err(_) => {
-                report.function_errors += 1;
-                Some((pos, true))
-            }
-        };
-        match failed_at {
+        match failure_of(outcome, &records[pos..end], pos, &mut report) {
             None => {
                 pos = end;
                 attempts = 0;
@@ -261,6 +234,43 @@ async fn drain_lane<F: Invoke>(
         }
     }
     report
+}
+
+/// The end of the next batch from `pos`: up to `limit` records and at most `max_bytes` (always at least one record).
+fn batch_end(records: &[&SimRecord], pos: usize, limit: usize, max_bytes: usize) -> usize {
+    let mut end = pos;
+    let mut bytes = 0;
+    while end < records.len() && end - pos < limit {
+        let size = records[end].data.len() + records[end].partition_key.len();
+        if end > pos && bytes + size > max_bytes {
+            break;
+        }
+        bytes += size;
+        end += 1;
+    }
+    end
+}
+
+/// Where an invocation of `batch` (starting at `pos`) failed, as Lambda reads its answer: `None` when it succeeded,
+/// else the position to restart from and whether the whole batch failed (a function error or an identifier Lambda
+/// refuses). Counts partial failures and function errors in `report`.
+fn failure_of<E>(
+    outcome: Result<KinesisEventResponse, E>,
+    batch: &[&SimRecord],
+    pos: usize,
+    report: &mut SimReport,
+) -> Option<(usize, bool)> {
+    match outcome.map(|resp| lowest_reported(&resp, batch)) {
+        Ok(Ok(None)) => None,
+        Ok(Ok(Some(offset))) => {
+            report.partial_failures += 1;
+            Some((pos + offset, false))
+        }
+        Ok(Err(())) | Err(_) => {
+            report.function_errors += 1;
+            Some((pos, true))
+        }
+    }
 }
 
 /// The offset (in the batch) of the lowest reported sequence number; `Err` where Lambda would fail the batch
