@@ -12,3 +12,4 @@ pub mod produce;
 pub mod replay;
 pub mod report;
 pub mod sources;
+pub mod summary;
