@@ -28,13 +28,14 @@ cleanup() {
   local status=$?
   trap - EXIT
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    # TERM, not KILL: ministack stops the bootstrap processes it started on the way out.
-    kill -TERM "$server_pid" 2>/dev/null || true
+    # TERM first: ministack stops the bootstrap processes it started on the way out. It leads its own process
+    # group (setsid), so whatever is left of it and its bootstraps is killed as a group.
+    kill -TERM -- "-$server_pid" 2>/dev/null || kill -TERM "$server_pid" 2>/dev/null || true
     for _ in $(seq 100); do
-      kill -0 "$server_pid" 2>/dev/null || break
+      kill -0 -- "-$server_pid" 2>/dev/null || break
       sleep 0.1
     done
-    kill -KILL "$server_pid" 2>/dev/null || true
+    kill -KILL -- "-$server_pid" 2>/dev/null || true
   fi
   if [ "$status" -ne 0 ] || [ "${DEPLOY_EMULATOR_KEEP:-0}" = 1 ]; then
     echo "deploy-emulator: work directory kept: $work (ministack log: $work/ministack.log)" >&2
@@ -44,9 +45,13 @@ cleanup() {
   exit "$status"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 echo "--- building the bootstraps (x86-64 debug: ministack runs them natively) and connect-replay"
-cargo build -q -p contact-archiver -p agent-state -p supervisor-alerts -p connect-replay --bins
+# Two builds: the bootstraps with their own features (no `testing`, as SAM builds them), then the replay tool.
+cargo build -q -p contact-archiver -p agent-state -p supervisor-alerts --bins
+cargo build -q -p connect-replay --bins
 bin="$root/target/debug"
 
 echo "--- the day and its oracle (the local replay of the same records)"
@@ -67,22 +72,34 @@ echo "--- ministack on 127.0.0.1"
 port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$work/tmp" "$work/state" "$work/s3"
 (
+  # Nothing may leave the machine: no per-service endpoint, profile or proxy that the bootstraps (which inherit
+  # ministack's environment) or boto3 could use instead of the emulator.
+  for var in $(env | sed -n 's/^\(AWS_ENDPOINT_URL_[A-Z0-9_]*\)=.*/\1/p'); do unset "$var"; done
+  unset AWS_PROFILE AWS_SESSION_TOKEN HTTP_PROXY HTTPS_PROXY ALL_PROXY http_proxy https_proxy all_proxy
+  export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost AWS_EC2_METADATA_DISABLED=true
   export BIND_HOST=127.0.0.1 GATEWAY_PORT="$port" MINISTACK_HOST=127.0.0.1
   # Every bootstrap inherits this, so the functions call the emulator and nothing else.
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   export MINISTACK_REGION=us-east-1 PERSIST_STATE=0 S3_PERSIST=0 LOG_LEVEL=INFO
   export STATE_DIR="$work/state" S3_DATA_DIR="$work/s3" TMPDIR="$work/tmp"
   export IOT_MTLS_ENABLED=0 SFTP_ENABLED=0
-  exec "$root/.venv-ministack/bin/ministack" </dev/null >"$work/ministack.log" 2>&1
+  exec setsid "$root/.venv-ministack/bin/ministack" </dev/null >"$work/ministack.log" 2>&1
 ) &
 server_pid=$!
+ready=0
 for _ in $(seq 150); do
-  if "$python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/_ministack/health', timeout=1)" 2>/dev/null; then
+  if NO_PROXY=127.0.0.1 "$python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/_ministack/health', timeout=1)" 2>/dev/null; then
+    ready=1
     break
   fi
   kill -0 "$server_pid" 2>/dev/null || { echo "deploy-emulator: ministack exited" >&2; tail -20 "$work/ministack.log" >&2; exit 1; }
   sleep 0.2
 done
+if [ "$ready" != 1 ]; then
+  echo "deploy-emulator: ministack did not answer on 127.0.0.1:$port within 30 s" >&2
+  tail -20 "$work/ministack.log" >&2
+  exit 1
+fi
 
 echo "--- deploying and checking each topology"
 "$python" scripts/emulator_deploy.py --endpoint "http://127.0.0.1:$port" --day "$work/day.jsonl" \

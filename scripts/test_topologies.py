@@ -233,6 +233,23 @@ def test_the_same_arn_for_two_kinds_is_one_stream(template: dict, arns: dict, gr
     check_topology(Stack(template, params), groups, True, passed)
 
 
+def test_the_one_stream_layout_refuses_a_second_segment_stream(template: dict) -> None:
+    stack = Stack(template, {
+        "StreamLayout": "one-stream",
+        "ContactRecordStreamArn": ARN.format("a"),
+        "ContactLensStreamArn": ARN.format("b"),
+    })
+    assert len(stack.rules_hold()) == 1
+
+
+def test_segments_switched_off_are_not_read_even_on_the_agent_event_stream(template: dict) -> None:
+    stack = Stack(template, {
+        "ContactRecordStreamArn": ARN.format("x"), "AgentEventStreamArn": ARN.format("y"),
+        "ContactLensStreamArn": ARN.format("y"), "ContactLensSegments": "false", "ArchiveSegments": "true",
+    })
+    assert mapped_streams(stack)["contact-archiver"] == [ARN.format("x")]
+
+
 def test_a_shared_layout_refuses_a_second_agent_event_stream(template: dict) -> None:
     stack = Stack(template, {
         "StreamLayout": "contact-records-and-agent-events",

@@ -43,7 +43,7 @@ pub enum Disposition {
     /// Invalid input: quarantine it and move on, never retry it.
     Poison(InvalidReason),
     /// Valid input that a store refused for good (a permanent [`PortError`], e.g. an item over DynamoDB's size
-    /// limit, an access denied): retrying cannot help, so it is quarantined like poison and counted apart.
+    /// limit or a validation error): retrying cannot help, so it is quarantined like poison and counted apart.
     Refused(PortError),
     /// Not done because of a transient failure: report it so Lambda delivers it again.
     Retry(PortError),
@@ -351,8 +351,16 @@ impl KeyRun {
         self.stopped.is_none()
     }
 
-    /// The next record's disposition; a retry stops the key. Returns whether the key goes on.
+    /// The next record's disposition; a retry stops the key, and once it has stopped every later record of the key
+    /// retries too (whatever the caller says, but for invalid input, which is quarantined wherever it stands).
+    /// Returns whether the key goes on.
     pub fn push(&mut self, disposition: Disposition) -> bool {
+        let disposition = match (&self.stopped, disposition) {
+            (Some(error), d) if !matches!(d, Disposition::Poison(_) | Disposition::Retry(_)) => {
+                Disposition::Retry(error.clone())
+            }
+            (_, d) => d,
+        };
         if let Disposition::Retry(error) = &disposition {
             self.stop(error.clone());
         }

@@ -95,6 +95,22 @@ fn after_a_retry_the_keys_later_records_retry_too_with_its_error() {
 }
 
 #[test]
+fn once_a_key_stopped_a_later_record_retries_whatever_the_caller_says_but_poison() {
+    let throttled = PortError::transient("dynamodb", "throttled");
+    let mut key = KeyRun::new(4);
+    assert!(!key.push(Disposition::Retry(throttled.clone())));
+    key.push(Disposition::Done);
+    key.push(Disposition::Stale);
+    key.push(Disposition::Poison(shared::InvalidReason::Empty));
+    let d = key.finish();
+    assert_eq!(
+        d[..3],
+        [Disposition::Retry(throttled.clone()), Disposition::Retry(throttled.clone()), Disposition::Retry(throttled)]
+    );
+    assert!(matches!(d[3], Disposition::Poison(_)), "invalid input is quarantined wherever it stands");
+}
+
+#[test]
 fn a_key_that_did_not_decide_every_record_retries_the_rest() {
     let mut key = KeyRun::new(2);
     key.push(Disposition::Done);
