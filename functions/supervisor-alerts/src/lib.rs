@@ -2,6 +2,7 @@
 //! real-time segments, and publishes each alert exactly once to SNS for the right supervisor.
 //!
 //! * [`rules`] — the rules document (schema, validation); see `RULES.md`.
+//! * [`facts`] — what is known about an alert's agent and contact.
 //! * [`scope`] — whom a rule is about, and whether an alert's facts are in it.
 //! * [`engine`] — pure evaluation: records (+ state) → alert candidates with deterministic keys.
 //! * [`state`] — the `ALERT_STATE_TABLE` items: claims, cooldowns, contact→agent joins, windows.
@@ -13,6 +14,7 @@ pub mod alert;
 pub mod config;
 pub mod delivery;
 pub mod engine;
+pub mod facts;
 pub mod handler;
 pub mod rules;
 pub mod scope;

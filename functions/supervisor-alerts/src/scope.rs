@@ -1,7 +1,7 @@
 //! Who a rule is about ([`Scope`]) and whether an alert's [`Facts`] are in it. The document form of a scope (its
 //! keys and their messages) is read with the rest of the rules document in `rules::schema`.
 
-use crate::engine::Facts;
+use crate::facts::Facts;
 
 /// Who a rule is about. Every non-empty list is a condition (all must hold); a list holds when any of its entries
 /// equals the value (case-insensitive). An empty scope matches everything.

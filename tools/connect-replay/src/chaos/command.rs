@@ -5,10 +5,11 @@ use std::time::{Duration, Instant};
 use supervisor_alerts::rules::Rules;
 
 use super::expected::Expected;
+use super::outcome::Verdict;
 use super::plans::Plans;
 use super::read_back::{Observed, current_items, observe};
 use super::run::{MemoryStores, Run, RunOptions, run};
-use super::verdict::{Verdict, judge};
+use super::verdict::judge;
 use crate::app::{self, AppResult};
 use crate::generate::{DayConfig, GenRecord};
 

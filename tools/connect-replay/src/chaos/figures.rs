@@ -3,10 +3,10 @@
 use std::sync::atomic::Ordering;
 
 use super::expected::Expected;
+use super::outcome::{AlertTally, Verdict};
 use super::plans::Plans;
 use super::read_back::Observed;
 use super::run::Run;
-use super::verdict::{AlertTally, Verdict};
 use crate::app;
 
 type Rows = Vec<(String, String)>;

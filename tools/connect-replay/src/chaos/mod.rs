@@ -32,6 +32,7 @@ mod command;
 mod days;
 mod expected;
 mod figures;
+mod outcome;
 mod plans;
 mod probes;
 mod read_back;
@@ -42,12 +43,13 @@ pub use crate::app::{QUARANTINE_PREFIX, Stores};
 pub use command::{ChaosOptions, Outcome, chaos_in_memory, command, memory_run, print};
 pub use days::Days;
 pub use expected::{Expected, digest, reads};
+pub use outcome::{AlertTally, Check, Verdict};
 pub use plans::Plans;
 pub use probes::{Accepted, Ambiguity, ConfirmWatch, alert_id};
 pub use read_back::{ArchiveView, Observed, current_items, observe, read_archive};
 pub use run::{MemoryStores, Run, RunOptions, run};
 pub use shared::clock::ManualClock;
-pub use verdict::{AlertTally, Check, Verdict, judge};
+pub use verdict::judge;
 
 /// The name of the check on second copies of alerts.
 pub const DUPLICATES_CHECK: &str = "alerts: no duplicate other than after an ambiguous publish";
