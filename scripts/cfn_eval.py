@@ -24,6 +24,22 @@ PSEUDO = {
 }
 
 
+def kinds_read(function: str, params: dict[str, str], segments: bool = True) -> set[str]:
+    """The record kinds a function must read (`contact-records`, `agent-events`, `segments`), from its job and the
+    archive switches: the tests' expectation of what the template should map, written once for the topology
+    evaluation and the emulator deployment."""
+    if function == "agent-state":
+        return {"agent-events"}
+    if function == "supervisor-alerts":
+        return {"contact-records", "agent-events"} | ({"segments"} if segments else set())
+    kinds = {"contact-records"}
+    if params.get("ArchiveAgentEvents") == "true":
+        kinds.add("agent-events")
+    if params.get("ArchiveSegments") == "true" and segments:
+        kinds.add("segments")
+    return kinds
+
+
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     """template.yaml as cfn-lint decodes it (short-form intrinsics become long forms), as plain JSON types."""
     from cfnlint.decode import cfn_yaml  # type: ignore[import-untyped]

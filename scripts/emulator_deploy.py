@@ -39,6 +39,7 @@ from typing import Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
+from cfn_eval import kinds_read  # scripts/ is on the path: this file is run as a script from there
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE_BUCKET = "deploy-emulator-code"
@@ -63,16 +64,6 @@ TOPOLOGIES: dict[str, dict[str, Any]] = {
         "groups": {"contact-records": "r", "agent-events": "r", "segments": "r"},
     },
 }
-# Which kinds each function reads (the streams it must map follow from the topology).
-READS = {
-    "contact-archiver": lambda p: {"contact-records"}
-    | ({"agent-events"} if p.get("ArchiveAgentEvents") == "true" else set())
-    | ({"segments"} if p.get("ArchiveSegments") == "true" else set()),
-    "agent-state": lambda p: {"agent-events"},
-    "supervisor-alerts": lambda p: set(KINDS),
-}
-
-
 class Checks:
     def __init__(self) -> None:
         self.failed: list[str] = []
@@ -261,7 +252,7 @@ def run_topology(c, endpoint, name, spec, args, template_body, oracle, checks) -
                 if m["FunctionArn"].split(":")[-1] in functions.values()]
     for function, fn_name in functions.items():
         mapped = sorted(m["EventSourceArn"] for m in mappings if m["FunctionArn"].split(":")[-1] == fn_name)
-        wanted = sorted({streams[k] for k in READS[function](parameters)})
+        wanted = sorted({streams[k] for k in kinds_read(function, parameters)})
         checks.check(f"{name}: {function} has one mapping per distinct stream it needs", mapped == wanted,
                      f"{mapped} != {wanted}")
     groups = spec["groups"]
@@ -333,13 +324,18 @@ def run_topology(c, endpoint, name, spec, args, template_body, oracle, checks) -
 
     got_q = quarantined(objects)
     for function in FUNCTIONS:
-        reads = {streams[k] for k in READS[function](parameters)}
-        wanted = Counter(data for kind, data in oracle["invalid"] if streams[kind] in reads)
+        wanted = expected_quarantine(function, oracle, parameters, streams)
         got = Counter(e["dataBase64"] for e in got_q.get(function, []))
         checks.check(f"{name}: {function} quarantined exactly the invalid records of its streams ({sum(wanted.values())})",
                      got == wanted, f"got {sum(got.values())}, want {sum(wanted.values())}; reasons "
                      f"{Counter(e['reasonCode'] for e in got_q.get(function, []))}")
     return {"deploy_s": deployed, "produce_s": produced, "records_per_s": rate, "settle_s": settled}
+
+
+def expected_quarantine(function, oracle, parameters, streams) -> Counter:
+    """The invalid records (their data) on the streams `function` reads: what it must have quarantined, each once."""
+    reads = {streams[k] for k in kinds_read(function, parameters)}
+    return Counter(data for kind, data in oracle["invalid"] if streams[kind] in reads)
 
 
 def expectations_met(objects, alerts, got_board, oracle, parameters, streams) -> bool:
@@ -353,8 +349,7 @@ def expectations_met(objects, alerts, got_board, oracle, parameters, streams) ->
             return False
     got_q = quarantined(objects)
     for function in FUNCTIONS:
-        reads = {streams[k] for k in READS[function](parameters)}
-        wanted = Counter(data for kind, data in oracle["invalid"] if streams[kind] in reads)
+        wanted = expected_quarantine(function, oracle, parameters, streams)
         if Counter(e["dataBase64"] for e in got_q.get(function, [])) != wanted:
             return False
     return True

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cfn_eval import Stack, load_template  # noqa: E402
+from cfn_eval import Stack, kinds_read, load_template  # noqa: E402
 
 CR, AE, CL = "contact-records", "agent-events", "segments"
 ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/{}"
@@ -49,20 +49,6 @@ LAYOUTS = {
 @pytest.fixture(scope="module")
 def template() -> dict:
     return load_template()
-
-
-def needs(function: str, params: dict[str, str], segments: bool) -> set[str]:
-    """The kinds a function must read, from its job and the archive switches."""
-    if function == "agent-state":
-        return {AE}
-    if function == "supervisor-alerts":
-        return {CR, AE} | ({CL} if segments else set())
-    kinds = {CR}
-    if params.get("ArchiveAgentEvents") == "true":
-        kinds.add(AE)
-    if params.get("ArchiveSegments") == "true" and segments:
-        kinds.add(CL)
-    return kinds
 
 
 def scenario_params(layout: str, passed_in: bool, segments: bool) -> dict[str, str]:
@@ -122,7 +108,7 @@ def check_topology(stack: Stack, expected_groups: dict[str, str], segments: bool
     mapped = mapped_streams(stack)
     for function, streams in mapped.items():
         assert len(streams) == len(set(streams)), f"{function} has two mappings on one stream: {streams}"
-        wanted = {kinds[k] for k in needs(function, params, segments)}
+        wanted = {kinds[k] for k in kinds_read(function, params, segments)}
         assert set(streams) == wanted, f"{function} reads {sorted(streams)}, should read {sorted(wanted)}"
 
     # Enhanced fan-out: one consumer per mapping, on that mapping's stream, with a name unique on the stream.
