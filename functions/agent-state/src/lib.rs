@@ -12,6 +12,8 @@ pub mod config;
 pub mod handler;
 pub mod state;
 pub mod table;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod work;
 
 pub use handler::AgentState;
