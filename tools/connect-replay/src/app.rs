@@ -33,6 +33,10 @@ pub type AppResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 /// The sample rules the demo uses (they ship with the tool).
 pub const DEMO_RULES: &str = include_str!("../rules.demo.json");
 
+/// The board settings `demo --serve` uses (shipped with the tool): Break amber after 10 minutes and red after 15,
+/// so the demo day's long breaks turn red.
+pub const DEMO_BOARD: &str = include_str!("../board.demo.json");
+
 /// File names inside a local output directory.
 pub const ARCHIVE_DIR: &str = "archive";
 pub const AGENT_TABLE_FILE: &str = "agent-state.json";

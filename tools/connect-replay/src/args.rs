@@ -33,6 +33,35 @@ pub(crate) enum Format {
     Envelopes,
 }
 
+/// `demo --serve`: the live board while the day replays in board time.
+#[derive(clap::Args, Clone)]
+pub(crate) struct ServeArgs {
+    /// Serve the wallboard page and its API on 127.0.0.1 while the day replays at --speed, and keep serving after.
+    #[arg(long)]
+    pub(crate) serve: bool,
+    /// With --serve: board seconds per real second (60: an 8-hour shift in 8 minutes).
+    #[arg(long, default_value_t = 60.0, value_parser = speed)]
+    pub(crate) speed: f64,
+    /// With --serve: the port on 127.0.0.1 (0: any free port; the address is printed).
+    #[arg(long, default_value_t = 8080)]
+    pub(crate) port: u16,
+    /// With --serve: the page's settings (title, poll_seconds, stale_seconds, thresholds) as JSON; default: the
+    /// demo's board.demo.json shipped with the tool. OIDC_ISSUER / OIDC_CLIENT_ID / OIDC_SCOPE in the environment
+    /// make the page log in (for testing the page behind an authorizer; this server checks no token).
+    #[arg(long)]
+    pub(crate) board_config: Option<PathBuf>,
+    /// With --serve: stop once the day is replayed instead of serving on.
+    #[arg(long)]
+    pub(crate) exit_after_replay: bool,
+}
+
+fn speed(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.1..=100_000.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s}: a speed from 0.1 to 100000")),
+    }
+}
+
 #[derive(clap::Args, Clone)]
 pub(crate) struct DayArgs {
     /// Agents on shift.
@@ -87,6 +116,8 @@ pub(crate) enum Command {
         /// Alert rules (default: the demo rules shipped with the tool).
         #[arg(long)]
         rules: Option<PathBuf>,
+        #[command(flatten)]
+        serve: ServeArgs,
         #[arg(long)]
         quiet: bool,
     },

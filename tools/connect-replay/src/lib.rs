@@ -11,5 +11,6 @@ pub mod io;
 pub mod produce;
 pub mod replay;
 pub mod report;
+pub mod serve;
 pub mod sources;
 pub mod summary;

@@ -6,12 +6,12 @@ shared::use_mimalloc!();
 
 mod args;
 
-use args::{Backend, Cli, Command, DayArgs, Format, RulesCommand};
+use args::{Backend, Cli, Command, DayArgs, Format, RulesCommand, ServeArgs};
 use clap::Parser;
 use connect_replay::app::{self, AppResult, Local};
 use connect_replay::generate::{DayConfig, DayGenerator, Stream};
-use connect_replay::replay::ReplayOptions;
-use connect_replay::{chaos, io, produce, report, sources};
+use connect_replay::replay::{Pace, ReplayClock, ReplayOptions};
+use connect_replay::{chaos, generate, io, produce, report, serve, sources};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -34,7 +34,7 @@ fn main() -> std::process::ExitCode {
 
 async fn dispatch(command: Command) -> AppResult<()> {
     match command {
-        Command::Demo { day, out, rules, quiet } => demo(day, &out, rules.as_deref(), quiet).await,
+        Command::Demo { day, out, rules, serve, quiet } => demo(day, &out, rules.as_deref(), serve, quiet).await,
         Command::Generate { day, records, format, out, batch } => generate(day, records, format, &out, batch),
         Command::Run { source, backend, out, keep, rules, window, quiet } => {
             run(source, backend, &out, keep, rules.as_deref(), window, quiet).await
@@ -196,11 +196,15 @@ fn print_alerts(alerts: &[serde_json::Value]) {
     }
 }
 
-async fn demo(day: DayArgs, out: &Path, rules: Option<&Path>, quiet: bool) -> AppResult<()> {
+async fn demo(day: DayArgs, out: &Path, rules: Option<&Path>, serve: ServeArgs, quiet: bool) -> AppResult<()> {
     let rules = app::load_rules(rules)?;
     let local = Local::open(out, true)?;
     let mut generator = DayGenerator::new(day.config());
     let records: Vec<_> = generator.by_ref().collect();
+    let mut options = ReplayOptions::default();
+    if serve.serve {
+        options.pace = Some(live_board(&serve, &local, records.iter().map(|r| r.at).min()).await?);
+    }
     let truth = generator.truth().clone();
     if !quiet {
         println!(
@@ -212,7 +216,8 @@ async fn demo(day: DayArgs, out: &Path, rules: Option<&Path>, quiet: bool) -> Ap
         );
     }
     let total = records.len() as u64;
-    let outcome = local.run(records.into_iter(), rules, &ReplayOptions::default(), Some(total), true, quiet).await?;
+    // A paced replay draws no progress bar: the board is the progress.
+    let outcome = local.run(records.into_iter(), rules, &options, Some(total), true, quiet || serve.serve).await?;
     let alerts = local.alerts()?;
     let board = local.board();
     let mut rows = app::summary_rows(&outcome);
@@ -244,7 +249,44 @@ async fn demo(day: DayArgs, out: &Path, rules: Option<&Path>, quiet: bool) -> Ap
     std::fs::write(&path, html)?;
     println!("\nReport: {}", path.display());
     println!("Archive: {}   Alerts: {}", out.join(app::ARCHIVE_DIR).display(), out.join(app::ALERTS_FILE).display());
+    if serve.serve && !serve.exit_after_replay {
+        println!("Replay finished. The board stays up until you stop this command (Ctrl-C).");
+        flush();
+        std::future::pending::<()>().await;
+    }
     Ok(())
+}
+
+/// Starts the local board for `demo --serve` and returns the pace the replay keeps: board time starts at the
+/// day's first record and runs at --speed; each window is one real second of it.
+async fn live_board(serve: &ServeArgs, local: &Local, first: Option<chrono::DateTime<chrono::Utc>>) -> AppResult<Pace> {
+    let page = match &serve.board_config {
+        Some(path) => agent_board::config::PageConfig::from_json(&std::fs::read_to_string(path)?)
+            .map_err(|e| format!("{}: {e}", path.display()))?,
+        None => agent_board::config::PageConfig::from_json(app::DEMO_BOARD)?,
+    };
+    let page = agent_board::config::PageConfig {
+        auth: agent_board::config::auth_from_env(&shared::config::ProcessEnv)?,
+        ..page
+    };
+    let clock = ReplayClock::new(first.unwrap_or_else(chrono::Utc::now), serve.speed);
+    let listener = serve::bind(serve.port).await.map_err(|e| format!("127.0.0.1:{}: {e}", serve.port))?;
+    let address = listener.local_addr()?;
+    let service = serve::board_service(local.agent_table.clone(), clock, serve.speed, page, generate::instance_arn());
+    tokio::spawn(serve::serve(listener, std::sync::Arc::new(service)));
+    println!("Board: http://{address}/");
+    println!("Replaying the day at {}x: {} of board time per real second.", serve.speed, humanize(serve.speed));
+    flush();
+    let tick = chrono::TimeDelta::milliseconds((serve.speed * 1000.0) as i64).max(chrono::TimeDelta::milliseconds(1));
+    Ok(Pace { clock, tick })
+}
+
+fn humanize(seconds: f64) -> String {
+    if seconds >= 120.0 { format!("{:.0} min", seconds / 60.0) } else { format!("{seconds:.0} s") }
+}
+
+fn flush() {
+    let _ = std::io::Write::flush(&mut std::io::stdout());
 }
 
 /// (ContactId, LastUpdateTimestamp) of every archived contact record.

@@ -7,9 +7,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::Instant;
+
+use chrono::{DateTime, TimeDelta, Utc};
 
 use aws_lambda_events::streams::KinesisEventResponse;
 use shared::batch::{BatchReport, Processor, run_items};
+use shared::clock::Clock;
 use shared::kinesis::KinesisItem;
 use shared::quarantine::Quarantine;
 use shared::sim::{EsmConfig, Invoke, SimReport, SimStream, drain};
@@ -55,6 +59,43 @@ pub struct ReplayOptions {
     pub esm: EsmConfig,
     /// Whether the archiver is attached to the agent-event and segment streams too (not only contact records).
     pub archive_all_streams: bool,
+    /// Replay in board time instead of as fast as possible (`demo --serve`): each window holds the records of one
+    /// `tick` of board time and is delivered when the clock reaches its end, so nothing shows before it happened.
+    pub pace: Option<Pace>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    pub clock: ReplayClock,
+    pub tick: TimeDelta,
+}
+
+/// Board time during a paced replay: `start` at the instant the replay began, then `speed` board seconds per real
+/// second. Clones share the origin.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayClock {
+    pub origin: Instant,
+    pub start: DateTime<Utc>,
+    pub speed: f64,
+}
+
+impl ReplayClock {
+    pub fn new(start: DateTime<Utc>, speed: f64) -> Self {
+        Self { origin: Instant::now(), start, speed }
+    }
+
+    /// The real instant at which board time reaches `at` (now, if it has already).
+    pub fn instant_of(&self, at: DateTime<Utc>) -> Instant {
+        let board = (at - self.start).to_std().unwrap_or_default();
+        self.origin + board.div_f64(self.speed)
+    }
+}
+
+impl Clock for ReplayClock {
+    fn now(&self) -> DateTime<Utc> {
+        let real = self.origin.elapsed().mul_f64(self.speed);
+        self.start + TimeDelta::from_std(real).unwrap_or(TimeDelta::MAX)
+    }
 }
 
 impl Default for ReplayOptions {
@@ -64,6 +105,7 @@ impl Default for ReplayOptions {
             shards: 2,
             esm: EsmConfig { batch_size: 500, ..EsmConfig::default() },
             archive_all_streams: true,
+            pace: None,
         }
     }
 }
@@ -118,7 +160,19 @@ where
         Stream::ALL.iter().map(|s| (*s, SimStream::new(s.arn(), options.shards))).collect();
     while records.peek().is_some() {
         window.clear();
-        window.extend(records.by_ref().take(options.window.max(1)));
+        match &options.pace {
+            None => window.extend(records.by_ref().take(options.window.max(1))),
+            Some(pace) => {
+                let Some(first) = records.peek().map(|r| r.at) else { break };
+                let end = first.max(pace.clock.now()) + pace.tick;
+                while window.len() < options.window.max(1)
+                    && let Some(r) = records.next_if(|r| r.at < end)
+                {
+                    window.push(r);
+                }
+                tokio::time::sleep_until(pace.clock.instant_of(end).into()).await;
+            }
+        }
         progress(&window);
         streams.values_mut().for_each(SimStream::clear);
         for r in &window {

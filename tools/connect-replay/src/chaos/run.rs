@@ -140,6 +140,7 @@ where
         shards: options.shards,
         esm: options.esm.clone(),
         archive_all_streams: true,
+        pace: None,
     };
     let started = Instant::now();
     let functions = Functions { archiver: &archiver, agent_state: &agent_state, alerts: &alerts };
