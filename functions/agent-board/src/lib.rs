@@ -8,6 +8,8 @@
 pub mod board;
 pub mod config;
 pub mod service;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use service::BoardService;
 

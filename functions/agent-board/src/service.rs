@@ -31,6 +31,9 @@ pub struct Stats {
     pub cache_hits: AtomicU64,
 }
 
+/// An instance's agents and when they were read.
+type Cached = (Instant, Arc<Vec<AgentView>>);
+
 pub struct BoardService<S, C> {
     store: S,
     /// The board's "now": the wall clock in Lambda, the replay's clock locally (where an hour may pass in a
@@ -42,7 +45,7 @@ pub struct BoardService<S, C> {
     config_json: Vec<u8>,
     default_instance: Option<String>,
     cache_for: Duration,
-    cache: tokio::sync::Mutex<HashMap<String, (Instant, Arc<Vec<AgentView>>)>>,
+    cache: tokio::sync::Mutex<HashMap<String, Cached>>,
     pub stats: Stats,
 }
 
