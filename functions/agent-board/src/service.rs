@@ -46,6 +46,7 @@ pub struct BoardService<S, C> {
     default_instance: Option<String>,
     cache_for: Duration,
     cache: tokio::sync::Mutex<HashMap<String, Cached>>,
+    rendered: std::sync::Mutex<HashMap<String, Arc<Rendered>>>,
     pub stats: Stats,
 }
 
@@ -63,6 +64,7 @@ impl<S: ItemStore, C: Clock> BoardService<S, C> {
             default_instance,
             cache_for,
             cache: tokio::sync::Mutex::new(HashMap::new()),
+            rendered: std::sync::Mutex::new(HashMap::new()),
             stats: Stats::default(),
         }
     }
@@ -126,8 +128,41 @@ impl<S: ItemStore, C: Clock> BoardService<S, C> {
             Err(e) => return e,
         };
         let filters = Filters::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let body = board::board(&instance, &agents, &filters);
-        self.json(&body, headers)
+        // Screens showing the same view of the same read share one rendering: body, tag and compressed body are
+        // made once per read and view, so a cached poll costs a lookup (and a 304 not even a copy).
+        let key = format!("{instance}\n{filters:?}");
+        let rendered = {
+            let mut cache = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
+            match cache.get(&key) {
+                Some(r) if Arc::ptr_eq(&r.agents, &agents) => Arc::clone(r),
+                _ => {
+                    let body = board::board(&instance, &agents, &filters);
+                    let Ok(plain) = serde_json::to_vec(&body) else {
+                        return error(StatusCode::INTERNAL_SERVER_ERROR, "the board could not be serialised");
+                    };
+                    let r = Arc::new(Rendered {
+                        agents: Arc::clone(&agents),
+                        etag: etag(&plain),
+                        gzip: gzip(&plain),
+                        plain,
+                    });
+                    if cache.len() >= 64 {
+                        cache.clear();
+                    }
+                    cache.insert(key, Arc::clone(&r));
+                    r
+                }
+            }
+        };
+        self.tagged(&rendered.etag, headers, || {
+            if accepts_gzip(headers)
+                && let Some(gz) = &rendered.gzip
+            {
+                compressed(gz.clone(), "application/json")
+            } else {
+                with_type(rendered.plain.clone(), "application/json")
+            }
+        })
     }
 
     async fn history(&self, agent_id: &str, query: &str, headers: &HeaderMap) -> Answer {
@@ -208,16 +243,20 @@ impl<S: ItemStore, C: Clock> BoardService<S, C> {
             Ok(b) => b,
             Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &format!("serialising: {e}")),
         };
-        let etag = etag(&bytes);
-        let mut response = if matches(headers, &etag) {
+        self.tagged(&etag(&bytes), headers, || encoded(bytes, "application/json", headers))
+    }
+
+    /// 304 when `If-None-Match` names `etag`, else `body()`; with the tag, caching and board-clock headers.
+    fn tagged(&self, etag: &str, headers: &HeaderMap, body: impl FnOnce() -> Answer) -> Answer {
+        let mut response = if matches(headers, etag) {
             let mut r = Response::new(Vec::new());
             *r.status_mut() = StatusCode::NOT_MODIFIED;
             r
         } else {
-            encoded(bytes, "application/json", headers)
+            body()
         };
         let h = response.headers_mut();
-        h.insert(header::ETAG, value(&etag));
+        h.insert(header::ETAG, value(etag));
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
         h.insert("x-board-clock", value(&canonical(&self.clock.now())));
@@ -257,23 +296,42 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
     )
 }
 
+/// A board as sent for one read and view.
+struct Rendered {
+    /// The read it was made from (compared by pointer: a new read is a new rendering).
+    agents: Arc<Vec<AgentView>>,
+    etag: String,
+    plain: Vec<u8>,
+    gzip: Option<Vec<u8>>,
+}
+
+/// `body` gzip-compressed, when it is worth it (1 KiB or more).
+fn gzip(body: &[u8]) -> Option<Vec<u8>> {
+    if body.len() < 1024 {
+        return None;
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::default());
+    gz.write_all(body).and_then(|()| gz.finish()).ok()
+}
+
 /// The body, gzip-compressed when the client accepts it and it is worth it.
 fn encoded(body: Vec<u8>, content_type: &'static str, headers: &HeaderMap) -> Answer {
-    let mut response = if body.len() >= 1024 && accepts_gzip(headers) {
-        let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::default());
-        match gz.write_all(&body).and_then(|()| gz.finish()) {
-            Ok(compressed) => {
-                let mut r = Response::new(compressed);
-                r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-                r
-            }
-            Err(_) => Response::new(body),
-        }
-    } else {
-        Response::new(body)
-    };
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
+    match accepts_gzip(headers).then(|| gzip(&body)).flatten() {
+        Some(gz) => compressed(gz, content_type),
+        None => with_type(body, content_type),
+    }
+}
+
+fn compressed(gz: Vec<u8>, content_type: &'static str) -> Answer {
+    let mut r = with_type(gz, content_type);
+    r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    r
+}
+
+fn with_type(body: Vec<u8>, content_type: &'static str) -> Answer {
+    let mut r = Response::new(body);
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
 }
 
 fn static_body(body: Vec<u8>, content_type: &'static str, headers: &HeaderMap) -> Answer {
