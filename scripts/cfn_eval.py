@@ -1,9 +1,10 @@
 """A small evaluator of template.yaml under chosen parameter values: conditions, the active resources, and the
 intrinsic functions that decide which stream a mapping or consumer reads.
 
-It is the part of CloudFormation the topology tests need, no more: Fn::Equals / And / Or / Not / Condition in
-conditions; Ref, Fn::If, Fn::GetAtt, Fn::Sub and AWS::NoValue in values. A GetAtt of a resource that
-is not created under the parameters raises, as CloudFormation would refuse it.
+It is the part of CloudFormation the topology and board tests need, no more: Fn::Equals / And / Or / Not /
+Condition in conditions; Ref (a CommaDelimitedList parameter as its list), Fn::If, Fn::GetAtt, Fn::Sub, Fn::Join,
+Fn::Split, Fn::Select and AWS::NoValue in values. A GetAtt of a resource that is not created under the parameters
+raises, as CloudFormation would refuse it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ PSEUDO = {
     "AWS::Region": "us-east-1",
     "AWS::AccountId": "123456789012",
     "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/stack/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
 }
 
 
@@ -124,6 +127,8 @@ class Stack:
                 if arg in PSEUDO:
                     return PSEUDO[arg]
                 if arg in self.params:
+                    if self.template["Parameters"][arg].get("Type") == "CommaDelimitedList":
+                        return self.params[arg].split(",")
                     return self.params[arg]
                 self._require(arg)
                 return f"ref:{arg}"
@@ -142,7 +147,22 @@ class Stack:
                     text,
                 )
                 return rendered.replace("${!", "${")  # ${!Literal} renders as ${Literal}
+            if fn == "Fn::Join":
+                delimiter, parts = arg
+                return delimiter.join(str(p) for p in self._list(parts))
+            if fn == "Fn::Split":
+                delimiter, text = arg
+                return str(self.value(text)).split(delimiter)
+            if fn == "Fn::Select":
+                index, parts = arg
+                return self._list(parts)[int(self.value(index))]
         return {k: self.value(v) for k, v in expr.items() if self.value(v) is not NO_VALUE}
+
+    def _list(self, expr: Any) -> list[Any]:
+        value = self.value(expr)
+        if not isinstance(value, list):
+            raise ValueError(f"not a list: {expr!r} is {value!r}")
+        return value
 
     def _sub(self, name: str) -> Any:
         if "." in name:

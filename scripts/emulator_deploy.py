@@ -14,7 +14,13 @@ UseEnhancedFanOut=false (the emulator has no stream consumers); an SQS queue is 
 - the agent board (status, activity, newest event per agent) equals the oracle's;
 - the alerts in the queue are the oracle's alerts, each once;
 - each function quarantined exactly the invalid records of the streams it reads (so on a mixed stream no valid
-  record of another kind is quarantined: each function does only its own work).
+  record of another kind is quarantined: each function does only its own work);
+- the agent board's API (check_board): the page and config.json public, config.json naming the stack's user pool
+  and client; /api/ refused (401) without a token or with a forged one, and any other method or path 404; then a
+  user signs in through the user pool's hosted sign-in (authorization code + PKCE, redirect to the board URL, as
+  the page does) and with that access token reads the board (the table's agents of the instance) and an agent's
+  history, while a token of another client of the same pool is refused. ministack signs Cognito tokens only with
+  the `cryptography` package installed; without it that part is skipped and says so.
 
 What ministack does not model (enhanced fan-out, partial batch responses, bisect, retry limits, the on-failure
 destination, KMS, IAM, TTL) is covered by other tests; the README lists which.
@@ -25,13 +31,18 @@ from __future__ import annotations
 import argparse
 import base64
 import gzip
+import hashlib
+import http.client
+import importlib.util
 import io
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import time
+import urllib.parse
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -43,7 +54,11 @@ from cfn_eval import kinds_read  # scripts/ is on the path: this file is run as 
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE_BUCKET = "deploy-emulator-code"
+# The stream consumers, whose output the checks compare with the oracle's.
 FUNCTIONS = ("contact-archiver", "agent-state", "supervisor-alerts")
+# Every function the template deploys, each with its bootstrap zip: the stream consumers and the board's HTTP API
+# function (deployed with its API, authorizer and Cognito user pool; checked in check_board).
+BOOTSTRAPS = FUNCTIONS + ("agent-board",)
 # The oracle (local replay) names its streams after the generator's: kind → the ARN name it used.
 ORACLE_STREAM = {"contact-records": "connect-ctr", "agent-events": "connect-agent-events", "segments": "connect-contact-lens"}
 KINDS = tuple(ORACLE_STREAM)
@@ -81,7 +96,7 @@ class Checks:
 def clients(endpoint: str) -> dict[str, Any]:
     session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
     return {n: session.client(n, endpoint_url=endpoint) for n in
-            ("s3", "cloudformation", "lambda", "kinesis", "sqs", "sns", "dynamodb")}
+            ("s3", "cloudformation", "lambda", "kinesis", "sqs", "sns", "dynamodb", "cognito-idp")}
 
 
 def zip_bootstrap(binary: Path) -> bytes:
@@ -110,7 +125,7 @@ def emulator_template(template: str) -> str:
     # ministack anchors a LATEST mapping when its poller first reaches it, not when the mapping is created, so records
     # put right after the stack is created could be skipped; the streams are new, so TRIM_HORIZON reads the same.
     body = re.sub(r"StartingPosition: LATEST\b", "StartingPosition: TRIM_HORIZON", body)
-    if body.count(f"s3://{CODE_BUCKET}/") != len(FUNCTIONS):
+    if body.count(f"s3://{CODE_BUCKET}/") != len(BOOTSTRAPS):
         raise SystemExit("emulator_deploy: expected one CodeUri per function")
     return body
 
@@ -318,6 +333,8 @@ def run_topology(c, endpoint, name, spec, args, template_body, oracle, checks) -
                  f"{len(differ)} agents differ, e.g. {differ[:1]}: {[got_board.get(d) for d in differ[:1]]} vs "
                  f"{[oracle['board'].get(d) for d in differ[:1]]}")
 
+    check_board(c, endpoint, name, outputs, dynamo_items(c, outputs["AgentStateTableName"]), checks)
+
     ids = Counter(a["alertId"] for a in alerts)
     checks.check(f"{name}: the oracle's alerts, each once ({len(oracle['alerts'])})",
                  ids == Counter(oracle["alerts"]), f"got {sorted(ids.items())[:5]}, want {sorted(oracle['alerts'])[:5]}")
@@ -330,6 +347,125 @@ def run_topology(c, endpoint, name, spec, args, template_body, oracle, checks) -
                      got == wanted, f"got {sum(got.values())}, want {sum(wanted.values())}; reasons "
                      f"{Counter(e['reasonCode'] for e in got_q.get(function, []))}")
     return {"deploy_s": deployed, "produce_s": produced, "records_per_s": rate, "settle_s": settled}
+
+
+# --------------------------------------------------------------------------------------------------- the board's API
+
+
+def http_request(url: str, path: str, method: str = "GET", headers: dict | None = None,
+                 body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+    """One request to `url`'s host (an execute-api host of the emulator, or the emulator itself): the host is named in
+    the Host header and the connection goes to 127.0.0.1, so nothing is looked up and nothing leaves the machine."""
+    base = urllib.parse.urlsplit(url)
+    host = base.hostname or ""
+    if host != "127.0.0.1" and not host.endswith(".127.0.0.1"):
+        raise SystemExit(f"emulator_deploy: {url} is not on 127.0.0.1; refusing to call it")
+    connection = http.client.HTTPConnection("127.0.0.1", base.port or 80, timeout=60)
+    try:
+        connection.request(method, path, body=body, headers={"Host": base.netloc, **(headers or {})})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+def jwt_segment(value: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+
+def hosted_sign_in(endpoint: str, outputs: dict, username: str, password: str) -> dict:
+    """Tokens of the board's client for a user, the way the page gets them: authorize (code + PKCE S256, redirect to
+    the board URL), the hosted sign-in form, then the token endpoint with the verifier and no secret. ministack serves
+    the hosted pages at its own root, where AWS serves them at the user pool domain."""
+    client_id, redirect = outputs["BoardUserPoolClientId"], outputs["BoardUrl"]
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    oauth = {"client_id": client_id, "redirect_uri": redirect, "response_type": "code", "scope": "openid",
+             "state": "board", "code_challenge": challenge, "code_challenge_method": "S256"}
+    status, _, page = http_request(endpoint, "/oauth2/authorize?" + urllib.parse.urlencode(oauth))
+    if status != 200 or b'action="/login"' not in page:
+        raise SystemExit(f"emulator_deploy: hosted sign-in refused the board's client: {status} {page[:200]!r}")
+    form = urllib.parse.urlencode({**oauth, "nonce": "", "username": username, "password": password}).encode()
+    status, headers, page = http_request(endpoint, "/login", "POST", {"Content-Type": "application/x-www-form-urlencoded"},
+                                         form)
+    location = urllib.parse.urlsplit(headers.get("location", ""))
+    code = urllib.parse.parse_qs(location.query).get("code", [""])[0]
+    if status not in (302, 303) or not code or f"{location.scheme}://{location.netloc}{location.path}" != redirect:
+        raise SystemExit(f"emulator_deploy: hosted sign-in did not redirect to the board with a code: {status} "
+                         f"{headers.get('location')} {page[:200]!r}")
+    form = urllib.parse.urlencode({"grant_type": "authorization_code", "client_id": client_id, "code": code,
+                                   "redirect_uri": redirect, "code_verifier": verifier}).encode()
+    status, _, body = http_request(endpoint, "/oauth2/token", "POST",
+                                   {"Content-Type": "application/x-www-form-urlencoded"}, form)
+    if status != 200:
+        raise SystemExit(f"emulator_deploy: token endpoint refused the board's code: {status} {body[:200]!r}")
+    return json.loads(body)
+
+
+def check_board(c, endpoint, name, outputs, items, checks) -> None:
+    """The board's front door as deployed: what is public, what the JWT authorizer refuses, and what a signed-in
+    supervisor reads (the agent table's agents of the instance)."""
+    url = outputs["BoardUrl"]
+    status, headers, _ = http_request(url, "/")
+    checks.check(f"{name}: board page is public (GET / is 200 HTML)",
+                 status == 200 and headers.get("content-type", "").startswith("text/html"),
+                 f"{status} {headers.get('content-type')}")
+    status, _, body = http_request(url, "/config.json")
+    auth = json.loads(body).get("auth") if status == 200 else body[:200]
+    want = {"issuer": outputs["BoardOidcIssuerOut"], "client_id": outputs["BoardUserPoolClientId"], "scope": "openid"}
+    checks.check(f"{name}: board config is public and names the stack's user pool and client", auth == want,
+                 f"{status}: {auth} != {want}")
+
+    current = [i for i in items if i.get("sk") == "CURRENT"]
+    instance = sorted({i["instance_arn"] for i in current})[0]
+    agents = {i["pk"]: bool(i.get("logged_in")) for i in current if i["instance_arn"] == instance}
+    board_path = "/api/board?" + urllib.parse.urlencode({"instance": instance})
+    # A token naming the pool and the client but signed by no key of the pool.
+    forged = ".".join([jwt_segment({"alg": "RS256", "kid": "forged"}),
+                       jwt_segment({"iss": outputs["BoardOidcIssuerOut"], "client_id": outputs["BoardUserPoolClientId"],
+                                    "token_use": "access", "exp": int(time.time()) + 600}),
+                       "c2lnbmF0dXJl"])
+    for label, path, method, headers, wanted in [
+        ("board data without a token is refused", board_path, "GET", {}, 401),
+        ("board data with a forged token is refused", board_path, "GET", {"Authorization": f"Bearer {forged}"}, 401),
+        ("a POST reaches no route", board_path, "POST", {}, 404),
+        ("a path outside the three routes reaches no route", "/index.html", "GET", {}, 404),
+    ]:
+        status, _, body = http_request(url, path, method, headers)
+        checks.check(f"{name}: {label} ({wanted})", status == wanted, f"{status} {body[:200]!r}")
+
+    if importlib.util.find_spec("cryptography") is None:
+        print(f"  skip {name}: board data with a signed-in user's token: ministack signs Cognito tokens only with the "
+              "`cryptography` package (scripts/requirements-ministack.txt; scripts/setup-venv.sh --ministack)")
+        return
+    pool = outputs["BoardUserPoolId"]
+    username, password = f"supervisor-{name}@example.com", f"Board-{secrets.token_urlsafe(12)}-9a!"
+    c["cognito-idp"].admin_create_user(UserPoolId=pool, Username=username, MessageAction="SUPPRESS",
+                                       TemporaryPassword=f"Temporary-{secrets.token_urlsafe(12)}-9a!",
+                                       UserAttributes=[{"Name": "email", "Value": username},
+                                                       {"Name": "email_verified", "Value": "true"}])
+    c["cognito-idp"].admin_set_user_password(UserPoolId=pool, Username=username, Password=password, Permanent=True)
+    tokens = hosted_sign_in(endpoint, outputs, username, password)
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    status, _, body = http_request(url, board_path, "GET", bearer)
+    got = {a["agent_arn"]: a["logged_in"] for a in json.loads(body)["agents"]} if status == 200 else body[:200]
+    checks.check(f"{name}: a signed-in user reads the board: every agent of the instance ({len(agents)})",
+                 got == agents, f"{status}: {got if status != 200 else len(got)} vs {len(agents)} agents")
+    arn = sorted(agents)[0]
+    status, _, body = http_request(url, f"/api/agents/{arn.rsplit('/', 1)[1]}/history?"
+                                   + urllib.parse.urlencode({"instance": instance}), "GET", bearer)
+    got_arn = json.loads(body).get("agent_arn") if status == 200 else body[:200]
+    checks.check(f"{name}: a signed-in user reads an agent's history", got_arn == arn, f"{status}: {got_arn}")
+    # Another client of the same pool: its tokens carry its own client_id, which is not the authorizer's audience.
+    other = c["cognito-idp"].create_user_pool_client(UserPoolId=pool, ClientName="not-the-board",
+                                                     ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH"])
+    other_id = other["UserPoolClient"]["ClientId"]
+    token = c["cognito-idp"].admin_initiate_auth(UserPoolId=pool, ClientId=other_id, AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+                                                 AuthParameters={"USERNAME": username, "PASSWORD": password})
+    status, _, body = http_request(url, board_path, "GET",
+                                   {"Authorization": f"Bearer {token['AuthenticationResult']['AccessToken']}"})
+    checks.check(f"{name}: a token of another client of the pool is refused (401)", status == 401,
+                 f"{status} {body[:200]!r}")
 
 
 def expected_quarantine(function, oracle, parameters, streams) -> Counter:
@@ -396,7 +532,7 @@ def main() -> int:
         raise SystemExit("emulator_deploy: the day must produce alerts, invalid records and agents to check anything")
 
     c["s3"].create_bucket(Bucket=CODE_BUCKET)
-    for function in FUNCTIONS:
+    for function in BOOTSTRAPS:
         c["s3"].put_object(Bucket=CODE_BUCKET, Key=f"{function}.zip", Body=zip_bootstrap(args.bin_dir / function))
     template_body = emulator_template((ROOT / "template.yaml").read_text())
 

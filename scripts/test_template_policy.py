@@ -57,26 +57,28 @@ def test_real_template_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert "no wildcard actions" in capsys.readouterr().out
 
 
-def test_real_template_has_the_three_function_policies() -> None:
+def test_real_template_has_the_four_function_policies() -> None:
     _, documents = checker.check_template(str(TEMPLATE))
-    assert documents == 3
+    assert documents == len(ALL_FUNCTIONS)
 
 
 FUNCTIONS = {
-    # logical id of the function: (its role, its log group, the name the code knows it by)
+    # the stream consumers, by logical id of the function: (its role, its log group, the name the code knows it by)
     "ContactArchiverFunction": ("ContactArchiverRole", "ContactArchiverLogGroup", "contact-archiver"),
     "AgentStateFunction": ("AgentStateRole", "AgentStateLogGroup", "agent-state"),
     "SupervisorAlertsFunction": ("SupervisorAlertsRole", "SupervisorAlertsLogGroup", "supervisor-alerts"),
 }
+# The board reads no stream: no failed batches, no quarantine (scripts/test_board_template.py pins its role).
+ALL_FUNCTIONS = FUNCTIONS | {"AgentBoardFunction": ("AgentBoardRole", "AgentBoardLogGroup", "agent-board")}
 
 
 def resources() -> dict:
     return checker.load_template(str(TEMPLATE))["Resources"]
 
 
-@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+@pytest.mark.parametrize("function", sorted(ALL_FUNCTIONS))
 def test_each_function_has_its_own_explicit_role(function: str) -> None:
-    role, log_group, name = FUNCTIONS[function]
+    role, log_group, name = ALL_FUNCTIONS[function]
     properties = resources()[function]["Properties"]
     assert properties["Role"] == {"Fn::GetAtt": [role, "Arn"]}
     assert "Policies" not in properties, "SAM ignores Policies when Role is set"
@@ -91,7 +93,8 @@ def test_each_function_has_its_own_explicit_role(function: str) -> None:
     statements = {s["Sid"]: s for s in checker.items(policy["PolicyDocument"]["Statement"]) if "Sid" in s}
     assert statements["WriteLogs"]["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
     assert f"log-group:${{{log_group}}}:log-stream:*" in statements["WriteLogs"]["Resource"]["Fn::Sub"]
-    assert statements["WriteFailedBatches"]["Resource"] == {"Fn::Sub": "${FailedBatchesBucket.Arn}/*"}
+    if function in FUNCTIONS:
+        assert statements["WriteFailedBatches"]["Resource"] == {"Fn::Sub": "${FailedBatchesBucket.Arn}/*"}
     assert "kms:Decrypt" in statements["UseKey"]["Action"]
     actions = [a for s in statements.values() for a in checker.items(s["Action"])]
     assert "cloudwatch:PutMetricData" not in actions, "metrics go through EMF in the logs"
@@ -162,14 +165,14 @@ def test_expanded_check_passes_the_same_function_with_an_explicit_role(tmp_path:
     assert checker.check_expanded(path) == ([], 1)
 
 
-def test_real_template_expanded_has_only_the_three_explicit_roles() -> None:
+def test_real_template_expanded_has_only_the_four_explicit_roles() -> None:
     require_sam()
     found, documents = checker.check_expanded(str(TEMPLATE))
     assert found == []
-    assert documents == 3
+    assert documents == len(ALL_FUNCTIONS)
     expanded = checker.expand_sam(str(TEMPLATE))["Resources"]
     roles = sorted(k for k, v in expanded.items() if v["Type"] == "AWS::IAM::Role")
-    assert roles == sorted(role for role, _, _ in FUNCTIONS.values())
+    assert roles == sorted(role for role, _, _ in ALL_FUNCTIONS.values())
 
 
 def test_main_reports_the_expanded_violations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -92,15 +92,15 @@ async fn latency<S: ItemStore + Clone>(label: &str, store: &S, n: usize) {
     let uncached = service(store.clone(), Duration::ZERO);
     let (p50, p95, status) = timed(&uncached, &request(&gzip), n).await;
     assert_eq!(status, 200);
-    println!("| {label} | table read (cache miss), gzip | {p50:.2} | {p95:.2} | {n} |");
+    println!("| {label} | table read (cache miss), gzip | {p50:.3} | {p95:.3} | {n} |");
     let cached = service(store.clone(), Duration::from_secs(3600));
     let (p50, p95, _) = timed(&cached, &request(&gzip), n).await;
-    println!("| {label} | from the warm cache, gzip | {p50:.2} | {p95:.2} | {n} |");
+    println!("| {label} | from the warm cache, gzip | {p50:.3} | {p95:.3} | {n} |");
     let first = cached.respond(&request(&[])).await;
     let etag = first.headers()["etag"].to_str().expect("etag").to_owned();
     let (p50, p95, status) = timed(&cached, &request(&[("if-none-match", &etag)]), n).await;
     assert_eq!(status, 304);
-    println!("| {label} | unchanged (304), from the cache | {p50:.2} | {p95:.2} | {n} |");
+    println!("| {label} | unchanged (304), from the cache | {p50:.3} | {p95:.3} | {n} |");
 }
 
 /// Bytes DynamoDB bills an item for (its documented item-size rules: attribute names plus values; numbers about
