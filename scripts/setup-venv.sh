@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates the project's Python virtual environments from the pinned requirements in scripts/:
-#   .venv/          scripts/requirements.txt          (moto, cfn-lint, cargo-lambda, ziglang, pyarrow, duckdb, pytest)
+#   .venv/          scripts/requirements.txt          (moto, cfn-lint, cargo-lambda, ziglang, pyarrow, duckdb, pytest,
+#                                                      playwright, pyjwt)
 #   .venv-checkov/  scripts/requirements-checkov.txt  (checkov; its boto3 pin conflicts with aws-sam-cli)
 #   .venv-sam/      scripts/requirements-sam.txt      (aws-sam-cli; only with --sam)
 #   .venv-ministack/ scripts/requirements-ministack.txt (ministack + aws-sam-translator; only with --ministack)

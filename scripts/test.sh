@@ -47,6 +47,8 @@ trap 'exit 143' TERM
 
 section "python environments"
 scripts/setup-venv.sh --sam --ministack
+# Debian's chromium for the agent board's browser tests (scripts/test_board_browser.py).
+scripts/install-chromium.sh
 # The SAM-expanded template must be checked too (SAM adds managed policies of its own).
 export REQUIRE_SAM_EXPANSION=1
 done_section
