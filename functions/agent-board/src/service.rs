@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use agent_state::table::{AgentView, agent_history, agents_of_instance};
+use base64::Engine;
 use chrono::TimeDelta;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use sha2::{Digest, Sha256};
@@ -41,6 +42,8 @@ pub struct BoardService<S, C> {
     /// real second).
     clock: C,
     rate: f64,
+    /// The page's `Content-Security-Policy` ([`content_security_policy`]).
+    csp: String,
     page: PageConfig,
     config_json: Vec<u8>,
     default_instance: Option<String>,
@@ -59,6 +62,7 @@ impl<S: ItemStore, C: Clock> BoardService<S, C> {
             store,
             clock,
             rate: 1.0,
+            csp: content_security_policy(PAGE),
             page,
             config_json,
             default_instance,
@@ -105,7 +109,11 @@ impl<S: ItemStore, C: Clock> BoardService<S, C> {
         let query = request.uri().query().unwrap_or("");
         let headers = request.headers();
         match path {
-            "/" | "/index.html" => ("page", static_body(PAGE.as_bytes().to_vec(), "text/html; charset=utf-8", headers)),
+            "/" | "/index.html" => {
+                let mut page = static_body(PAGE.as_bytes().to_vec(), "text/html; charset=utf-8", headers);
+                page.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value(&self.csp));
+                ("page", page)
+            }
             "/config.json" => ("config", static_body(self.config_json.clone(), "application/json", headers)),
             "/api/board" => ("board", self.board(query, headers).await),
             _ => match path.strip_prefix("/api/agents/").and_then(|rest| rest.strip_suffix("/history")) {
@@ -339,10 +347,39 @@ fn static_body(body: Vec<u8>, content_type: &'static str, headers: &HeaderMap) -
     let h = response.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    // The page loads nothing from elsewhere; its login talks to the issuer, which `connect-src` must allow.
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     response
+}
+
+/// A strict policy for `page`: its own inline `<script>` and `<style>` elements are allowed by their SHA-256 (no
+/// `'unsafe-inline'`, so injected markup cannot run script), nothing is loaded from elsewhere, and the page may
+/// connect to itself and to https origins (the OIDC issuer's discovery and token endpoints, known only at run time;
+/// loopback for the local test provider). Hash: SHA-256 of the exact bytes between an element's opening tag and
+/// its closing tag, base64 (standard alphabet, padded), as CSP Level 2 defines.
+pub fn content_security_policy(page: &str) -> String {
+    let hashes = |tag: &str| -> String {
+        let (open, close) = (format!("<{tag}"), format!("</{tag}>"));
+        let mut out = Vec::new();
+        let mut rest = page;
+        while let Some(start) = rest.find(&open) {
+            let after = &rest[start..];
+            let (Some(body_start), Some(end)) = (after.find('>'), after.find(&close)) else { break };
+            if body_start < end {
+                let digest = Sha256::digest(&after.as_bytes()[body_start + 1..end]);
+                out.push(format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest)));
+            }
+            rest = &after[end + close.len()..];
+        }
+        if out.is_empty() { "'none'".to_owned() } else { out.join(" ") }
+    };
+    format!(
+        "default-src 'none'; script-src {}; style-src {}; img-src 'self' data:; \
+         connect-src 'self' https: http://127.0.0.1:* http://localhost:*; base-uri 'none'; form-action 'none'; \
+         frame-ancestors 'none'",
+        hashes("script"),
+        hashes("style")
+    )
 }
 
 fn value(s: &str) -> HeaderValue {

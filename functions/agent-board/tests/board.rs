@@ -325,6 +325,9 @@ async fn the_page_and_its_config_are_served_and_bodies_are_compressed_when_asked
     assert_eq!(page.status(), 200);
     assert_eq!(header(&page, "content-type"), "text/html; charset=utf-8");
     assert_eq!(body_of(&page), agent_board::service::PAGE.as_bytes());
+    let csp = header(&page, "content-security-policy");
+    assert!(csp.starts_with("default-src 'none'; script-src 'sha256-"), "{csp}");
+    assert!(!csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"), "{csp}");
     let config = json_of(&service.respond(&get("/config.json")).await);
     assert_eq!(config["thresholds"]["Break"]["red_minutes"], 30.0);
     assert_eq!(config["auth"], serde_json::Value::Null);
@@ -339,6 +342,22 @@ async fn the_page_and_its_config_are_served_and_bodies_are_compressed_when_asked
     assert_eq!(header(&gzip, "etag"), header(&plain, "etag"), "the tag names the content, not its encoding");
     let refused = service.respond(&get_with("/api/board", &[("accept-encoding", "gzip;q=0")])).await;
     assert!(refused.headers().get("content-encoding").is_none());
+}
+
+#[test]
+fn the_policy_allows_exactly_the_pages_own_inline_script_and_style() {
+    let page = "<html><style>a{}</style><script>go()</script><script type=module>x</script></html>";
+    let csp = agent_board::service::content_security_policy(page);
+    // printf 'go()' | openssl dgst -sha256 -binary | base64, and likewise for the others.
+    let b64 = |s: &str| {
+        use base64::Engine;
+        use sha2::Digest;
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(s.as_bytes()))
+    };
+    assert!(csp.contains(&format!("script-src 'sha256-{}' 'sha256-{}';", b64("go()"), b64("x"))), "{csp}");
+    assert!(csp.contains(&format!("style-src 'sha256-{}';", b64("a{}"))), "{csp}");
+    assert_eq!(b64("go()").len(), 44);
+    assert!(agent_board::service::content_security_policy("<p>no scripts</p>").contains("script-src 'none'"));
 }
 
 fn service_store<S: ItemStore, C: shared::clock::Clock>(service: &BoardService<S, C>) -> &S {
