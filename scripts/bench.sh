@@ -7,6 +7,8 @@
 #   4. peak memory of each function on a 6 MB batch (GNU time -v through the stub, moto as AWS; ≤ 64 MB)
 #   5. stripped release bootstrap sizes, x86-64 and arm64 (cargo lambda; ≤ 10 MB)
 #   6. replay throughput and memory (connect-replay, ≥ 100,000 records/s on one core, flat memory)
+#   7. the agent board: API latency and reads for 1,000 agents (tools/bench `board`, memory and moto), the page's
+#      render and update time for 1,000 tiles in headless Chromium (scripts/bench_board_page.py)
 #
 #   scripts/bench.sh [--reps N] [--records N] [--skip-arm64] [--reuse-builds] [--no-write] [--render-only]
 #
@@ -300,6 +302,21 @@ if all("rss_kb" in r for r in rows) and all("rate" in r for r in rows):
     summary.append(("replay memory flat (peak RSS 1M vs 100k)", f"{b/1024:.1f} vs {a/1024:.1f} MiB ({growth:.2f}×)", "flat", flat))
 w("")
 
+# --- 7. agent board
+w("## 7. Agent board: API and page for 1,000 agents")
+w("")
+board_api, board_page = read("board.md"), read("board-page.md")
+w("`bench --bin board` (release) through the board's own service, and `scripts/bench_board_page.py`. No targets are set for these figures; they are what a deployment should expect.")
+w("")
+w(board_api.strip() if board_api.strip() else "Not measured (the run failed; see out/bench/logs/board.log).")
+w("")
+w("### The page")
+w("")
+w(board_page.strip() if board_page.strip() else "Not measured (no chromium or playwright; see out/bench/logs/board-page.log).")
+w("")
+out.extend(notes("board"))
+w("")
+
 # --- reading: what limits each figure (numbers from the sections above)
 w("## What limits each figure")
 w("")
@@ -498,7 +515,7 @@ if [ "$reuse" = false ] || [ ! -x "$bin/connect-replay" ]; then
     cp "target/release/$fn" "$bin/$fn"
   done
   build bench build --release -p bench --bins
-  for b in calls batches runtime-stub hello; do cp "target/release/$b" "$bin/$b"; done
+  for b in calls batches runtime-stub hello board; do cp "target/release/$b" "$bin/$b"; done
   build connect-replay build --release -p connect-replay
   cp target/release/connect-replay "$bin/connect-replay"
 fi
@@ -694,6 +711,26 @@ replay() { # replay N
 }
 replay 100000
 replay "$records"
+
+# ---------------------------------------------------------------------------------------------------------------
+say "agent board"
+if [ -x .venv/bin/moto_server ] && moto_env=$(scripts/start-moto.sh 2>"$logs/moto-board.log"); then
+  eval "$moto_env"
+  moto_pid=$MOTO_PID
+  "$bin/board" >"$res/board.md" 2>"$logs/board.log" || note board "bench --bin board failed (out/bench/logs/board.log)"
+  cleanup
+  moto_pid=
+  unset AWS_ENDPOINT_URL
+else
+  note board "no moto: the DynamoDB rows were not measured"
+  "$bin/board" >"$res/board.md" 2>"$logs/board.log" || note board "bench --bin board failed (out/bench/logs/board.log)"
+fi
+if [ -x /usr/bin/chromium ] && [ -x .venv/bin/python ]; then
+  .venv/bin/python scripts/bench_board_page.py >"$res/board-page.md" 2>"$logs/board-page.log" \
+    || note board "the page benchmark failed (out/bench/logs/board-page.log)"
+else
+  note board "no chromium (scripts/install-chromium.sh) or no .venv: the page was not measured"
+fi
 
 echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$res/machine.env"
 

@@ -99,19 +99,23 @@ def main() -> int:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for name, rate in SCENARIOS:
             results.append((name, run_scenario(browser, args.agents, rate, args.runs, args.updates)))
+        results[0][1]["browser"] = browser.version
         browser.close()
-    print(f"\nAgent board page, {args.agents} tiles, headless Chromium {VIEWPORT['width']}x{VIEWPORT['height']}, "
-          f"median ms from response received (first render: {args.runs} loads; updates: {args.updates} polls)\n")
-    head = f"{'scenario':34} {'first DOM':>10} {'first frame':>12} {'update DOM':>11} {'update frame':>13} " \
-           f"{'tiles changed':>14} {'tick':>6}"
-    print(head)
-    print("-" * len(head))
+    # Markdown: scripts/bench.sh puts this into BENCHMARKS.md section 7 as it is.
+    browser_version = results[0][1].get("browser", "")
+    print(f"The page with {args.agents} tiles in headless Chromium {browser_version} at "
+          f"{VIEWPORT['width']}×{VIEWPORT['height']} against `scripts/board_mock.py` (the API's JSON field for field); "
+          f"median ms from the `api/board` response arriving (first render: {args.runs} fresh loads; updates: "
+          f"{args.updates} polls that brought a changed board). DOM: tiles, counts and times in the DOM; frame: the "
+          f"next frame after it (style, layout, paint); tick: the per-second update of times and levels.\n")
+    print("| scenario | first render, DOM | first render, frame | update, DOM | update, frame | tiles changed per update | tick |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, r in results:
-        print(f"{name:34} {r['first_dom']:10.1f} {r['first_frame']:12.1f} {r['update_dom']:11.1f} "
-              f"{r['update_frame']:13.1f} {r['changed']:14.0f} {r['tick']:6.2f}")
+        print(f"| {name} | {r['first_dom']:.1f} | {r['first_frame']:.1f} | {r['update_dom']:.1f} | "
+              f"{r['update_frame']:.1f} | {r['changed']:.0f} | {r['tick']:.2f} |")
     r = results[0][1]
-    print(f"\n/api/board with {args.agents} agents: {r['raw'] / 1024:.0f} KiB JSON, {r['gzip'] / 1024:.0f} KiB gzip "
-          f"(level 6); run took {time.monotonic() - started:.0f} s")
+    print(f"\nThe mock's `api/board` for {args.agents} agents: {r['raw'] / 1024:.0f} KiB JSON, {r['gzip'] / 1024:.0f} KiB "
+          f"gzip (level 6). Run took {time.monotonic() - started:.0f} s.")
     return 0
 
 
