@@ -1,5 +1,7 @@
-//! Wiring only: telemetry, configuration, the DynamoDB client, then lambda_http's loop (API Gateway HTTP API,
-//! payload format 2.0). No network call happens here.
+//! Wiring only: telemetry, configuration, the DynamoDB client, then the Lambda loop over API Gateway HTTP API events
+//! (payload format 2.0). No network call happens here.
+
+#![recursion_limit = "256"]
 
 shared::use_mimalloc!();
 
@@ -7,7 +9,8 @@ use std::sync::Arc;
 
 use agent_board::config::Config;
 use agent_board::{BoardService, NAME};
-use lambda_http::{Error, Request, service_fn};
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
 use shared::adapters::aws::dynamodb::DynamoItemStore;
 use shared::clock::SystemClock;
 use shared::config::ProcessEnv;
@@ -19,9 +22,9 @@ async fn main() -> Result<(), Error> {
     let cfg = shared::adapters::aws::sdk_config().await;
     let store = DynamoItemStore::new(aws_sdk_dynamodb::Client::new(&cfg), config.table, &agent_state::INDEXES);
     let service = Arc::new(BoardService::new(store, SystemClock, config.page, config.default_instance, config.cache));
-    lambda_http::run(service_fn(move |request: Request| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<ApiGatewayV2httpRequest>| {
         let service = Arc::clone(&service);
-        async move { Ok::<_, Error>(agent_board::to_lambda(service.respond(&request).await)) }
+        async move { Ok::<_, Error>(agent_board::front::answer(&service, event.payload).await) }
     }))
     .await
 }

@@ -1,4 +1,4 @@
-//! The routes: one request in, one response out, whatever the front door (API Gateway through `lambda_http` in
+//! The routes: one request in, one response out, whatever the front door (API Gateway through [`crate::front`] in
 //! Lambda, hyper in `connect-replay demo --serve`). Reads go through the agent table's indexes only (the
 //! `by-instance` GSI for the board, a key-range Query on the agent's partition for its history); a warm function
 //! answers repeated polls from the agents it read less than [`crate::config::Config::cache`] ago.
