@@ -70,7 +70,8 @@ pub fn subscriptions(text: &str) -> Result<Vec<Subscription>, String> {
     let mut names = BTreeSet::new();
     let mut out = Vec::with_capacity(doc.subscriptions.len());
     for (i, raw) in doc.subscriptions.into_iter().enumerate() {
-        let who = if raw.name.is_empty() { format!("subscription {i}") } else { format!("subscription {:?}", raw.name) };
+        let who =
+            if raw.name.is_empty() { format!("subscription {i}") } else { format!("subscription {:?}", raw.name) };
         let sub = subscription(raw).map_err(|(field, detail)| format!("{who}: {field}: {detail}"))?;
         if !names.insert(sub.name.clone()) {
             return Err(format!("{who}: name: used by another subscription"));
@@ -105,7 +106,9 @@ fn subscription(raw: RawSubscription) -> Result<Subscription, (&'static str, Str
             if !kinds.contains(&RecordKind::AgentEvent) {
                 return Err(("event_types", "only for subscriptions that take agent_event".to_owned()));
             }
-            if types.is_empty() || types.iter().any(|t| t.is_empty() || !t.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')) {
+            if types.is_empty()
+                || types.iter().any(|t| t.is_empty() || !t.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
+            {
                 return Err(("event_types", "non-empty upper-case event types, e.g. LOGIN, STATE_CHANGE".to_owned()));
             }
             Some(types.into_iter().collect())
@@ -156,7 +159,9 @@ pub fn endpoint(url: &str) -> Result<Endpoint, String> {
     if authority.is_empty() || authority.contains('@') {
         return Err("needs a host and no user:password@".to_owned());
     }
-    let host = authority.rsplit_once(':').map_or(authority, |(h, port)| if port.parse::<u16>().is_ok() { h } else { authority });
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(h, port)| if port.parse::<u16>().is_ok() { h } else { authority });
     if !https && !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
         return Err("must be https:// (plain http only to 127.0.0.1 or localhost, for tests)".to_owned());
     }
@@ -171,7 +176,10 @@ pub fn endpoint(url: &str) -> Result<Endpoint, String> {
 pub enum Source {
     Inline(String),
     /// `s3://bucket/key`.
-    S3 { bucket: String, key: String },
+    S3 {
+        bucket: String,
+        key: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -252,18 +260,42 @@ mod tests {
     #[test]
     fn errors_name_the_subscription_and_the_field() {
         let cases = [
-            (r#"{"name": "Bad Name", "url": "https://x", "kinds": ["agent_event"], "secret_arn": "ARN"}"#, "\"Bad Name\": name"),
-            (r#"{"name": "a", "url": "http://example.com", "kinds": ["agent_event"], "secret_arn": "ARN"}"#, "\"a\": url: must be https://"),
+            (
+                r#"{"name": "Bad Name", "url": "https://x", "kinds": ["agent_event"], "secret_arn": "ARN"}"#,
+                "\"Bad Name\": name",
+            ),
+            (
+                r#"{"name": "a", "url": "http://example.com", "kinds": ["agent_event"], "secret_arn": "ARN"}"#,
+                "\"a\": url: must be https://",
+            ),
             (r#"{"name": "a", "url": "ftp://x", "kinds": ["agent_event"], "secret_arn": "ARN"}"#, "\"a\": url"),
             (r#"{"name": "a", "url": "https://u:p@x", "kinds": ["agent_event"], "secret_arn": "ARN"}"#, "\"a\": url"),
             (r#"{"name": "a", "url": "https://x", "kinds": [], "secret_arn": "ARN"}"#, "\"a\": kinds"),
             (r#"{"name": "a", "url": "https://x", "kinds": ["ctr"], "secret_arn": "ARN"}"#, "\"a\": kinds: \"ctr\""),
-            (r#"{"name": "a", "url": "https://x", "kinds": ["contact_record"], "event_types": ["LOGIN"], "secret_arn": "ARN"}"#, "\"a\": event_types"),
-            (r#"{"name": "a", "url": "https://x", "kinds": ["agent_event"], "fields": ["A..B"], "secret_arn": "ARN"}"#, "\"a\": fields"),
-            (r#"{"name": "a", "url": "https://x", "kinds": ["agent_event"], "batch": {"max_messages": 0}, "secret_arn": "ARN"}"#, "\"a\": batch.max_messages"),
-            (r#"{"name": "a", "url": "https://x", "kinds": ["agent_event"], "timeout_ms": 50, "secret_arn": "ARN"}"#, "\"a\": timeout_ms"),
-            (r#"{"name": "a", "url": "https://x", "kinds": ["agent_event"], "secret_arn": "my-secret"}"#, "\"a\": secret_arn"),
-            (r#"{"name": "", "url": "https://x", "kinds": ["agent_event"], "secret_arn": "ARN"}"#, "subscription 0: name"),
+            (
+                r#"{"name": "a", "url": "https://x", "kinds": ["contact_record"], "event_types": ["LOGIN"], "secret_arn": "ARN"}"#,
+                "\"a\": event_types",
+            ),
+            (
+                r#"{"name": "a", "url": "https://x", "kinds": ["agent_event"], "fields": ["A..B"], "secret_arn": "ARN"}"#,
+                "\"a\": fields",
+            ),
+            (
+                r#"{"name": "a", "url": "https://x", "kinds": ["agent_event"], "batch": {"max_messages": 0}, "secret_arn": "ARN"}"#,
+                "\"a\": batch.max_messages",
+            ),
+            (
+                r#"{"name": "a", "url": "https://x", "kinds": ["agent_event"], "timeout_ms": 50, "secret_arn": "ARN"}"#,
+                "\"a\": timeout_ms",
+            ),
+            (
+                r#"{"name": "a", "url": "https://x", "kinds": ["agent_event"], "secret_arn": "my-secret"}"#,
+                "\"a\": secret_arn",
+            ),
+            (
+                r#"{"name": "", "url": "https://x", "kinds": ["agent_event"], "secret_arn": "ARN"}"#,
+                "subscription 0: name",
+            ),
         ];
         for (sub, expected) in cases {
             let err = subscriptions(&doc(&sub.replace("ARN", ARN))).unwrap_err();
@@ -274,7 +306,8 @@ mod tests {
                 {{"name": "a", "url": "https://y", "kinds": ["agent_event"], "secret_arn": "{ARN}"}}]}}"#
         );
         assert!(subscriptions(&two).unwrap_err().contains("\"a\": name: used by another"));
-        let unknown = doc(r#"{"name": "a", "url": "https://x", "kinds": ["agent_event"], "secret_arn": "x", "colour": 1}"#);
+        let unknown =
+            doc(r#"{"name": "a", "url": "https://x", "kinds": ["agent_event"], "secret_arn": "x", "colour": 1}"#);
         assert!(subscriptions(&unknown).unwrap_err().contains("colour"));
     }
 

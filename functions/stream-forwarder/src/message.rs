@@ -141,7 +141,9 @@ fn copy_path(from: &Map<String, Value>, to: &mut Map<String, Value>, path: &[&st
             }
         }
         Value::Array(items) => {
-            let slot = to.entry((*first).to_owned()).or_insert_with(|| Value::Array(vec![Value::Object(Map::new()); items.len()]));
+            let slot = to
+                .entry((*first).to_owned())
+                .or_insert_with(|| Value::Array(vec![Value::Object(Map::new()); items.len()]));
             if let Value::Array(slots) = slot {
                 for (item, slot) in items.iter().zip(slots.iter_mut()) {
                     if let (Value::Object(item), Value::Object(slot)) = (item, slot) {
@@ -187,18 +189,25 @@ mod tests {
 
     #[test]
     fn everything_but_personal_data_by_default() {
-        let ctr = map(json!({"ContactId": "c", "CustomerEndpoint": {"Address": "+447700900123"}, "Attributes": {"vip": "yes"}, "Queue": {"Name": "Sales"}}));
+        let ctr = map(
+            json!({"ContactId": "c", "CustomerEndpoint": {"Address": "+447700900123"}, "Attributes": {"vip": "yes"}, "Queue": {"Name": "Sales"}}),
+        );
         let out = project(&ctr, None);
         assert_eq!(Value::Object(out), json!({"ContactId": "c", "Queue": {"Name": "Sales"}}));
     }
 
     #[test]
     fn an_allowlist_keeps_only_its_paths_and_personal_data_only_when_named() {
-        let ctr = map(json!({"ContactId": "c", "CustomerEndpoint": {"Address": "+447700900123", "Type": "TELEPHONE_NUMBER"}, "Agent": {"ARN": "a", "Username": "u"}}));
+        let ctr = map(
+            json!({"ContactId": "c", "CustomerEndpoint": {"Address": "+447700900123", "Type": "TELEPHONE_NUMBER"}, "Agent": {"ARN": "a", "Username": "u"}}),
+        );
         let fields = ["ContactId".to_owned(), "Agent.Username".to_owned()];
         assert_eq!(Value::Object(project(&ctr, Some(&fields))), json!({"ContactId": "c", "Agent": {"Username": "u"}}));
         let named = ["CustomerEndpoint.Type".to_owned()];
-        assert_eq!(Value::Object(project(&ctr, Some(&named))), json!({"CustomerEndpoint": {"Type": "TELEPHONE_NUMBER"}}));
+        assert_eq!(
+            Value::Object(project(&ctr, Some(&named))),
+            json!({"CustomerEndpoint": {"Type": "TELEPHONE_NUMBER"}})
+        );
         let whole = ["CustomerEndpoint".to_owned()];
         assert_eq!(project(&ctr, Some(&whole))["CustomerEndpoint"]["Address"], "+447700900123");
     }
@@ -213,7 +222,11 @@ mod tests {
         let out = project(&seg, None);
         assert_eq!(out["Segments"], json!([{}, {"Categories": {"MatchedCategories": ["x"]}}, {}]));
         let listed = ["Segments".to_owned()];
-        assert_eq!(project(&seg, Some(&listed))["Segments"][0], json!({}), "listing the array is not naming the transcript");
+        assert_eq!(
+            project(&seg, Some(&listed))["Segments"][0],
+            json!({}),
+            "listing the array is not naming the transcript"
+        );
         let named = ["ContactId".to_owned(), "Segments.Transcript.Sentiment".to_owned()];
         assert_eq!(project(&seg, Some(&named))["Segments"][0], json!({"Transcript": {"Sentiment": "NEGATIVE"}}));
     }
