@@ -74,6 +74,8 @@ pub trait ObjectStore: Send + Sync {
     fn get(&self, key: &str) -> impl Future<Output = PortResult<Option<Vec<u8>>>> + Send;
     /// All keys under a prefix, sorted.
     fn list(&self, prefix: &str) -> impl Future<Output = PortResult<Vec<String>>> + Send;
+    /// Deletes the object if it exists (deleting a missing key succeeds, as in S3).
+    fn delete(&self, key: &str) -> impl Future<Output = PortResult<()>> + Send;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -145,6 +147,9 @@ pub trait ItemStore: Send + Sync {
     /// Unconditional idempotent puts, sent in groups of 25; unprocessed items are retried within the call.
     fn batch_put(&self, items: Vec<Item>) -> impl Future<Output = PortResult<()>> + Send;
     fn query(&self, query: Query) -> impl Future<Output = PortResult<Vec<Item>>> + Send;
+    /// Deletes the item if `condition` holds (DynamoDB `DeleteItem`; a missing item with `Always` is applied).
+    fn delete(&self, pk: &str, sk: &str, condition: Condition)
+    -> impl Future<Output = PortResult<WriteOutcome>> + Send;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

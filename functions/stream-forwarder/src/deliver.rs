@@ -232,14 +232,14 @@ pub fn batch_id(chunk: &[Outgoing]) -> String {
     format!("batch_{hex}")
 }
 
-enum Sent {
+pub(crate) enum Sent {
     Delivered,
     Gone(u32),
     Undelivered(String, u32),
 }
 
 /// Sends one request until it is acknowledged, refused for good, or the budget is spent.
-async fn send<T: Transport>(live: &Live<'_>, id: &str, body: Bytes, transport: &T, tally: &Tally) -> Sent {
+pub(crate) async fn send<T: Transport>(live: &Live<'_>, id: &str, body: Bytes, transport: &T, tally: &Tally) -> Sent {
     let sub = live.subscription;
     let mut attempt = 0u32;
     loop {

@@ -7,7 +7,8 @@
 //! * [`sign`] — Standard Webhooks signatures; [`secrets`] — where the signing secrets come from.
 //! * [`transport`] — one HTTPS POST (no redirects, a timeout); a trait, so delivery is tested against scripts.
 //! * [`deliver`] — per key in order, retries, `Retry-After`, `410 Gone`, the breaker, parking.
-//! * [`park`] — parked messages in S3 and the state table (parked keys, disabled subscriptions).
+//! * [`park`] — parked messages in S3 and the state table (parked keys, disabled subscriptions); [`resend`] — sending
+//!   them later, in order.
 //! * [`handler`] — the batch.
 
 pub mod config;
@@ -15,6 +16,7 @@ pub mod deliver;
 pub mod handler;
 pub mod message;
 pub mod park;
+pub mod resend;
 pub mod secrets;
 pub mod sign;
 pub mod transport;

@@ -17,6 +17,8 @@ use crate::message::Message;
 
 pub const DISABLED_SK: &str = "DISABLED";
 pub const KEY_PREFIX: &str = "KEY#";
+/// The mark's attribute holding the sequence number of the key's latest parked message.
+pub const LAST_SEQUENCE: &str = "last_sequence";
 
 /// A parked message: the message as it would have been sent, and where it came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,26 +75,31 @@ impl<O: ObjectStore, I: ItemStore> Parking<O, I> {
         Ok(state)
     }
 
-    /// Parks a message: the key's mark first (so nothing of the key is sent after this point even if the object
-    /// write fails and the record is retried), then the object (written once: a redelivery finds it there).
+    /// Parks a message: the object first (written once: a redelivery finds it there), then the key's mark with the
+    /// message's sequence number. If the mark cannot be written the record is retried (and with it every later record
+    /// of the key), so nothing of the key is sent past a parked message. `resend` deletes a mark only while it still
+    /// names the sequence it read, so a message parked while it works is never stranded.
     pub async fn park(&self, parked: &Parked) -> PortResult<()> {
         let hash = key_hash(&parked.key);
-        let mut mark = Item::new();
-        mark.insert(shared::ports::PK.into(), parked.subscription.clone().into());
-        mark.insert(shared::ports::SK.into(), format!("{KEY_PREFIX}{hash}").into());
-        mark.insert("key".into(), parked.key.clone().into());
-        mark.insert("since_sequence".into(), parked.sequence_number.clone().into());
-        mark.insert("reason".into(), parked.reason.clone().into());
-        // A key already marked keeps its first mark (the earliest parked message it waits behind).
-        match self.table.put(mark, Condition::NotExists).await? {
-            shared::ports::WriteOutcome::Applied | shared::ports::WriteOutcome::ConditionFailed => {}
-        }
         let body = serde_json::to_vec(parked).map_err(|e| shared::ports::PortError::permanent("s3", e.to_string()))?;
         let key = format!("{}{}/{hash}/{}.json", self.prefix, parked.subscription, padded(&parked.sequence_number));
         self.objects
             .put_if_absent(PutObject { key, body, content_type: "application/json", content_encoding: None })
             .await?;
+        let mut set = Item::new();
+        set.insert("key".into(), parked.key.clone().into());
+        set.insert(LAST_SEQUENCE.into(), parked.sequence_number.clone().into());
+        set.insert("reason".into(), parked.reason.clone().into());
+        self.table.update(&parked.subscription, &format!("{KEY_PREFIX}{hash}"), set, &[], Condition::Always).await?;
         Ok(())
+    }
+
+    /// The prefix of a subscription's parked objects (and of one key's, with `key_hash`).
+    pub fn prefix_of(&self, subscription: &str, key_hash: Option<&str>) -> String {
+        match key_hash {
+            Some(hash) => format!("{}{subscription}/{hash}/", self.prefix),
+            None => format!("{}{subscription}/", self.prefix),
+        }
     }
 
     /// Marks a subscription disabled (an endpoint answered `410 Gone`).

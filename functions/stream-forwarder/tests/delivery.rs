@@ -444,3 +444,75 @@ async fn the_same_record_always_gets_the_same_webhook_id() {
     assert_eq!(ids.len(), 4);
     assert_eq!(ids[..2].iter().collect::<std::collections::BTreeSet<_>>(), ids[2..].iter().collect());
 }
+
+#[tokio::test(start_paused = true)]
+async fn resend_sends_the_parked_messages_in_order_once_and_frees_their_keys() {
+    // The endpoint is down for the first batch, then up.
+    let down = Arc::new(Mutex::new(true));
+    let transport = {
+        let down = Arc::clone(&down);
+        Scripted::new(move |_, _| {
+            if *down.lock().unwrap() { (Duration::ZERO, Ok(status(503))) } else { (Duration::ZERO, Ok(status(200))) }
+        })
+    };
+    let rig = rig(&doc(&[("a", A, "")]), transport.clone(), Duration::from_secs(5)).await;
+    let first = day(3, 4);
+    rig.forwarder.process(&batch(&first)).await;
+    assert_eq!(parked_len(&rig.objects).await, 12);
+    *down.lock().unwrap() = false;
+    // While the key is parked, a new batch parks behind (not sent), so order holds.
+    let second = events(3, 4..5);
+    rig.forwarder.process(&batch_from(&second, 100)).await;
+    assert!(transport.seen(A).is_empty());
+    assert_eq!(parked_len(&rig.objects).await, 15);
+
+    let sub = &subscriptions(&doc(&[("a", A, "")])).unwrap()[0];
+    let secrets = Secrets::parse(SECRET).unwrap();
+    let parking = Parking { objects: rig.objects.clone(), prefix: "parked/".into(), table: rig.table.clone() };
+    let mut listed = Vec::new();
+    let dry =
+        stream_forwarder::resend::resend(sub, &secrets, &transport, &parking, Duration::from_secs(10), true, |p| {
+            listed.push(p.message.id.clone())
+        })
+        .await
+        .unwrap();
+    assert_eq!((dry.sent, listed.len()), (0, 15), "a dry run sends nothing and lists everything");
+    assert!(transport.seen(A).is_empty());
+
+    let done =
+        stream_forwarder::resend::resend(sub, &secrets, &transport, &parking, Duration::from_secs(10), false, |_| {})
+            .await
+            .unwrap();
+    assert_eq!((done.keys, done.sent, done.left, done.keys_cleared), (3, 15, 0, 3));
+    let all: Vec<Vec<u8>> = first.iter().chain(&second).cloned().collect();
+    assert_eq!(ids_by_key(&transport.seen(A)), expected_ids(&all), "every parked message once, in order per key");
+    assert_eq!(parked_len(&rig.objects).await, 0);
+    let again =
+        stream_forwarder::resend::resend(sub, &secrets, &transport, &parking, Duration::from_secs(10), false, |_| {})
+            .await
+            .unwrap();
+    assert_eq!(again.sent, 0, "running it again sends nothing");
+    // The keys are free: the next batch is delivered directly, after the re-sent ones.
+    let third = events(3, 5..6);
+    rig.forwarder.process(&batch_from(&third, 200)).await;
+    let all: Vec<Vec<u8>> = first.iter().chain(&second).chain(&third).cloned().collect();
+    assert_eq!(ids_by_key(&transport.seen(A)), expected_ids(&all));
+}
+
+#[tokio::test(start_paused = true)]
+async fn messages_parked_by_later_batches_are_resent_behind_the_first() {
+    let transport = Scripted::new(|_, _| (Duration::ZERO, Ok(status(503))));
+    let rig = rig(&doc(&[("a", A, "")]), transport.clone(), Duration::from_secs(2)).await;
+    rig.forwarder.process(&batch(&day(1, 1))).await;
+    assert_eq!(parked_len(&rig.objects).await, 1);
+    let sub = &subscriptions(&doc(&[("a", A, "")])).unwrap()[0];
+    let secrets = Secrets::parse(SECRET).unwrap();
+    let parking = Parking { objects: rig.objects.clone(), prefix: "parked/".into(), table: rig.table.clone() };
+    let ok = Scripted::ok();
+    rig.forwarder.process(&batch_from(&events(1, 1..2), 50)).await;
+    let done = stream_forwarder::resend::resend(sub, &secrets, &ok, &parking, Duration::from_secs(10), false, |_| {})
+        .await
+        .unwrap();
+    assert_eq!((done.sent, done.keys_cleared), (2, 1), "both re-sent in order, the key cleared after the last");
+    assert_eq!(ids_by_key(&ok.seen(A)), expected_ids(&events(1, 0..2)));
+}

@@ -51,6 +51,13 @@ impl ObjectStore for FsObjectStore {
             Err(e) => Err(io_err(e)),
         }
     }
+    async fn delete(&self, key: &str) -> PortResult<()> {
+        match std::fs::remove_file(self.path(key)?) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(e)),
+        }
+    }
     async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>> {
         match std::fs::read(self.path(key)?) {
             Ok(b) => Ok(Some(b)),

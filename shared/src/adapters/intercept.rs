@@ -18,12 +18,16 @@ pub enum Call<'a> {
     GetObject { key: &'a str },
     /// [`ObjectStore::list`].
     ListObjects { prefix: &'a str },
+    /// [`ObjectStore::delete`].
+    DeleteObject { key: &'a str },
     /// [`ItemStore::put`].
     PutItem { item: &'a Item, condition: &'a Condition },
     /// [`ItemStore::update`].
     UpdateItem { pk: &'a str, sk: &'a str, set: &'a Item, remove: &'a [&'static str], condition: &'a Condition },
     /// [`ItemStore::get`].
     GetItem { pk: &'a str, sk: &'a str },
+    /// [`ItemStore::delete`].
+    DeleteItem { pk: &'a str, sk: &'a str, condition: &'a Condition },
     /// [`ItemStore::batch_put`].
     BatchPut { items: &'a [Item] },
     /// [`ItemStore::query`].
@@ -38,7 +42,11 @@ impl Call<'_> {
     /// The AWS service the call goes to, as [`PortError`]s name it.
     pub fn service(&self) -> &'static str {
         match self {
-            Call::PutObject(_) | Call::GetObject { .. } | Call::ListObjects { .. } | Call::Quarantine(_) => "s3",
+            Call::PutObject(_)
+            | Call::GetObject { .. }
+            | Call::ListObjects { .. }
+            | Call::DeleteObject { .. }
+            | Call::Quarantine(_) => "s3",
             Call::Publish { .. } => "sns",
             _ => "dynamodb",
         }
@@ -50,6 +58,7 @@ impl Call<'_> {
             Call::PutObject(_) => "put_if_absent",
             Call::GetObject { .. } | Call::GetItem { .. } => "get",
             Call::ListObjects { .. } => "list",
+            Call::DeleteObject { .. } | Call::DeleteItem { .. } => "delete",
             Call::PutItem { .. } => "put",
             Call::UpdateItem { .. } => "update",
             Call::BatchPut { .. } => "batch_put",
@@ -165,6 +174,9 @@ impl<T: ObjectStore, H: Hook> ObjectStore for Intercepted<T, H> {
     async fn list(&self, prefix: &str) -> PortResult<Vec<String>> {
         self.run(Call::ListObjects { prefix }, self.inner.list(prefix), |k| Answer::Keys(k)).await
     }
+    async fn delete(&self, key: &str) -> PortResult<()> {
+        self.run(Call::DeleteObject { key }, self.inner.delete(key), |_| Answer::Done).await
+    }
 }
 
 impl<T: ItemStore, H: Hook> ItemStore for Intercepted<T, H> {
@@ -186,6 +198,10 @@ impl<T: ItemStore, H: Hook> ItemStore for Intercepted<T, H> {
     }
     async fn get(&self, pk: &str, sk: &str) -> PortResult<Option<Item>> {
         self.run(Call::GetItem { pk, sk }, self.inner.get(pk, sk), |i| Answer::Item(i.as_ref())).await
+    }
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> PortResult<WriteOutcome> {
+        let call = Call::DeleteItem { pk, sk, condition: &condition };
+        self.run(call, self.inner.delete(pk, sk, condition.clone()), |o| Answer::Write(*o)).await
     }
     async fn batch_put(&self, items: Vec<Item>) -> PortResult<()> {
         let call = Call::BatchPut { items: &items };

@@ -71,6 +71,10 @@ impl ObjectStore for MemoryObjectStore {
             .map(|(k, _)| k.clone())
             .collect())
     }
+    async fn delete(&self, key: &str) -> PortResult<()> {
+        lock(&self.objects).remove(key);
+        Ok(())
+    }
 }
 
 // -- items -------------------------------------------------------------------------------------------------------
@@ -164,6 +168,16 @@ impl ItemStore for MemoryItemStore {
             item.remove(*attr);
         }
         item.extend(set);
+        Ok(WriteOutcome::Applied)
+    }
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> PortResult<WriteOutcome> {
+        self.writes.add(1);
+        let key = (pk.to_owned(), sk.to_owned());
+        let mut items = lock(&self.items);
+        if !condition_holds(items.get(&key), &condition) {
+            return Ok(WriteOutcome::ConditionFailed);
+        }
+        items.remove(&key);
         Ok(WriteOutcome::Applied)
     }
     async fn get(&self, pk: &str, sk: &str) -> PortResult<Option<Item>> {

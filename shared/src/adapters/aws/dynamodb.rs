@@ -142,6 +142,22 @@ impl ItemStore for DynamoItemStore {
         write_outcome!(req.send().await)
     }
 
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> PortResult<WriteOutcome> {
+        let key = HashMap::from([
+            (PK.to_owned(), AttributeValue::S(pk.to_owned())),
+            (SK.to_owned(), AttributeValue::S(sk.to_owned())),
+        ]);
+        let mut req = self.client.delete_item().table_name(&self.table).set_key(Some(key));
+        if let Some((expr, names, values)) = condition_parts(&condition)? {
+            let uses_pk = expr.contains("#pk");
+            req = req
+                .condition_expression(expr)
+                .set_expression_attribute_names(Some(names_of(names, uses_pk)).filter(|m| !m.is_empty()))
+                .set_expression_attribute_values(Some(values).filter(|m| !m.is_empty()));
+        }
+        write_outcome!(req.send().await)
+    }
+
     async fn update(
         &self,
         pk: &str,

@@ -61,6 +61,17 @@ impl ObjectStore for S3ObjectStore {
         }
     }
 
+    async fn delete(&self, key: &str) -> PortResult<()> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("s3", &e))
+    }
+
     async fn list(&self, prefix: &str) -> PortResult<Vec<String>> {
         let mut keys = Vec::new();
         let mut token = None;
