@@ -8,8 +8,13 @@ OidcProvider (127.0.0.1, a free port, a background thread):
   POST /authorize                          checks the password, redirects to redirect_uri with code and state
   POST /token                              authorization_code grant: the code once, the same client_id and
                                            redirect_uri, and code_verifier whose SHA-256 is the challenge; answers an
-                                           RS256 access token (iss, aud and client_id, sub, username, scope, exp) and
-                                           an ID token (CORS)
+                                           RS256 access token (iss, aud and client_id, sub, username, scope, exp), an
+                                           ID token and a refresh token (CORS).
+                                           refresh_token grant (public client: client_id, no secret): a refresh token
+                                           this provider issued to that client_id; answers a new access and ID token.
+                                           rotate_refresh=True (default): refresh tokens are single-use and every
+                                           refresh answer carries the next one; False: as Cognito does by default,
+                                           a refresh token is reusable until it expires and refresh answers carry none.
   GET  /jwks                               the signing key (CORS)
 
 JwtAuthorizer (127.0.0.1, a free port, a background thread) proxies to the board server like API Gateway with a JWT
@@ -28,6 +33,7 @@ import hashlib
 import html
 import http.client
 import json
+import math
 import re
 import secrets
 import threading
@@ -154,8 +160,11 @@ class _ProviderHandler(_Handler):
             location += urlencode({"code": code, "state": f.get("state", "")})
             return self.reply(302, headers={"Location": location})
         if url.path == "/token":
-            status, answer = self.app.exchange(self.form())
-            self.app.events.append(("token", status, answer.get("error")))
+            form = self.form()
+            status, answer = self.app.exchange(form)
+            # ("token", ...) for a code exchange (a login), ("refresh", ...) for the refresh grant
+            kind = "refresh" if form.get("grant_type") == "refresh_token" else "token"
+            self.app.events.append((kind, status, answer.get("error")))
             return self.reply_json(status, answer, {**CORS, "Cache-Control": "no-store"})
         self.reply_json(404, {"error": "not_found"})
 
@@ -164,14 +173,21 @@ class OidcProvider(_Server):
     handler = _ProviderHandler
 
     def __init__(self, client_id: str = "agent-board", users: dict[str, str] | None = None,
-                 redirect_uris: list[str] | None = None, token_seconds: int = 3600, port: int = 0):
+                 redirect_uris: list[str] | None = None, token_seconds: int = 3600, port: int = 0,
+                 rotate_refresh: bool = True, refresh_seconds: int = 30 * 86400):
         self.client_id = client_id
         self.users = users or {"supervisor": "correct horse"}
         self.redirect_uris = redirect_uris  # None: any http://127.0.0.1:<port>/... is accepted
-        self.token_seconds = token_seconds
+        # The switches below may be changed while the provider runs (a test's short token lifetime, an outage).
+        self.token_seconds = token_seconds  # access and ID token lifetime (expires_in)
+        self.rotate_refresh = rotate_refresh
+        self.refresh_seconds = refresh_seconds
+        self.token_unavailable = False  # /token answers 503, as an identity provider having a bad minute
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = secrets.token_hex(8)
         self.codes: dict[str, dict] = {}
+        self.refresh_tokens: dict[str, dict] = {}  # refresh token -> the grant; clear() revokes every session
+        self._refresh_lock = threading.Lock()  # a single-use token is spent once, however many ask at once
         self.events: list[tuple] = []  # what happened, for tests to assert on
         self._serve("oidc-provider", port)
         self.issuer = f"http://127.0.0.1:{self.port}"
@@ -183,7 +199,7 @@ class OidcProvider(_Server):
             "token_endpoint": f"{self.issuer}/token",
             "jwks_uri": f"{self.issuer}/jwks",
             "response_types_supported": ["code"],
-            "grant_types_supported": ["authorization_code"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
             "code_challenge_methods_supported": ["S256"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
@@ -235,8 +251,12 @@ class OidcProvider(_Server):
         def bad(error, description):
             return 400, {"error": error, "error_description": description}
 
+        if self.token_unavailable:
+            return 503, {"error": "temporarily_unavailable", "error_description": "try again later"}
+        if f.get("grant_type") == "refresh_token":
+            return self.refresh(f)
         if f.get("grant_type") != "authorization_code":
-            return bad("unsupported_grant_type", "only authorization_code")
+            return bad("unsupported_grant_type", "only authorization_code and refresh_token")
         grant = self.codes.pop(f.get("code", ""), None)  # a code works once
         if grant is None or grant["expires"] < time.time():
             return bad("invalid_grant", "unknown, used or expired code")
@@ -249,14 +269,45 @@ class OidcProvider(_Server):
             return bad("invalid_grant", "code_verifier missing or malformed")
         if s256(verifier) != grant["challenge"]:
             return bad("invalid_grant", "code_verifier does not match the code_challenge")
-        now = int(time.time())
-        common = {"iss": self.issuer, "sub": "sub-" + grant["username"], "iat": now, "exp": now + self.token_seconds}
+        return 200, {**self.tokens(grant), "refresh_token": self.new_refresh_token(grant)}
+
+    def refresh(self, f: dict) -> tuple[int, dict]:
+        """The refresh_token grant for a public client: no secret, the client_id the token was issued to."""
+        def bad(error, description):
+            return 400, {"error": error, "error_description": description}
+
+        if f.get("client_id") != self.client_id:
+            return bad("invalid_client", "unknown client_id")
+        with self._refresh_lock:
+            grant = self.refresh_tokens.get(f.get("refresh_token", ""))
+            if grant is None or grant["expires"] < time.time():
+                return bad("invalid_grant", "unknown, used, revoked or expired refresh token")
+            if grant["client_id"] != f["client_id"]:
+                return bad("invalid_grant", "the refresh token was issued to another client")
+            answer = self.tokens(grant)
+            if self.rotate_refresh:  # single-use: spent now, the answer carries the next one
+                del self.refresh_tokens[f["refresh_token"]]
+                answer["refresh_token"] = self.new_refresh_token(grant)
+        return 200, answer
+
+    def new_refresh_token(self, grant: dict) -> str:
+        token = secrets.token_urlsafe(32)
+        self.refresh_tokens[token] = {"client_id": grant["client_id"], "scope": grant["scope"],
+                                      "username": grant["username"], "expires": time.time() + self.refresh_seconds}
+        return token
+
+    def tokens(self, grant: dict) -> dict:
+        """An access and an ID token for the grant. exp is rounded up to the second, so a token is good for at least
+        expires_in seconds from now (a few-second lifetime in a test must not lose most of a second to rounding)."""
+        now = time.time()
+        common = {"iss": self.issuer, "sub": "sub-" + grant["username"], "iat": int(now),
+                  "exp": math.ceil(now) + self.token_seconds}
         access = self.sign({**common, "aud": self.client_id, "client_id": self.client_id, "token_use": "access",
                             "scope": grant["scope"], "username": grant["username"], "jti": secrets.token_hex(8)})
         id_token = self.sign({**common, "aud": self.client_id, "token_use": "id",
                               "preferred_username": grant["username"]})
-        return 200, {"access_token": access, "id_token": id_token, "token_type": "Bearer",
-                     "expires_in": self.token_seconds, "scope": grant["scope"]}
+        return {"access_token": access, "id_token": id_token, "token_type": "Bearer",
+                "expires_in": self.token_seconds, "scope": grant["scope"]}
 
     def sign(self, claims: dict) -> str:
         return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid})
@@ -360,9 +411,12 @@ def main() -> int:
     p.add_argument("--upstream", required=True, help="the board server, e.g. http://127.0.0.1:8080/")
     p.add_argument("--client-id", default="agent-board")
     p.add_argument("--user", default="supervisor:correct horse", help="username:password")
+    p.add_argument("--token-seconds", type=int, default=3600, help="access token lifetime (watch the page refresh)")
+    p.add_argument("--reusable-refresh", action="store_true", help="refresh tokens as Cognito: reusable, not rotated")
     args = p.parse_args()
     name, _, password = args.user.partition(":")
-    provider = OidcProvider(args.client_id, {name: password}).start()
+    provider = OidcProvider(args.client_id, {name: password}, token_seconds=args.token_seconds,
+                            rotate_refresh=not args.reusable_refresh).start()
     proxy = JwtAuthorizer(args.upstream, provider.issuer, args.client_id).start()
     print(f"OIDC_ISSUER={provider.issuer} OIDC_CLIENT_ID={args.client_id}")
     print(f"Board through the authorizer: {proxy.url}", flush=True)

@@ -7,7 +7,12 @@ browser's own responses, matched by ETag), so each check follows the replay howe
 
 One server serves the module's tests in order: they run while the demo day goes on (it lasts about
 8 h 15 min / S real seconds), then one waits for the day's end and the last one kills the server to see the page
-go stale. The login test has its own server behind scripts/board_oidc.py's provider and authorizer proxy.
+go stale. The login tests have their own server behind scripts/board_oidc.py's provider and authorizer proxy.
+
+The page is the one in the working tree: every test's browser gets GET / from the server as it is, but with the
+body of functions/agent-board/src/page/index.html (the binary has its own copy built in) and the strict
+Content-Security-Policy computed from it as the server computes it (`csp_for`); any CSP violation the page reports
+fails the test. One test checks that the server's own header is that policy of the page it serves.
 
 Environment: CONNECT_REPLAY_BIN (scripts/board_mock.py works too, to test the page without the Rust side),
 BOARD_TEST_SPEED (default 500), BOARD_SCREENSHOT_DIR (also copy the 1920x1080 screenshot there, e.g. out/demo).
@@ -16,6 +21,9 @@ Needs /usr/bin/chromium (scripts/install-chromium.sh).
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
 import json
 import os
 import queue
@@ -29,8 +37,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import warnings
 from datetime import datetime
+from html.parser import HTMLParser
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -45,6 +56,7 @@ BIN = Path(os.environ.get("CONNECT_REPLAY_BIN") or ROOT / "target" / "debug" / "
 if not BIN.is_absolute():
     BIN = ROOT / BIN
 SPEED = float(os.environ.get("BOARD_TEST_SPEED", "500"))
+PAGE = ROOT / "functions" / "agent-board" / "src" / "page" / "index.html"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -84,6 +96,73 @@ SNAPSHOT_JS = """() => {
     loggedIn: (document.getElementById('count-logged-in') || {}).textContent,
   };
 }"""
+
+
+# ---- the page's Content-Security-Policy ------------------------------------------------------------------------
+
+
+def inline_hashes(html: bytes, tag: str) -> list[str]:
+    """"'sha256-…'" of each inline <tag> element, as functions/agent-board/src/service.rs computes them: SHA-256 of
+    the exact bytes between the end of the opening tag (the first '>' after '<tag') and the next '</tag>' (the
+    element's text as the browser hashes it, UTF-8; the file has LF line ends, which the parser keeps), base64 with
+    the standard alphabet and '=' padding."""
+    open_, close = f"<{tag}".encode(), f"</{tag}>".encode()
+    out, rest = [], html
+    while (start := rest.find(open_)) >= 0:
+        after = rest[start:]
+        body_start, end = after.find(b">"), after.find(close)
+        if body_start < 0 or end < 0:
+            break
+        if body_start < end:
+            digest = hashlib.sha256(after[body_start + 1:end]).digest()
+            out.append(f"'sha256-{base64.b64encode(digest).decode()}'")
+        rest = after[end + len(close):]
+    return out
+
+
+def csp_for(html: bytes) -> str:
+    """The policy the server sends with the page (the same text, directive for directive)."""
+    sources = lambda tag: " ".join(inline_hashes(html, tag)) or "'none'"  # noqa: E731
+    return (f"default-src 'none'; script-src {sources('script')}; style-src {sources('style')}; "
+            "img-src 'self' data:; connect-src 'self' https: http://127.0.0.1:* http://localhost:*; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
+# Reports every CSP violation of every document in the context to the test (exposed binding: not subject to CSP).
+CSP_LISTENER = """document.addEventListener('securitypolicyviolation', (e) => window.__boardCspViolation({
+  page: location.href, directive: e.effectiveDirective, blocked: e.blockedURI, sample: e.sample,
+  source: e.sourceFile, line: e.lineNumber,
+}));"""
+
+
+def serve_working_tree_page(route):
+    """GET / (the page) from the real server, with the working tree's page and its policy in place of the binary's."""
+    if route.request.method != "GET":
+        return route.fallback()
+    upstream = route.fetch()
+    if upstream.status != 200:
+        return route.fulfill(response=upstream)
+    body = PAGE.read_bytes()
+    drop = {"content-length", "content-encoding", "transfer-encoding", "content-security-policy"}
+    headers = {k: v for k, v in upstream.headers.items() if k.lower() not in drop}
+    headers["content-security-policy"] = csp_for(body)
+    route.fulfill(status=200, headers=headers, body=body)
+
+
+def return_through_the_route(origin: str):
+    """The sign-in form's answer is a redirect back to the board, and Playwright does not route a redirect's
+    target: the test answers the form with a page that navigates there instead, so that it gets the working tree's
+    page too."""
+    def handle(route):
+        if route.request.method != "POST":
+            return route.fallback()
+        upstream = route.fetch(max_redirects=0)
+        location = upstream.headers.get("location", "")
+        if upstream.status not in (301, 302, 303, 307, 308) or urlsplit(location).netloc != origin:
+            return route.fulfill(response=upstream)
+        page = f'<!doctype html><meta http-equiv="refresh" content="0; url={html.escape(location)}">'
+        route.fulfill(status=200, headers={"content-type": "text/html; charset=utf-8"}, body=page)
+    return handle
 
 
 # ---- the server --------------------------------------------------------------------------------------------------
@@ -172,12 +251,16 @@ class Watcher:
         self.page = page
         self.answers: list[dict] = []
         self.history: list[tuple[str, int]] = []
+        self.csp_violations: list[dict] = []  # filled by open_page
+        self.documents: list[tuple[str, int, dict]] = []  # (url, status, headers) of each page loaded
         # "response", not "requestfinished": Chromium reports a fetch's 304 as a failed (aborted) request
         page.on("response", self._response)
 
     def _response(self, response):
         request = response.request
         path = urlsplit(request.url).path
+        if request.resource_type == "document":
+            self.documents.append((request.url, response.status, response.headers))
         if path.endswith("/history"):
             self.history.append((request.url, response.status))
         if not path.endswith("/api/board"):
@@ -256,15 +339,32 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def open_page(browser):
-    """open_page(url) -> (page, watcher); fails the test on any uncaught JavaScript error of the page."""
-    contexts, errors = [], []
+    """open_page(url) -> (page, watcher): the working tree's page under its strict CSP (serve_working_tree_page) at
+    url's origin; fails the test on any uncaught JavaScript error or CSP violation of the page."""
+    contexts, errors, watchers = [], [], []
 
     def open_(url: str):
-        ctx = browser.new_context(viewport=VIEWPORT)
+        # A page fulfilled by the test has no server address, so Chromium counts it as public and would refuse its
+        # fetches to the loopback identity provider (Local Network Access); served by the server itself it is
+        # loopback and needs no permission.
+        ctx = browser.new_context(viewport=VIEWPORT, permissions=["local-network-access"])
         contexts.append(ctx)
+        origin = urlsplit(url).netloc
+        ctx.route(lambda u: urlsplit(u).netloc == origin and urlsplit(u).path in ("/", "/index.html"),
+                  serve_working_tree_page)
+        ctx.route(lambda u: urlsplit(u).netloc != origin and urlsplit(u).path == "/authorize",
+                  return_through_the_route(origin))
+        violations: list[dict] = []
+        ctx.expose_binding("__boardCspViolation", lambda source, v: violations.append(v))
+        ctx.add_init_script(CSP_LISTENER)
         page = ctx.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
+        # Chromium also says so on the console ("Refused to … because it violates the … Content Security Policy")
+        page.on("console", lambda m: m.type == "error" and "Content Security Policy" in m.text
+                and violations.append({"console": m.text}))
         watcher = Watcher(page)
+        watcher.csp_violations = violations
+        watchers.append(watcher)
         page.goto(url)
         return page, watcher
 
@@ -272,6 +372,8 @@ def open_page(browser):
     for ctx in contexts:
         ctx.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+    violations = [v for w in watchers for v in w.csp_violations]
+    assert not violations, f"the page broke its Content-Security-Policy: {violations}"
 
 
 def assert_tiles_match(snap: dict, board: dict, offline: bool):
@@ -287,6 +389,64 @@ def assert_tiles_match(snap: dict, board: dict, offline: bool):
         assert (a["name"] or a["username"]) in t["text"], f"{a['username']}: name missing from the tile"
         assert t["level"] in ("ok", "amber", "red")
         assert t["time"] is not None or a["since"] is None, f"{a['username']}: no time in state on the tile"
+
+
+# ---- the page's source, ready for its strict Content-Security-Policy ------------------------------------------------
+
+
+class _Markup(HTMLParser):
+    """Every element's tag and attributes, and the text of <script> and <style>."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict]] = []
+        self.text: dict[str, str] = {"script": "", "style": ""}
+        self._raw: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, {k: v or "" for k, v in attrs}))
+        self._raw = tag if tag in self.text else None
+
+    def handle_data(self, data):
+        if self._raw:
+            self.text[self._raw] += data
+
+    def handle_endtag(self, tag):
+        self._raw = None
+
+
+def test_page_source_has_no_inline_handlers_style_attributes_or_javascript_urls():
+    raw = PAGE.read_bytes()
+    assert b"\r" not in raw, "CR in the page: the browser hashes its text with CR LF made LF, the server the bytes"
+    markup = _Markup()
+    markup.feed(raw.decode("utf-8"))
+    for tag, attrs in markup.elements:
+        for name, value in attrs.items():
+            assert not name.startswith("on"), f"<{tag} {name}=…>: an inline event handler (use addEventListener)"
+            assert name != "style", f"<{tag} style=…>: a style attribute (use a class in the <style> element)"
+            assert not value.strip().lower().startswith("javascript:"), f"<{tag} {name}={value!r}>: javascript: URL"
+    tags = [tag for tag, _ in markup.elements]
+    assert tags.count("script") == 1 and tags.count("style") == 1, "one inline <script> and one <style> element"
+    assert all("src" not in attrs for tag, attrs in markup.elements if tag == "script")
+    # the server finds the same elements the parser does: a stray '<script' or '<style' (in a comment, a string)
+    # would make it hash the wrong text
+    assert len(inline_hashes(raw, "script")) == 1 and len(inline_hashes(raw, "style")) == 1
+    # markup made from strings would carry style attributes or handlers past the policy; CSSOM (el.style.x = …) is ok
+    script = markup.text["script"]
+    for banned in [r"\.innerHTML\b", r"\.outerHTML\b", r"insertAdjacentHTML", r"document\.write",
+                   r"setAttribute\(\s*['\"](style|on\w+)['\"]", r"\beval\(", r"new Function\b",
+                   r"set(Timeout|Interval)\(\s*['\"`]", r"javascript:"]:
+        assert not re.search(banned, script), f"the page's script uses {banned}, which a strict CSP refuses"
+
+
+def test_the_server_sends_the_policy_computed_from_the_page_it_serves(server):
+    status, headers, body = get(server.url)
+    headers = {k.lower(): v for k, v in headers.items()}
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    assert headers["content-security-policy"] == csp_for(body)
+    if body != PAGE.read_bytes():
+        warnings.warn(f"{BIN} serves an older copy of {PAGE.name} (it is built in): rebuild it; the browser tests "
+                      "use the working tree's page", stacklevel=1)
 
 
 # ---- the tests, in the order the day allows ------------------------------------------------------------------------
@@ -402,6 +562,36 @@ def test_clicking_a_tile_opens_the_agents_timeline_and_escape_closes_it(server, 
     page.wait_for_selector("#panel", state="hidden", timeout=5000)
 
 
+def test_the_page_renders_ticks_and_opens_a_timeline_under_its_strict_csp(server, open_page):
+    page, watcher = open_page(server.url)
+    _, status, headers = watcher.documents[0]
+    assert status == 200 and headers["content-security-policy"] == csp_for(PAGE.read_bytes())
+    before, _ = drawn(page, watcher)
+    ticking = next(t for t in before["tiles"] if t["time"])
+    page.wait_for_function("t => [...document.querySelectorAll('#tiles .tile')].some((e) => e.dataset.agentId === "
+                           "t.id && !e.textContent.includes(t.time))", arg=ticking, timeout=10000)
+    tile = before["tiles"][0]
+    page.click(f'#tiles .tile[data-agent-id="{tile["id"]}"]')
+    page.wait_for_selector("#panel:not([hidden]) .bar", timeout=10000)
+    # the bars are placed through CSSOM (element.style.left = …), which the policy allows
+    lefts = page.evaluate("() => [...document.querySelectorAll('#panel .bar')].map((b) => b.style.left)")
+    assert lefts and all(left.endswith("%") for left in lefts), lefts
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#panel", state="hidden", timeout=5000)
+    page.wait_for_timeout(300)  # a violation event is dispatched as a task
+    assert not watcher.csp_violations, watcher.csp_violations
+    # and the policy is enforced and a violation would be seen: a style attribute set from script is refused
+    colour = page.evaluate("""() => { const d = document.createElement('p');
+      d.setAttribute('style', 'color: rgb(1, 2, 3)');
+      document.body.append(d); const c = getComputedStyle(d).color; d.remove(); return c; }""")
+    assert colour != "rgb(1, 2, 3)", "a style attribute applied: the page is not under the strict policy"
+    deadline = time.monotonic() + 5
+    while not any(v.get("directive") == "style-src-attr" for v in watcher.csp_violations):
+        assert time.monotonic() < deadline, f"the refused style attribute was not reported: {watcher.csp_violations}"
+        page.wait_for_timeout(50)
+    watcher.csp_violations.clear()  # the one made on purpose
+
+
 def test_screenshot_of_the_board_at_1920x1080(server, open_page):
     page, watcher = open_page(server.url)
     page.wait_for_function("() => document.querySelectorAll('#tiles .tile').length > 0", timeout=20000)
@@ -507,57 +697,167 @@ def test_page_goes_stale_when_the_server_is_gone(server, open_page):
 
 # ---- login, on its own server behind the identity provider and the JWT authorizer -------------------------------
 
+CLIENT_ID, USER, PASSWORD = "agent-board-test", "supervisor", "correct horse"
+TOKEN_SECONDS = 4  # the refresh tests' access token lifetime: the page renews at 90 %, 3.6 s
 
-def test_login_with_oidc_then_the_board_and_a_401_logs_in_again(browser, open_page, tmp_path):
-    client_id = "agent-board-test"
-    user, password = "supervisor", "correct horse"
-    provider = OidcProvider(client_id, {user: password}).start()
-    server = Server(tmp_path / "login", {"OIDC_ISSUER": provider.issuer, "OIDC_CLIENT_ID": client_id,
-                                         "OIDC_SCOPE": "openid"})
-    proxy = JwtAuthorizer(server.url, provider.issuer, client_id).start()
+
+@pytest.fixture(scope="module")
+def oidc(tmp_path_factory):
+    """The provider, a server that asks for a login, and the JWT authorizer in front of it, for the login tests."""
+    provider = OidcProvider(CLIENT_ID, {USER: PASSWORD}).start()
+    server = proxy = None
     try:
-        status, _, body = get(proxy.url + "config.json")
-        assert status == 200
-        assert json.loads(body)["auth"] == {"issuer": provider.issuer, "client_id": client_id, "scope": "openid"}
-        status, _, body = get(proxy.url + "api/board")
-        assert (status, json.loads(body)) == (401, {"message": "Unauthorized"})
-        status, _, _ = get(proxy.url + "api/board", {"Authorization": "Bearer not.a.token"})
-        assert status == 401
-
-        view = "?offline=show&poll=1&title=Login%20test"
-        seen_from = len(proxy.seen)
-        page, watcher = open_page(proxy.url + view)
-
-        def sign_in():
-            page.wait_for_url(re.compile(re.escape(provider.issuer) + r"/authorize\?"), timeout=15000)
-            q = parse_qs(urlsplit(page.url).query)
-            assert q["code_challenge_method"] == ["S256"] and q["client_id"] == [client_id]
-            assert q["redirect_uri"] == [proxy.url]
-            page.fill("#username", user)
-            page.fill("#password", password)
-            page.click("#sign-in")
-            page.wait_for_function("u => location.href === u", arg=proxy.url + view, timeout=15000)
-
-        sign_in()
-        snap, answer = drawn(page, watcher)
-        assert_tiles_match(snap, answer["board"], offline=True)
-        assert snap["tiles"] and snap["state"] == "live"
-        assert page.title() == "Login test", "the view's URL parameters were lost across the login"
-        assert answer["authorization"] and answer["authorization"].startswith("Bearer ")
-        assert ("token", 200, None) in provider.events, provider.events
-        api = [s for s in proxy.seen[seen_from:] if s[1].startswith("/api/")]
-        assert api and all(problem is None for _, _, problem in api), api
-
-        proxy.force_401 = True
-        sign_in_again_from = len(provider.events)
-        page.wait_for_url(re.compile(re.escape(provider.issuer) + r"/authorize\?"), timeout=15000)
-        proxy.force_401 = False
-        assert any(e[0] == "authorize" for e in provider.events[sign_in_again_from:])
-        sign_in()
-        snap, answer = drawn(page, watcher)
-        assert snap["tiles"], "no tiles after logging in again"
-        assert [e for e in provider.events if e[0] == "token"] == [("token", 200, None)] * 2
+        server = Server(tmp_path_factory.mktemp("login"), {"OIDC_ISSUER": provider.issuer,
+                                                           "OIDC_CLIENT_ID": CLIENT_ID, "OIDC_SCOPE": "openid"})
+        proxy = JwtAuthorizer(server.url, provider.issuer, CLIENT_ID).start()
+        yield SimpleNamespace(provider=provider, server=server, proxy=proxy)
     finally:
-        proxy.stop()
-        server.stop()
-        provider.stop()
+        for s in (proxy, server, provider):
+            if s is not None:
+                s.stop()
+
+
+@pytest.fixture
+def login(oidc):
+    """The login stack as a test finds it: hour-long tokens, single-use refresh tokens, no outage, no forced 401;
+    `events()` and `api()` are what the provider and the authorizer saw since the test began."""
+    provider, proxy = oidc.provider, oidc.proxy
+    provider.token_seconds, provider.rotate_refresh, provider.token_unavailable = 3600, True, False
+    proxy.force_401 = False
+    events_from, seen_from = len(provider.events), len(proxy.seen)
+    oidc.events = lambda: provider.events[events_from:]
+    oidc.api = lambda: [s for s in proxy.seen[seen_from:] if s[1].startswith("/api/")]
+    yield oidc
+    provider.token_seconds, provider.rotate_refresh, provider.token_unavailable = 3600, True, False
+    proxy.force_401 = False
+
+
+def sign_in(page, login, view: str):
+    """At the provider's sign-in form (waits for it), signs in, and waits to be back on the board's URL."""
+    page.wait_for_url(re.compile(re.escape(login.provider.issuer) + r"/authorize\?"), timeout=15000)
+    q = parse_qs(urlsplit(page.url).query)
+    assert q["code_challenge_method"] == ["S256"] and q["client_id"] == [CLIENT_ID]
+    assert q["redirect_uri"] == [login.proxy.url]
+    page.fill("#username", USER)
+    page.fill("#password", PASSWORD)
+    page.click("#sign-in")
+    page.wait_for_function("u => location.href === u", arg=login.proxy.url + view, timeout=15000)
+    markup = _Markup()
+    markup.feed(PAGE.read_text())
+    assert page.evaluate("() => document.scripts[0].textContent") == markup.text["script"], \
+        "back from the provider on another page than the working tree's"
+
+
+def stored_token(page) -> dict:
+    return page.evaluate("() => JSON.parse(sessionStorage.getItem('board.token') || 'null')")
+
+
+def test_login_with_oidc_then_the_board_and_a_401_logs_in_again(open_page, login):
+    provider, proxy = login.provider, login.proxy
+    status, _, body = get(proxy.url + "config.json")
+    assert status == 200
+    assert json.loads(body)["auth"] == {"issuer": provider.issuer, "client_id": CLIENT_ID, "scope": "openid"}
+    status, _, body = get(proxy.url + "api/board")
+    assert (status, json.loads(body)) == (401, {"message": "Unauthorized"})
+    status, _, _ = get(proxy.url + "api/board", {"Authorization": "Bearer not.a.token"})
+    assert status == 401
+
+    view = "?offline=show&poll=1&title=Login%20test"
+    page_from = len(login.api())  # the requests above were refused on purpose
+    page, watcher = open_page(proxy.url + view)
+    sign_in(page, login, view)
+    snap, answer = drawn(page, watcher)
+    back = [d for d in watcher.documents if urlsplit(d[0]).netloc == urlsplit(proxy.url).netloc]
+    assert len(back) == 2 and "code=" in back[1][0], [d[0] for d in watcher.documents]
+    assert back[1][2].get("content-security-policy") == csp_for(PAGE.read_bytes()), "not the working tree's page"
+    assert_tiles_match(snap, answer["board"], offline=True)
+    assert snap["tiles"] and snap["state"] == "live"
+    assert page.title() == "Login test", "the view's URL parameters were lost across the login"
+    assert answer["authorization"] and answer["authorization"].startswith("Bearer ")
+    assert ("token", 200, None) in login.events(), login.events()
+    api = login.api()[page_from:]
+    assert api and all(problem is None for _, _, problem in api), api
+
+    # a 401 (keys rotated, say): the page renews its token once, and when the new one is refused too, logs in again
+    proxy.force_401 = True
+    sign_in_again_from = len(login.events())
+    page.wait_for_url(re.compile(re.escape(provider.issuer) + r"/authorize\?"), timeout=15000)
+    proxy.force_401 = False
+    again = [e[0] for e in login.events()[sign_in_again_from:]]
+    assert "refresh" in again and "authorize" in again and again.index("refresh") < again.index("authorize"), again
+    sign_in(page, login, view)
+    snap, answer = drawn(page, watcher)
+    assert snap["tiles"], "no tiles after logging in again"
+    assert [e for e in login.events() if e[0] == "token"] == [("token", 200, None)] * 2
+
+
+@pytest.mark.parametrize("rotate", [True, False], ids=["single-use-refresh-tokens", "reusable-refresh-token"])
+def test_the_page_refreshes_its_token_and_stays_on_the_board_for_many_lifetimes(open_page, login, rotate):
+    provider, proxy = login.provider, login.proxy
+    provider.token_seconds, provider.rotate_refresh = TOKEN_SECONDS, rotate
+    view = "?offline=show&poll=1&title=Refresh%20test"
+    page, watcher = open_page(proxy.url + view)
+    sign_in(page, login, view)
+    drawn(page, watcher)
+    first = stored_token(page)
+    assert first["refresh_token"], "the refresh token was not kept next to the access token"
+    navigations = []
+    page.on("framenavigated", lambda frame: frame == page.main_frame and navigations.append(frame.url))
+    answers_from = len(watcher.answers)
+    refresh_tokens, shown = {first["refresh_token"]}, set()
+    deadline = time.monotonic() + 3.5 * TOKEN_SECONDS
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+        snap = snapshot(page)
+        assert snap["state"] == "live" and snap["tiles"], f"the board went away: {snap['status']!r}"
+        shown.add(snap["etag"])
+        refresh_tokens.add(stored_token(page)["refresh_token"])
+
+    logins = [e for e in login.events() if e[0] in ("authorize", "token")]
+    assert len(logins) == 2 and not navigations, f"the page went to the provider again: {logins}, {navigations}"
+    assert page.url == proxy.url + view
+    refreshes = [e for e in login.events() if e[0] == "refresh"]
+    assert len(refreshes) >= 3 and all(e == ("refresh", 200, None) for e in refreshes), refreshes
+    # every API request carried a token the authorizer took, and the page went on polling with the new ones
+    api = login.api()
+    assert api and all(problem is None for _, _, problem in api), [s for s in api if s[2]]
+    answers = watcher.answers[answers_from:]
+    assert len(answers) >= 2 * TOKEN_SECONDS and all(a["status"] in (200, 304) for a in answers)
+    assert len({a["authorization"] for a in answers}) >= 3, "the polls did not move on to the refreshed tokens"
+    if rotate:  # each answer carried the next refresh token, and the page kept it
+        assert len(refresh_tokens) == len(refreshes) + 1
+    else:  # the answers carried none: the page kept the one from the login
+        assert refresh_tokens == {first["refresh_token"]}
+
+
+def test_a_provider_outage_is_waited_out_and_a_refused_refresh_logs_in_again(open_page, login):
+    provider, proxy = login.provider, login.proxy
+    provider.token_seconds = TOKEN_SECONDS
+    view = "?offline=show&poll=1&stale=60&title=Outage%20test"
+    page, watcher = open_page(proxy.url + view)
+    sign_in(page, login, view)
+    drawn(page, watcher)
+
+    # the token endpoint answers 503 past the access token's expiry: no sign-in page, the status says why
+    provider.token_unavailable = True
+    page.wait_for_function("() => /identity provider/.test((document.getElementById('status') || {}).textContent)",
+                           timeout=3 * TOKEN_SECONDS * 1000)
+    page.wait_for_timeout(TOKEN_SECONDS * 1000)
+    assert ("refresh", 503, "temporarily_unavailable") in login.events()
+    provider.token_unavailable = False
+    page.wait_for_function("() => { const s = document.getElementById('status') || {dataset: {}};"
+                           " return s.dataset.state === 'live' && !/retrying/.test(s.textContent); }",
+                           timeout=3 * TOKEN_SECONDS * 1000)
+    logins = [e[0] for e in login.events() if e[0] in ("authorize", "token")]
+    assert logins == ["authorize", "token"], f"logged in again during the outage: {login.events()}"
+    api = login.api()
+    assert all(problem is None for _, _, problem in api), "the page sent an expired token during the outage"
+    assert page.url == proxy.url + view
+
+    # the refresh token is revoked (or expired): only now the page goes back to the sign-in page
+    provider.refresh_tokens.clear()
+    page.wait_for_url(re.compile(re.escape(provider.issuer) + r"/authorize\?"), timeout=3 * TOKEN_SECONDS * 1000)
+    kinds = [e[:3] if e[0] == "refresh" else e[0] for e in login.events()]
+    assert ("refresh", 400, "invalid_grant") in kinds and kinds.count("authorize") == 2, kinds
+    sign_in(page, login, view)
+    assert drawn(page, watcher)[0]["tiles"], "no tiles after logging in again"

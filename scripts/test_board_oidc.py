@@ -1,6 +1,7 @@
 """The login test's stand-ins (scripts/board_oidc.py) do check what they claim to: PKCE, client and redirect URI at
-the provider; signature, issuer, audience and expiry at the JWT authorizer. No browser, no Rust binary: the
-authorizer forwards to scripts/board_mock.py."""
+the provider, and the refresh token grant (the client it was issued to, single-use or reusable); signature, issuer,
+audience and expiry at the JWT authorizer. No browser, no Rust binary: the authorizer forwards to
+scripts/board_mock.py."""
 
 from __future__ import annotations
 
@@ -141,6 +142,95 @@ def test_a_wrong_password_gives_no_code(provider):
     status, headers, body = request(provider.issuer, "POST", "/authorize",
                                     {**authorize_params(challenge), "username": USER, "password": "guess"})
     assert status == 200 and "location" not in headers and b"Wrong username or password" in body
+
+
+def login(provider) -> dict:
+    """A fresh login's token answer (access, ID and refresh token)."""
+    verifier, challenge = pkce()
+    status, _, answer = exchange(provider, code_for(provider, challenge), verifier)
+    assert status == 200, answer
+    return answer
+
+
+def refresh(provider, refresh_token, client_id=CLIENT):
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id}
+    status, headers, body = request(provider.issuer, "POST", "/token", form)
+    return status, headers, json.loads(body)
+
+
+def claims_of(provider, access_token) -> dict:
+    key = jwt.PyJWKClient(provider.issuer + "/jwks").get_signing_key_from_jwt(access_token)
+    return jwt.decode(access_token, key.key, algorithms=["RS256"], audience=CLIENT, issuer=provider.issuer)
+
+
+def test_a_refresh_token_gives_a_new_access_token_and_with_rotation_works_once(provider, proxy):
+    first = login(provider)
+    assert first["refresh_token"]
+    status, headers, answer = refresh(provider, first["refresh_token"])
+    assert status == 200, answer
+    assert headers["access-control-allow-origin"] == "*" and headers["cache-control"] == "no-store"
+    assert answer["access_token"] != first["access_token"]
+    claims = claims_of(provider, answer["access_token"])
+    assert claims["client_id"] == CLIENT and claims["username"] == USER and claims["scope"] == "openid"
+    # the authorizer takes the refreshed token as it took the first
+    auth = {"Authorization": "Bearer " + answer["access_token"]}
+    assert request(proxy.url, "GET", "/api/board", headers=auth)[0] == 200
+    # single-use: the answer carries the next refresh token, the spent one is refused
+    assert answer["refresh_token"] and answer["refresh_token"] != first["refresh_token"]
+    status, _, again = refresh(provider, first["refresh_token"])
+    assert (status, again["error"]) == (400, "invalid_grant")
+    assert refresh(provider, answer["refresh_token"])[0] == 200
+    assert ("refresh", 200, None) in provider.events and ("refresh", 400, "invalid_grant") in provider.events
+
+
+def test_without_rotation_a_refresh_token_is_reusable_and_answers_carry_none(provider):
+    provider.rotate_refresh = False  # as a Cognito app client by default
+    try:
+        first = login(provider)
+        for _ in range(2):
+            status, _, answer = refresh(provider, first["refresh_token"])
+            assert status == 200, answer
+            assert "refresh_token" not in answer and claims_of(provider, answer["access_token"])["username"] == USER
+    finally:
+        provider.rotate_refresh = True
+
+
+@pytest.mark.parametrize("what, error", [("wrong client", "invalid_client"), ("unknown token", "invalid_grant"),
+                                         ("expired token", "invalid_grant"), ("revoked token", "invalid_grant")])
+def test_refresh_is_refused_for_another_client_or_a_token_it_did_not_issue(provider, what, error):
+    good = login(provider)["refresh_token"]
+    client_id, refresh_token = CLIENT, good
+    if what == "wrong client":
+        client_id = "someone-else"
+    elif what == "unknown token":
+        refresh_token = secrets.token_urlsafe(32)
+    elif what == "expired token":
+        provider.refresh_tokens[good]["expires"] = time.time() - 1
+    elif what == "revoked token":
+        provider.refresh_tokens.clear()
+    status, _, answer = refresh(provider, refresh_token, client_id)
+    assert (status, answer["error"]) == (400, error)
+    assert "access_token" not in answer
+    if what in ("wrong client", "unknown token"):  # a refused attempt does not spend the client's token
+        assert refresh(provider, good)[0] == 200
+
+
+def test_a_short_token_lifetime_is_honoured_and_an_outage_answers_503(provider):
+    provider.token_seconds = 3
+    try:
+        before = time.time()
+        first = login(provider)
+        after = time.time()
+        assert first["expires_in"] == 3
+        exp = claims_of(provider, first["access_token"])["exp"]
+        assert before + 3 <= exp <= after + 4, "the token must be good for at least expires_in, at most 1 s more"
+        provider.token_unavailable = True
+        status, _, answer = refresh(provider, first["refresh_token"])
+        assert (status, answer["error"]) == (503, "temporarily_unavailable")
+        provider.token_unavailable = False
+        assert refresh(provider, first["refresh_token"])[0] == 200, "an outage must not spend the refresh token"
+    finally:
+        provider.token_seconds, provider.token_unavailable = 3600, False
 
 
 def token(provider, **claims) -> str:
