@@ -125,7 +125,7 @@ async fn lane_of_key<T: Transport, O: ObjectStore, I: ItemStore>(
         } else if parked_key {
             ("behind an earlier parked message of this key".to_owned(), 0)
         } else {
-            let body = Bytes::from(serde_json::to_vec(&m.message).unwrap_or_default());
+            let body = Bytes::from(m.message.single_body());
             match send(live, &m.message.id, body, transport, tally).await {
                 Sent::Delivered => {
                     tally.delivered.fetch_add(1, Ordering::Relaxed);

@@ -24,6 +24,20 @@ pub struct Message {
     pub data: Value,
 }
 
+impl Message {
+    /// The body of a single-message request: `{"type", "timestamp", "data"}` (the id travels in `webhook-id`).
+    pub fn single_body(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            #[serde(rename = "type")]
+            kind: &'a str,
+            timestamp: &'a str,
+            data: &'a Value,
+        }
+        serde_json::to_vec(&Body { kind: &self.kind, timestamp: &self.timestamp, data: &self.data }).unwrap_or_default()
+    }
+}
+
 /// A valid record's common part for every subscription: its key (agent ARN, else contact id), kind, event type,
 /// id, type and time, and its JSON.
 #[derive(Debug, Clone)]

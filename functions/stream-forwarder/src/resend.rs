@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use serde_json::Value;
 use shared::ports::{Condition, ItemStore, ObjectStore, PortError, PortResult};
 use tokio::time::Instant;
@@ -51,70 +52,118 @@ where
         let hash = object.rsplit('/').nth(1).unwrap_or_default().to_owned();
         by_key.entry(hash).or_default().push(object);
     }
-    let mut out = Resent { keys: by_key.len(), ..Resent::default() };
-    for (hash, mut objects) in by_key {
-        let mut stopped = None;
-        loop {
-            for object in &objects {
-                let Some(bytes) = parking.objects.get(object).await? else { continue };
+    let keys = by_key.len();
+    // Keys are independent: several at once; inside a key, strictly in order. `on_message` sees them key by key.
+    let mut listed = Vec::new();
+    for objects in by_key.values() {
+        for object in objects {
+            if let Some(bytes) = parking.objects.get(object).await? {
                 let parked: Parked = serde_json::from_slice(&bytes)
                     .map_err(|e| PortError::permanent("s3", format!("{object}: not a parked message: {e}")))?;
                 on_message(&parked);
-                if dry_run {
-                    continue;
-                }
-                let (id, body) = wire(subscription, &parked);
-                let live = Live {
-                    subscription,
-                    secrets,
-                    state: State::default(),
-                    disabled: AtomicBool::new(false),
-                    failures: AtomicU32::new(0),
-                    deadline: Instant::now() + per_message,
-                };
-                match send(&live, &id, Bytes::from(body), transport, &Tally::default()).await {
-                    Sent::Delivered => {
-                        parking.objects.delete(object).await?;
-                        out.sent += 1;
-                    }
-                    Sent::Gone(_) => {
-                        stopped = Some("410 Gone".to_owned());
-                        break;
-                    }
-                    Sent::Undelivered(reason, _) => {
-                        stopped = Some(reason);
-                        break;
-                    }
-                }
+                listed.push(parked);
             }
-            if dry_run || stopped.is_some() {
-                break;
-            }
-            // Every message listed is acknowledged: clear the mark unless something was parked meanwhile.
-            let sk = format!("{KEY_PREFIX}{hash}");
-            let mark = parking.table.get(&subscription.name, &sk).await?;
-            let last = mark.as_ref().and_then(|m| m.get(LAST_SEQUENCE)).cloned().unwrap_or(Value::Null);
-            objects = parking.objects.list(&parking.prefix_of(&subscription.name, Some(&hash))).await?;
-            if !objects.is_empty() {
-                continue;
-            }
-            if mark.is_none() {
-                break;
-            }
-            let condition = Condition::Equals { attr: LAST_SEQUENCE, value: last };
-            if parking.table.delete(&subscription.name, &sk, condition).await? == shared::ports::WriteOutcome::Applied {
-                out.keys_cleared += 1;
-                break;
-            }
-            objects = parking.objects.list(&parking.prefix_of(&subscription.name, Some(&hash))).await?;
-        }
-        if let Some(reason) = stopped {
-            let left = parking.objects.list(&parking.prefix_of(&subscription.name, Some(&hash))).await?.len();
-            out.left += left;
-            out.stopped.push((hash, reason));
         }
     }
+    if dry_run {
+        return Ok(Resent { keys, ..Resent::default() });
+    }
+    let results: Vec<PortResult<KeyResent>> = futures::stream::iter(by_key)
+        .map(|(hash, objects)| resend_key(subscription, secrets, transport, parking, per_message, hash, objects))
+        .buffer_unordered(KEYS_AT_ONCE)
+        .collect()
+        .await;
+    let mut out = Resent { keys, ..Resent::default() };
+    for r in results {
+        let r = r?;
+        out.sent += r.sent;
+        out.left += r.left;
+        out.keys_cleared += usize::from(r.cleared);
+        if let Some(stop) = r.stopped {
+            out.stopped.push(stop);
+        }
+    }
+    out.stopped.sort();
+    drop(listed);
     Ok(out)
+}
+
+/// Keys re-sent at once.
+const KEYS_AT_ONCE: usize = 16;
+
+struct KeyResent {
+    sent: usize,
+    left: usize,
+    cleared: bool,
+    stopped: Option<(String, String)>,
+}
+
+async fn resend_key<T, O, I>(
+    subscription: &Subscription,
+    secrets: &Secrets,
+    transport: &T,
+    parking: &Parking<O, I>,
+    per_message: Duration,
+    hash: String,
+    mut objects: Vec<String>,
+) -> PortResult<KeyResent>
+where
+    T: Transport,
+    O: ObjectStore,
+    I: ItemStore,
+{
+    let mut out = KeyResent { sent: 0, left: 0, cleared: false, stopped: None };
+    loop {
+        for object in &objects {
+            let Some(bytes) = parking.objects.get(object).await? else { continue };
+            let parked: Parked = serde_json::from_slice(&bytes)
+                .map_err(|e| PortError::permanent("s3", format!("{object}: not a parked message: {e}")))?;
+            let (id, body) = wire(subscription, &parked);
+            let live = Live {
+                subscription,
+                secrets,
+                state: State::default(),
+                disabled: AtomicBool::new(false),
+                failures: AtomicU32::new(0),
+                deadline: Instant::now() + per_message,
+            };
+            match send(&live, &id, Bytes::from(body), transport, &Tally::default()).await {
+                Sent::Delivered => {
+                    parking.objects.delete(object).await?;
+                    out.sent += 1;
+                }
+                Sent::Gone(_) => {
+                    out.stopped = Some((hash.clone(), "410 Gone".to_owned()));
+                    break;
+                }
+                Sent::Undelivered(reason, _) => {
+                    out.stopped = Some((hash.clone(), reason));
+                    break;
+                }
+            }
+        }
+        if out.stopped.is_some() {
+            out.left = parking.objects.list(&parking.prefix_of(&subscription.name, Some(&hash))).await?.len();
+            return Ok(out);
+        }
+        // Every message listed is acknowledged: clear the mark unless something was parked meanwhile.
+        let sk = format!("{KEY_PREFIX}{hash}");
+        let mark = parking.table.get(&subscription.name, &sk).await?;
+        let last = mark.as_ref().and_then(|m| m.get(LAST_SEQUENCE)).cloned().unwrap_or(Value::Null);
+        objects = parking.objects.list(&parking.prefix_of(&subscription.name, Some(&hash))).await?;
+        if !objects.is_empty() {
+            continue;
+        }
+        if mark.is_none() {
+            return Ok(out);
+        }
+        let condition = Condition::Equals { attr: LAST_SEQUENCE, value: last };
+        if parking.table.delete(&subscription.name, &sk, condition).await? == shared::ports::WriteOutcome::Applied {
+            out.cleared = true;
+            return Ok(out);
+        }
+        objects = parking.objects.list(&parking.prefix_of(&subscription.name, Some(&hash))).await?;
+    }
 }
 
 /// The `webhook-id` and body a parked message goes out with: as the function sends to this subscription.
@@ -130,6 +179,6 @@ fn wire(subscription: &Subscription, parked: &Parked) -> (String, Vec<u8>) {
         }];
         (batch_id(&one), batch_body(&one))
     } else {
-        (parked.message.id.clone(), serde_json::to_vec(&parked.message).unwrap_or_default())
+        (parked.message.id.clone(), parked.message.single_body())
     }
 }

@@ -215,6 +215,7 @@ async fn every_message_is_delivered_signed_in_order_per_key() {
         let ts: i64 = s.headers["webhook-timestamp"].to_str().unwrap().parse().unwrap();
         assert_eq!(s.headers["webhook-signature"].to_str().unwrap(), secrets.sign(id, ts, &s.raw));
         assert_eq!(s.body["type"], "connect.agent_event.state_change");
+        assert_eq!(s.body.as_object().unwrap().len(), 3, "a single message's body is type, timestamp and data");
         assert_eq!(s.body["timestamp"], s.body["data"]["EventTimestamp"]);
     }
 }

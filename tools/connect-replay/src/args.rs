@@ -218,12 +218,58 @@ pub(crate) enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// The stream-forwarder: deliver records to the subscriptions' endpoints locally, or re-send parked messages.
+    Forward {
+        #[command(subcommand)]
+        command: ForwardCommand,
+    },
     /// Print the agent board from a local output directory or the DynamoDB table.
     Board {
         #[arg(long, default_value = "out/demo")]
         out: PathBuf,
         #[arg(long, value_enum, default_value = "local")]
         backend: Backend,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ForwardCommand {
+    /// Records (files, an archive, a generated day) through the stream-forwarder over the event-source-mapping
+    /// simulator, delivering to the subscriptions' endpoints for real; parked messages and the state go to --out.
+    /// Signing secrets: `env:NAME` references (the variable holds the secret).
+    Run {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// The subscriptions document (as FORWARDER_SUBSCRIPTIONS).
+        #[arg(long)]
+        subscriptions: PathBuf,
+        #[arg(long, default_value = "out/forward")]
+        out: PathBuf,
+        /// DELIVERY_BUDGET_SECONDS of each invocation.
+        #[arg(long, default_value_t = 20)]
+        budget: u64,
+        /// Records per invocation (the mapping's BatchSize).
+        #[arg(long, default_value_t = 100)]
+        batch_size: usize,
+    },
+    /// Re-send a subscription's parked messages in order, key by key; each is deleted once acknowledged, and a key
+    /// is freed when none is left. Idempotent: running it again sends nothing already acknowledged.
+    Resend {
+        /// The subscription's name.
+        #[arg(long)]
+        subscription: String,
+        /// The subscriptions document (as FORWARDER_SUBSCRIPTIONS).
+        #[arg(long)]
+        subscriptions: PathBuf,
+        /// A local output directory of `forward run`, or `--backend aws` (PARKING_BUCKET, PARKING_PREFIX,
+        /// FORWARDER_STATE_TABLE and Secrets Manager from the environment).
+        #[arg(long, default_value = "out/forward")]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "local")]
+        backend: Backend,
+        /// List what would be sent, send nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod chaos;
+pub mod forward;
 pub mod generate;
 pub mod io;
 pub mod produce;

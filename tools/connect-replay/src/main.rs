@@ -6,7 +6,7 @@ shared::use_mimalloc!();
 
 mod args;
 
-use args::{Backend, Cli, Command, DayArgs, Format, RulesCommand, ServeArgs};
+use args::{Backend, Cli, Command, DayArgs, Format, ForwardCommand, RulesCommand, ServeArgs};
 use clap::Parser;
 use connect_replay::app::{self, AppResult, Local};
 use connect_replay::generate::{DayConfig, DayGenerator, Stream};
@@ -64,6 +64,7 @@ async fn dispatch(command: Command) -> AppResult<()> {
             chaos::command(options, rules.as_deref()).await
         }
         Command::Board { out, backend } => board(&out, backend).await,
+        Command::Forward { command } => forward_command(command).await,
     }
 }
 
@@ -139,6 +140,63 @@ async fn produce_records(
         return Err(format!("{} records could not be put (see above)", summary.failed.len()).into());
     }
     Ok(())
+}
+
+/// `forward run` / `forward resend`.
+async fn forward_command(command: ForwardCommand) -> AppResult<()> {
+    use connect_replay::forward;
+    match command {
+        ForwardCommand::Run { source, subscriptions, out, budget, batch_size } => {
+            let subscriptions = forward::read_subscriptions(&subscriptions)?;
+            let (records, _) = source.open(None)?;
+            let started = std::time::Instant::now();
+            let done =
+                forward::run(records, subscriptions, &out, std::time::Duration::from_secs(budget), batch_size).await?;
+            let t = &done.totals;
+            print_rows(&[
+                ("records".into(), done.records.to_string()),
+                ("records done (delivered or parked)".into(), t.done.to_string()),
+                ("records skipped (no subscription takes them)".into(), t.skipped.to_string()),
+                ("records quarantined".into(), t.quarantined.to_string()),
+                (
+                    "records given up (on-failure destination)".into(),
+                    done.report.on_failure.iter().map(|f| f.records).sum::<usize>().to_string(),
+                ),
+                ("messages parked (in total, under --out)".into(), forward::parked_count(&out).await?.to_string()),
+                ("wall time".into(), format!("{:.2} s", started.elapsed().as_secs_f64())),
+            ]);
+            Ok(())
+        }
+        ForwardCommand::Resend { subscription, subscriptions, out, backend, dry_run } => {
+            let subscriptions = forward::read_subscriptions(&subscriptions)?;
+            let backend = match backend {
+                Backend::Local => forward::Backend::Local(out),
+                Backend::Aws => forward::Backend::Aws,
+            };
+            let result = forward::resend_subscription(subscriptions, &subscription, backend, dry_run, |p| {
+                if dry_run {
+                    println!(
+                        "would send {} (key {}, sequence {}, parked: {})",
+                        p.message.id, p.key, p.sequence_number, p.reason
+                    );
+                }
+            })
+            .await?;
+            print_rows(&[
+                ("keys with parked messages".into(), result.keys.to_string()),
+                ("messages sent and deleted".into(), result.sent.to_string()),
+                ("keys freed".into(), result.keys_cleared.to_string()),
+                ("messages left parked".into(), result.left.to_string()),
+            ]);
+            for (key, reason) in &result.stopped {
+                println!("  key {key} stopped: {reason}");
+            }
+            if result.left > 0 {
+                return Err(format!("{} messages are still parked (see above)", result.left).into());
+            }
+            Ok(())
+        }
+    }
 }
 
 /// `board`: the agent board, from the local tables or DynamoDB.
