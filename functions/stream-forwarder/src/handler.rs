@@ -14,7 +14,7 @@ use tokio::sync::RwLock;
 use tokio::time::Instant;
 
 use crate::config::Subscription;
-use crate::deliver::{Fate, Live, Outgoing, Tally, deliver};
+use crate::deliver::{BREAKER, Fate, Live, Outgoing, Tally, deliver};
 use crate::message::Record;
 use crate::park::Parking;
 use crate::secrets::{REFRESH, SecretSource, load};
@@ -29,8 +29,15 @@ pub mod metric {
     pub const DISABLED: &str = "SubscriptionDisabled";
 }
 
+/// How long a subscription whose endpoint tripped the breaker ([`crate::deliver::BREAKER`] failed attempts in a row)
+/// gets no requests from a warm function: its messages park at once, so a dead endpoint costs the shard one
+/// timeout per cool-down instead of one per batch. Then requests are tried again.
+pub const COOL_DOWN: Duration = Duration::from_secs(30);
+
 pub struct StreamForwarder<T, O, I, S> {
     subscriptions: Vec<Subscription>,
+    /// Per subscription: until when its breaker is open (a warm function's memory).
+    open_until: Vec<std::sync::Mutex<Option<Instant>>>,
     secrets: RwLock<(Instant, BTreeMap<String, Secrets>)>,
     source: S,
     transport: T,
@@ -48,7 +55,16 @@ impl<T: Transport, O: ObjectStore, I: ItemStore, S: SecretSource> StreamForwarde
         budget: Duration,
     ) -> Result<Self, String> {
         let secrets = load(&source, subscriptions.iter().map(|s| s.secret_arn.as_str())).await?;
-        Ok(Self { subscriptions, secrets: RwLock::new((Instant::now(), secrets)), source, transport, parking, budget })
+        let open_until = subscriptions.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        Ok(Self {
+            subscriptions,
+            open_until,
+            secrets: RwLock::new((Instant::now(), secrets)),
+            source,
+            transport,
+            parking,
+            budget,
+        })
     }
 
     /// Re-reads the secrets when they are older than [`REFRESH`]; keeps the old ones if that fails.
@@ -109,7 +125,7 @@ impl<T: Transport, O: ObjectStore, I: ItemStore, S: SecretSource> Processor for 
         }
 
         let secrets = self.secrets.read().await;
-        let deliveries = self.subscriptions.iter().zip(per_subscription).map(|(sub, messages)| {
+        let deliveries = self.subscriptions.iter().zip(&self.open_until).zip(per_subscription).map(|((sub, open_until), messages)| {
             let secrets = &secrets.1;
             async move {
                 if messages.is_empty() {
@@ -126,15 +142,23 @@ impl<T: Transport, O: ObjectStore, I: ItemStore, S: SecretSource> Processor for 
                     let e = PortError::transient("secretsmanager", format!("no secret for subscription {}", sub.name));
                     return messages.iter().map(|m| (m.index, Fate::Failed(e.clone()))).collect();
                 };
+                let open = open_until.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|until| Instant::now() < until);
                 let live = Live {
                     subscription: sub,
                     secrets: signing,
                     state,
                     disabled: AtomicBool::new(false),
-                    failures: AtomicU32::new(0),
+                    failures: AtomicU32::new(if open { BREAKER } else { 0 }),
                     deadline,
                 };
                 let fates = deliver(&live, messages, &self.transport, &self.parking, &tally).await;
+                if !open {
+                    let tripped = live.failures.load(Ordering::Relaxed) >= BREAKER;
+                    *open_until.lock().unwrap_or_else(|p| p.into_inner()) = tripped.then(|| Instant::now() + COOL_DOWN);
+                    if tripped {
+                        tracing::warn!(subscription = %sub.name, "endpoint failing: no requests for {COOL_DOWN:?}, messages park");
+                    }
+                }
                 record_metrics(&sub.name, &tally);
                 fates
             }

@@ -493,7 +493,9 @@ async fn resend_sends_the_parked_messages_in_order_once_and_frees_their_keys() {
             .await
             .unwrap();
     assert_eq!(again.sent, 0, "running it again sends nothing");
-    // The keys are free: the next batch is delivered directly, after the re-sent ones.
+    // The keys are free: once the warm function's breaker (tripped by the outage) has cooled down, the next batch is
+    // delivered directly, after the re-sent ones.
+    tokio::time::sleep(stream_forwarder::handler::COOL_DOWN).await;
     let third = events(3, 5..6);
     rig.forwarder.process(&batch_from(&third, 200)).await;
     let all: Vec<Vec<u8>> = first.iter().chain(&second).chain(&third).cloned().collect();
@@ -516,4 +518,27 @@ async fn messages_parked_by_later_batches_are_resent_behind_the_first() {
         .unwrap();
     assert_eq!((done.sent, done.keys_cleared), (2, 1), "both re-sent in order, the key cleared after the last");
     assert_eq!(ids_by_key(&ok.seen(A)), expected_ids(&events(1, 0..2)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tripped_breaker_sends_nothing_during_its_cool_down_then_tries_again() {
+    let transport = Scripted::new(|_, _| (Duration::from_secs(3600), Ok(status(200))));
+    let rig = rig(&doc(&[("a", A, "")]), transport.clone(), Duration::from_secs(20)).await;
+    let started = Instant::now();
+    rig.forwarder.process(&batch(&day(8, 1))).await;
+    let first = started.elapsed();
+    let calls = *transport.counts.lock().unwrap().get(A).unwrap();
+    assert!(calls >= stream_forwarder::deliver::BREAKER as usize);
+    // New keys within the cool-down: parked at once, no request, no waiting.
+    let t = Instant::now();
+    let more: Vec<Vec<u8>> = (100..108).map(|a| agent_event(a, 0)).collect();
+    rig.forwarder.process(&batch_from(&more, 50)).await;
+    assert_eq!(*transport.counts.lock().unwrap().get(A).unwrap(), calls, "no request while the breaker is open");
+    assert_eq!(t.elapsed(), Duration::ZERO, "parking at once costs no time (first batch took {first:?})");
+    assert_eq!(parked_len(&rig.objects).await, 16);
+    // After the cool-down, requests are tried again.
+    tokio::time::sleep(stream_forwarder::handler::COOL_DOWN).await;
+    let later: Vec<Vec<u8>> = (200..202).map(|a| agent_event(a, 0)).collect();
+    rig.forwarder.process(&batch_from(&later, 80)).await;
+    assert!(*transport.counts.lock().unwrap().get(A).unwrap() > calls);
 }
