@@ -9,6 +9,8 @@
 #   6. replay throughput and memory (connect-replay, ≥ 100,000 records/s on one core, flat memory)
 #   7. the agent board: API latency and reads for 1,000 agents (tools/bench `board`, memory and moto), the page's
 #      render and update time for 1,000 tiles in headless Chromium (scripts/bench_board_page.py)
+#   8. the stream-forwarder: records/s per shard to a 20 ms receiver, singly and in batches, and beside a dead
+#      endpoint (tools/bench `forward`)
 #
 #   scripts/bench.sh [--reps N] [--records N] [--skip-arm64] [--reuse-builds] [--no-write] [--render-only]
 #
@@ -317,6 +319,17 @@ w("")
 out.extend(notes("board"))
 w("")
 
+# --- 8. stream-forwarder
+w("## 8. Stream-forwarder: delivery per shard")
+w("")
+forward = read("forward.md")
+w("`bench --bin forward` (release): the function's own code over the event-source-mapping simulator with the real HTTP client, to a receiver on 127.0.0.1 that answers every request after 20 ms. The third row is the healthy subscription's run with a dead one beside it: what the dead endpoint adds to the shard (one timeout, then the breaker parks its messages at once for 30 s at a time).")
+w("")
+w(forward.strip() if forward.strip() else "Not measured (see out/bench/logs/forward.log).")
+w("")
+out.extend(notes("forward"))
+w("")
+
 # --- reading: what limits each figure (numbers from the sections above)
 w("## What limits each figure")
 w("")
@@ -515,7 +528,7 @@ if [ "$reuse" = false ] || [ ! -x "$bin/connect-replay" ]; then
     cp "target/release/$fn" "$bin/$fn"
   done
   build bench build --release -p bench --bins
-  for b in calls batches runtime-stub hello board; do cp "target/release/$b" "$bin/$b"; done
+  for b in calls batches runtime-stub hello board forward; do cp "target/release/$b" "$bin/$b"; done
   build connect-replay build --release -p connect-replay
   cp target/release/connect-replay "$bin/connect-replay"
 fi
@@ -731,6 +744,9 @@ if [ -x /usr/bin/chromium ] && [ -x .venv/bin/python ]; then
 else
   note board "no chromium (scripts/install-chromium.sh) or no .venv: the page was not measured"
 fi
+
+say "stream-forwarder"
+"$bin/forward" >"$res/forward.md" 2>"$logs/forward.log" || note forward "bench --bin forward failed (out/bench/logs/forward.log)"
 
 echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$res/machine.env"
 

@@ -35,6 +35,9 @@ def kinds_read(function: str, params: dict[str, str], segments: bool = True) -> 
         return {"agent-events"}
     if function == "supervisor-alerts":
         return {"contact-records", "agent-events"} | ({"segments"} if segments else set())
+    if function == "stream-forwarder":
+        forward_segments = params.get("ForwardSegments") == "true" and segments
+        return {"contact-records", "agent-events"} | ({"segments"} if forward_segments else set())
     kinds = {"contact-records"}
     if params.get("ArchiveAgentEvents") == "true":
         kinds.add("agent-events")
@@ -65,7 +68,9 @@ class Stack:
             if allowed is not None and value not in [str(a) for a in allowed]:
                 raise ValueError(f"{name}={value!r} is not one of {allowed}")
             pattern = specs[name].get("AllowedPattern")
-            if pattern is not None and not re.fullmatch(pattern, value):
+            # CloudFormation matches a CommaDelimitedList's pattern against each of its values.
+            values = value.split(",") if specs[name].get("Type") == "CommaDelimitedList" else [value]
+            if pattern is not None and not all(re.fullmatch(pattern, v) for v in values):
                 raise ValueError(f"{name}={value!r} does not match {pattern}")
         self._conditions: dict[str, bool] = {}
 

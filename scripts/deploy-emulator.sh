@@ -50,7 +50,7 @@ trap 'exit 143' TERM
 
 echo "--- building the bootstraps (x86-64 debug: ministack runs them natively) and connect-replay"
 # Two builds: the bootstraps with their own features (no `testing`, as SAM builds them), then the replay tool.
-cargo build -q -p contact-archiver -p agent-state -p supervisor-alerts -p agent-board --bins
+cargo build -q -p contact-archiver -p agent-state -p supervisor-alerts -p agent-board -p stream-forwarder --bins
 cargo build -q -p connect-replay --bins
 bin="$root/target/debug"
 

@@ -56,9 +56,11 @@ ROOT = Path(__file__).resolve().parent.parent
 CODE_BUCKET = "deploy-emulator-code"
 # The stream consumers, whose output the checks compare with the oracle's.
 FUNCTIONS = ("contact-archiver", "agent-state", "supervisor-alerts")
-# Every function the template deploys, each with its bootstrap zip: the stream consumers and the board's HTTP API
-# function (deployed with its API, authorizer and Cognito user pool; checked in check_board).
-BOOTSTRAPS = FUNCTIONS + ("agent-board",)
+# Every function the template deploys, each with its bootstrap zip: the stream consumers, the board's HTTP API
+# function (deployed with its API, authorizer and Cognito user pool; checked in check_board) and stream-forwarder
+# (deployed idle: the template's default has no subscriptions, so it reads its streams and sends nothing; what it
+# quarantines lands under quarantine/stream-forwarder/, which the checks of FUNCTIONS do not count).
+BOOTSTRAPS = FUNCTIONS + ("agent-board", "stream-forwarder")
 # The oracle (local replay) names its streams after the generator's: kind → the ARN name it used.
 ORACLE_STREAM = {"contact-records": "connect-ctr", "agent-events": "connect-agent-events", "segments": "connect-contact-lens"}
 KINDS = tuple(ORACLE_STREAM)

@@ -57,9 +57,9 @@ def test_real_template_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert "no wildcard actions" in capsys.readouterr().out
 
 
-def test_real_template_has_the_four_function_policies() -> None:
+def test_real_template_has_the_function_policies_and_the_vendor_role() -> None:
     _, documents = checker.check_template(str(TEMPLATE))
-    assert documents == len(ALL_FUNCTIONS)
+    assert documents == len(ALL_FUNCTIONS) + len(OTHER_ROLES)
 
 
 FUNCTIONS = {
@@ -67,9 +67,12 @@ FUNCTIONS = {
     "ContactArchiverFunction": ("ContactArchiverRole", "ContactArchiverLogGroup", "contact-archiver"),
     "AgentStateFunction": ("AgentStateRole", "AgentStateLogGroup", "agent-state"),
     "SupervisorAlertsFunction": ("SupervisorAlertsRole", "SupervisorAlertsLogGroup", "supervisor-alerts"),
+    "StreamForwarderFunction": ("StreamForwarderRole", "StreamForwarderLogGroup", "stream-forwarder"),
 }
 # The board reads no stream: no failed batches, no quarantine (scripts/test_board_template.py pins its role).
 ALL_FUNCTIONS = FUNCTIONS | {"AgentBoardFunction": ("AgentBoardRole", "AgentBoardLogGroup", "agent-board")}
+# Roles of no function: the vendor's read-only role (scripts/test_forwarder_template.py pins it).
+OTHER_ROLES = ("VendorPullRole",)
 
 
 def resources() -> dict:
@@ -165,14 +168,14 @@ def test_expanded_check_passes_the_same_function_with_an_explicit_role(tmp_path:
     assert checker.check_expanded(path) == ([], 1)
 
 
-def test_real_template_expanded_has_only_the_four_explicit_roles() -> None:
+def test_real_template_expanded_has_only_the_explicit_roles() -> None:
     require_sam()
     found, documents = checker.check_expanded(str(TEMPLATE))
     assert found == []
-    assert documents == len(ALL_FUNCTIONS)
+    assert documents == len(ALL_FUNCTIONS) + len(OTHER_ROLES)
     expanded = checker.expand_sam(str(TEMPLATE))["Resources"]
     roles = sorted(k for k, v in expanded.items() if v["Type"] == "AWS::IAM::Role")
-    assert roles == sorted(role for role, _, _ in ALL_FUNCTIONS.values())
+    assert roles == sorted([role for role, _, _ in ALL_FUNCTIONS.values()] + list(OTHER_ROLES))
 
 
 def test_main_reports_the_expanded_violations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -26,11 +26,13 @@ FUNCTIONS = {
     "contact-archiver": "ContactArchiverFunction",
     "agent-state": "AgentStateFunction",
     "supervisor-alerts": "SupervisorAlertsFunction",
+    "stream-forwarder": "StreamForwarderFunction",
 }
 ROLES = {
     "contact-archiver": "ContactArchiverRole",
     "agent-state": "AgentStateRole",
     "supervisor-alerts": "SupervisorAlertsRole",
+    "stream-forwarder": "StreamForwarderRole",
 }
 STORAGE = {
     "CONTACT_TRACE_RECORDS": CR,
@@ -168,17 +170,20 @@ TOPOLOGIES = list(
         [True, False],  # Contact Lens segments streamed
         ["false", "true"],  # ArchiveAgentEvents
         ["false", "true"],  # ArchiveSegments
+        ["false", "true"],  # ForwardSegments
     )
 )
 
 
-@pytest.mark.parametrize("layout,passed_in,fan_out,segments,archive_agents,archive_segments", TOPOLOGIES)
+@pytest.mark.parametrize("layout,passed_in,fan_out,segments,archive_agents,archive_segments,forward_segments",
+                         TOPOLOGIES)
 def test_every_topology_has_one_consumer_and_mapping_per_function_and_distinct_stream(
     template: dict, layout: str, passed_in: bool, fan_out: str, segments: bool, archive_agents: str,
-    archive_segments: str,
+    archive_segments: str, forward_segments: str,
 ) -> None:
     params = scenario_params(layout, passed_in, segments)
-    params.update(UseEnhancedFanOut=fan_out, ArchiveAgentEvents=archive_agents, ArchiveSegments=archive_segments)
+    params.update(UseEnhancedFanOut=fan_out, ArchiveAgentEvents=archive_agents, ArchiveSegments=archive_segments,
+                  ForwardSegments=forward_segments)
     if passed_in and fan_out == "true":
         params["ConnectInstanceArn"] = INSTANCE
     stack = Stack(template, params)
@@ -215,6 +220,7 @@ def test_the_same_arn_for_two_kinds_is_one_stream(template: dict, arns: dict, gr
         "UseEnhancedFanOut": fan_out,
         "ArchiveAgentEvents": archive,
         "ArchiveSegments": archive,
+        "ForwardSegments": archive,
     }
     check_topology(Stack(template, params), groups, True, passed)
 
@@ -307,15 +313,16 @@ SAFE = {
     "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": ["FailedBatchesBucket", "Arn"]}}},
     "MetricsConfig": {"Metrics": ["EventCount"]},
 }
-RECORD_AGE = {"ContactArchiverFunction": 86400, "AgentStateFunction": 3600, "SupervisorAlertsFunction": 3600}
+RECORD_AGE = {"ContactArchiverFunction": 86400, "AgentStateFunction": 3600, "SupervisorAlertsFunction": 3600,
+              "StreamForwarderFunction": 3600}
 
 
 def all_mappings(template: dict) -> dict[str, dict]:
     return {lid: r for lid, r in template["Resources"].items() if r["Type"] == "AWS::Lambda::EventSourceMapping"}
 
 
-def test_there_are_seven_mappings_and_no_sam_stream_events(template: dict) -> None:
-    assert len(all_mappings(template)) == 7
+def test_there_are_ten_mappings_and_no_sam_stream_events(template: dict) -> None:
+    assert len(all_mappings(template)) == 10
     for lid, resource in template["Resources"].items():
         if resource["Type"] == "AWS::Serverless::Function":
             assert "Events" not in resource["Properties"], f"{lid}: stream events bypass the pinned mappings"
