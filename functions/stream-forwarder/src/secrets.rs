@@ -57,7 +57,10 @@ pub async fn load(
         if out.contains_key(reference) {
             continue;
         }
-        let value = source.fetch(reference).await?;
+        let value = source
+            .fetch(reference)
+            .await
+            .map_err(|e| if e.contains(reference) { e } else { format!("{reference}: {e}") })?;
         let secrets = Secrets::parse(&value).map_err(|e| format!("{reference}: {e}"))?;
         out.insert(reference.to_owned(), secrets);
     }

@@ -18,7 +18,12 @@ const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let agents = args.iter().position(|a| a == "--agents").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(50usize);
+    let agents = args
+        .iter()
+        .position(|a| a == "--agents")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50usize);
     // SAFETY: set before the runtime starts any thread.
     unsafe { std::env::set_var("BENCH_WEBHOOK_SECRET", SECRET) };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -77,9 +82,13 @@ async fn receiver(listener: TcpListener) {
                 }
                 REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                Ok::<_, Infallible>(hyper::Response::builder().status(204).body(Full::new(Bytes::new())).expect("response"))
+                Ok::<_, Infallible>(
+                    hyper::Response::builder().status(204).body(Full::new(Bytes::new())).expect("response"),
+                )
             });
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
         });
     }
 }
