@@ -73,6 +73,8 @@ def notes(step):
     return [f"> **Note:** {n}" for n in read(step + ".notes").splitlines() if n]
 
 def met(ok):
+    if ok is None:  # a figure without a target
+        return ""
     return "**met**" if ok else "**missed**"
 
 m = env("machine.env")
@@ -311,10 +313,23 @@ board_api, board_page = read("board.md"), read("board-page.md")
 w("`bench --bin board` (release) through the board's own service, and `scripts/bench_board_page.py`. No targets are set for these figures; they are what a deployment should expect.")
 w("")
 w(board_api.strip() if board_api.strip() else "Not measured (the run failed; see out/bench/logs/board.log).")
+m_miss = re.search(r"\| memory \| table read \(cache miss\), gzip \| ([\d.]+) \|", board_api)
+m_hit = re.search(r"\| memory \| from the warm cache, gzip \| ([\d.]+) \|", board_api)
+m_ru = re.search(r"\| 2000 ms \| \d+ \| \d+ \| ([\d.]+) \| (\d+) \|", board_api)
+m_pay = re.search(r"for 1000 agents: ([\d.]+) KB JSON, ([\d.]+) KB gzip", board_api)
+if m_miss and m_hit:
+    summary.append(("board poll, 1,000 agents (table read / cached), memory", f"{m_miss.group(1)} ms / {m_hit.group(1)} ms", "—", None))
+if m_ru:
+    summary.append(("board reads, 20 screens every 5 s, 1,000 agents", f"{m_ru.group(1)} queries ≈ {int(m_ru.group(2)):,} read units a minute", "—", None))
+if m_pay:
+    summary.append(("board payload, 1,000 agents", f"{m_pay.group(1)} KB JSON, {m_pay.group(2)} KB gzip", "—", None))
 w("")
 w("### The page")
 w("")
 w(board_page.strip() if board_page.strip() else "Not measured (no chromium or playwright; see out/bench/logs/board-page.log).")
+m_page = re.search(r"\| deployed-like[^|]*\| [\d.]+ \| ([\d.]+) \| [\d.]+ \| ([\d.]+) \|", board_page)
+if m_page:
+    summary.append(("board page, 1,000 tiles (first frame / update frame)", f"{m_page.group(1)} ms / {m_page.group(2)} ms", "—", None))
 w("")
 out.extend(notes("board"))
 w("")
@@ -326,6 +341,9 @@ forward = read("forward.md")
 w("`bench --bin forward` (release): the function's own code over the event-source-mapping simulator with the real HTTP client, to a receiver on 127.0.0.1 that answers every request after 20 ms. The third row is the healthy subscription's run with a dead one beside it: what the dead endpoint adds to the shard (one timeout, then the breaker parks its messages at once for 30 s at a time).")
 w("")
 w(forward.strip() if forward.strip() else "Not measured (see out/bench/logs/forward.log).")
+m_fwd = re.findall(r"\| one(?:,| a)[^|]*\| (\d+) \|", forward)
+if len(m_fwd) >= 2:
+    summary.append(("forwarder, records/s per shard to a 20 ms receiver (single / batches of 100)", f"{int(m_fwd[0]):,} / {int(m_fwd[1]):,}", "—", None))
 w("")
 out.extend(notes("forward"))
 w("")
