@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end test: the real function binaries under `cargo lambda watch`, with the environment template.yaml gives
 # them, against moto resources created with the template's keys and indexes, each invoked with the events/
-# envelopes through `cargo lambda invoke`. Then scripts/e2e_check.py asserts what landed in S3, DynamoDB and an
-# SQS queue subscribed to the alert topic, and that invoking everything a second time changes nothing.
+# envelopes through `cargo lambda invoke`. Then scripts/e2e_check.py asserts what landed in S3, DynamoDB, an SQS
+# queue subscribed to the alert topic and, for stream-forwarder, a Standard Webhooks receiver on 127.0.0.1
+# (scripts/webhook_receiver.py, which verifies every request with the reference library), and that invoking
+# everything a second time changes nothing (the receiver sees only webhook ids it has already seen).
 #
 #   scripts/e2e.sh            (scripts/test.sh runs it against its own moto)
 #
@@ -10,7 +12,7 @@
 # variable two functions set differently stops the test), plus AWS_ENDPOINT_URL, dummy credentials and region.
 # Uses AWS_ENDPOINT_URL when it is set (it must be 127.0.0.1 or localhost), else starts its own moto. Builds the
 # functions in debug on the first invoke (minutes when cold; ~15-25 s in all when warm). Keeps its work directory
-# (watch log, responses, env file) only when it fails, or with E2E_KEEP=1.
+# (watch log, responses, env file, the receiver's log and state) only when it fails, or with E2E_KEEP=1.
 # Knobs: E2E_INVOKE_TIMEOUT (seconds per invoke, default 900, covers a cold compile); E2E_ARCHIVE_FORMAT (the
 # template's ArchiveFormat parameter: ndjson, parquet or both; default: the template's).
 set -euo pipefail
@@ -35,6 +37,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/e2e.XXXXXX")
 watch_pid=""
 invoke_pid=""
 own_moto_pid=""
+receiver_pid=""
 summarised=false
 
 stop_group() { # PID: TERM its process group (it leads one, see start_watch), then KILL what is left.
@@ -57,6 +60,10 @@ cleanup() {
   if [ -n "$watch_pid" ]; then
     stop_group "$watch_pid"
     wait "$watch_pid" 2>/dev/null || true
+  fi
+  if [ -n "$receiver_pid" ] && kill -0 "$receiver_pid" 2>/dev/null; then
+    kill -TERM "$receiver_pid" 2>/dev/null || true # it writes $work/receiver-state.json on TERM
+    wait "$receiver_pid" 2>/dev/null || true
   fi
   if [ -n "$own_moto_pid" ] && kill -0 "$own_moto_pid" 2>/dev/null; then
     kill "$own_moto_pid" 2>/dev/null || true
@@ -110,14 +117,35 @@ export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-eas
 export AWS_EC2_METADATA_DISABLED=true
 echo "e2e: moto at $AWS_ENDPOINT_URL$([ -n "$own_moto_pid" ] && echo " (started here, pid $own_moto_pid)")"
 
+# ------------------------------------------------------------------ webhook receiver (127.0.0.1 only)
+
+# stream-forwarder's subscriptions point at it; it verifies each request with the Standard Webhooks reference
+# library against a secret made for this run (the forwarder reads it from its environment: `env:` secret_arn).
+webhook_secret=$("$python" -c 'import base64, os; print("whsec_" + base64.b64encode(os.urandom(24)).decode())')
+"$python" scripts/webhook_receiver.py --host 127.0.0.1 --port 0 --secret "$webhook_secret" --print-port \
+  --state-out "$work/receiver-state.json" </dev/null >"$work/receiver.log" 2>&1 &
+receiver_pid=$!
+receiver_url=""
+for _ in $(seq 150); do
+  receiver_url=$(sed -n 's|^Receiver: \(http://127\.0\.0\.1:[0-9][0-9]*/\)$|\1|p' "$work/receiver.log")
+  if [ -n "$receiver_url" ] || ! kill -0 "$receiver_pid" 2>/dev/null; then break; fi
+  sleep 0.1
+done
+if [ -z "$receiver_url" ]; then
+  echo "e2e: the webhook receiver did not start; its log:" >&2
+  tail -n 20 "$work/receiver.log" >&2
+  exit 1
+fi
+echo "e2e: webhook receiver at $receiver_url (pid $receiver_pid)"
+
 # ------------------------------------------------------------------ resources and environment from template.yaml
 
 echo "e2e: creating the template's resources in moto"
-setup_args=(setup --work "$work" --run-id "$$-$RANDOM")
+setup_args=(setup --work "$work" --run-id "$$-$RANDOM" --webhook-receiver "$receiver_url")
 if [ -n "${E2E_ARCHIVE_FORMAT:-}" ]; then
   setup_args+=(--parameter "ArchiveFormat=$E2E_ARCHIVE_FORMAT")
 fi
-check "${setup_args[@]}"
+E2E_WEBHOOK_SECRET=$webhook_secret check "${setup_args[@]}"
 
 # ------------------------------------------------------------------ cargo lambda watch
 
@@ -240,12 +268,14 @@ run_all() { # [--replay]
   invoke supervisor-alerts supervisor-alerts-agent-events.json "$@"
   invoke supervisor-alerts supervisor-alerts-segments.json "$@"
   invoke supervisor-alerts supervisor-alerts-ctr.json "$@"
+  invoke stream-forwarder agent-state.json "$@"
+  invoke stream-forwarder contact-archiver.json "$@"
 }
 
 launch_watch watch
 echo "e2e: invoking each function with its envelopes"
 run_all
-echo "e2e: checking S3, DynamoDB and the SQS subscription"
+echo "e2e: checking S3, DynamoDB, the SQS subscription and the webhook receiver"
 check verify --work "$work" --phase first
 
 # A new watch: cold starts, so the replay finds the earlier work in S3 and DynamoDB, not in a warm process's memory.

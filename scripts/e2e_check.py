@@ -4,16 +4,22 @@ environment from it, and checks what the real function binaries wrote.
 
 Subcommands (e2e.sh runs them in this order; all state lives in one work directory):
 
-  setup     creates, in moto, the archive bucket, AgentStateTable, AlertStateTable (key schema, attribute
-            definitions, GSIs, billing mode and TTL taken from template.yaml as cfn-lint decodes it), the alert
-            topic and an SQS queue subscribed to it (raw delivery off); resolves every function's
-            Environment.Variables (Globals merged, !Ref resolved to the created resources or to parameter values,
-            !If on a condition evaluated with those parameter values by cfn_eval)
-            plus what the LoggingConfig makes Lambda set, and writes them as an env file for `cargo lambda watch`.
+  setup     creates, in moto, the archive and forwarder parking buckets, AgentStateTable, AlertStateTable,
+            ForwarderStateTable (key schema, attribute definitions, GSIs, billing mode and TTL taken from
+            template.yaml as cfn-lint decodes it), the alert topic and an SQS queue subscribed to it (raw delivery
+            off); sets the template's ForwarderSubscriptions parameter to a document naming the webhook receiver
+            e2e.sh started (--webhook-receiver; its secret comes from the environment variable E2E_WEBHOOK_SECRET,
+            which the subscriptions name as `env:`); resolves every function's Environment.Variables (Globals
+            merged, !Ref resolved to the created resources or to parameter values, !If on a condition evaluated
+            with those parameter values by cfn_eval) plus what the LoggingConfig makes Lambda set, and writes them
+            as an env file for `cargo lambda watch`.
   response  checks one `cargo lambda invoke` result: a partial batch response with an empty batchItemFailures.
   verify    --phase first: S3 (NDJSON byte-equality, Parquet, quarantine), DynamoDB (current items, history,
-            GSIs, TTLs), SQS (the expected alerts, once each, no personal data); saves a snapshot.
-            --phase replay: after the same envelopes were invoked again, nothing new anywhere.
+            GSIs, TTLs), SQS (the expected alerts, once each, no personal data), the webhook receiver (every
+            expected message once, in order per key, every signature verified by the reference library, no
+            personal data) and nothing parked; saves a snapshot.
+            --phase replay: after the same envelopes were invoked again, nothing new anywhere; the receiver got
+            only webhook ids it had already seen.
   logs      the functions' log output holds no phone number and no transcript text.
   summary   prints "e2e: N passed, M failed" and exits non-zero if anything failed.
 
@@ -28,12 +34,14 @@ import base64
 import collections
 import datetime as dt
 import gzip
+import hashlib
 import io
 import json
 import os
 import re
 import sys
 import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -46,18 +54,15 @@ TEMPLATE = ROOT / "template.yaml"
 RULES_EXAMPLE = ROOT / "functions" / "supervisor-alerts" / "rules.example.json"
 
 # The resources the functions' environment refers to, and what `Ref` returns for each type.
-TABLES = ("AgentStateTable", "AlertStateTable")
+TABLES = ("AgentStateTable", "AlertStateTable", "ForwarderStateTable")
 BUCKET = "ArchiveBucket"
+PARKING_BUCKET = "ForwarderParkingBucket"
 TOPIC = "AlertTopic"
 
 # Functions of the template this run does not start: `cargo lambda invoke` sends them no Kinesis envelope, so their
 # environment is neither resolved nor merged into the one `cargo lambda watch` gives every function.
 NOT_RUN = {
     "agent-board": "the HTTP API function (page and JSON API); its own tests cover it",
-    # Delivering needs a webhook receiver on 127.0.0.1, a subscriptions document naming it, an `env:` secret and
-    # the parking bucket and state table created here; until e2e.sh starts one, the forwarder's delivery is covered
-    # by its own tests (scripted endpoints) and the Python receiver's (scripts/test_webhook_receiver.py).
-    "stream-forwarder": "webhooks need a local receiver and parking resources that e2e.sh does not create yet",
 }
 
 # Ref of the pseudo parameters (only used if the template's environment ever names one).
@@ -87,6 +92,23 @@ JDOE_HISTORY = [
     ("STATUS", "Unplanned break", "2026-11-02T10:45:12.090Z", "2026-11-02T11:15:03.477Z"),
     ("STATUS", "Available", "2026-11-02T11:15:03.477Z", "2026-11-02T11:29:58.006Z"),
 ]
+
+# stream-forwarder: the envelopes it is invoked with (one per stream, as its mappings deliver them) and the
+# subscriptions it gets (template parameter ForwarderSubscriptions): one taking every agent event and contact
+# record, one message per request; one batching, agent events of three types only (no heartbeats) and contact
+# records. The receiver serves each on its own path. `secret_arn: env:…` is the forwarder's local-run form.
+FORWARDER_ENVELOPES = ("agent-state.json", "contact-archiver.json")
+FORWARDER_SECRET_VAR = "E2E_WEBHOOK_SECRET"
+FORWARDER_SUBSCRIPTIONS = (
+    {"name": "e2e-single", "path": "/single", "kinds": ["agent_event", "contact_record"]},
+    {
+        "name": "e2e-batched",
+        "path": "/batched",
+        "kinds": ["agent_event", "contact_record"],
+        "event_types": ["LOGIN", "LOGOUT", "STATE_CHANGE"],
+        "batch": {"max_messages": 4},
+    },
+)
 
 E164 = re.compile(r"\+\d{8,15}")
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -348,6 +370,161 @@ def personal_data_found(text: str, phones: set[str], texts: set[str]) -> list[st
     return found
 
 
+def customer_phones() -> set[str]:
+    """The customers' phone numbers in the fixtures: every number but the contact centre's own (SystemEndpoint),
+    which a contact record may carry to a webhook."""
+    found: set[str] = set()
+
+    def walk(node: Any, inside_system: bool) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, inside_system or key == "SystemEndpoint")
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, inside_system)
+        elif isinstance(node, str) and not inside_system:
+            found.update(E164.findall(node))
+
+    for path in (EVENTS / "raw").rglob("*.json"):
+        walk(json.loads(path.read_text(encoding="utf-8")), False)
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# stream-forwarder: what DESIGN.md says it sends
+
+
+def forwarder_message(data: bytes) -> dict[str, Any] | None:
+    """The webhook message a record becomes (functions/stream-forwarder/DESIGN.md): kind, `webhook-id`, key and
+    (agent events) event type. Agent event: `ae_<EventId>`, keyed by AgentARN; contact record:
+    `cr_<ContactId>_<LastUpdateTimestamp as written>` (empty when absent), keyed by ContactId. None for anything
+    else (segments, records that are not JSON objects)."""
+    try:
+        record = json.loads(data.removeprefix(UTF8_BOM))
+    except ValueError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    if all(isinstance(record.get(k), str) for k in ("EventType", "EventId", "AgentARN")):
+        return {
+            "kind": "agent_event",
+            "id": f"ae_{record['EventId']}",
+            "key": record["AgentARN"],
+            "event_type": record["EventType"],
+        }
+    contact = record.get("ContactId")
+    if isinstance(contact, str) and contact and not {"Segments", "StreamingEventType", "EventType"} & set(record):
+        updated = record.get("LastUpdateTimestamp")
+        return {
+            "kind": "contact_record",
+            "id": f"cr_{contact}_{updated if isinstance(updated, str) else ''}",
+            "key": contact,
+            "event_type": None,
+        }
+    return None
+
+
+def webhook_batch_id(ids: Iterable[str]) -> str:
+    """A batch request's `webhook-id`: `batch_` + the first 32 hex of sha256 over its messages' ids, one a line."""
+    return "batch_" + hashlib.sha256("\n".join(ids).encode()).hexdigest()[:32]
+
+
+def forwarder_expected(subscription: dict[str, Any], envelopes: Iterable[str] = FORWARDER_ENVELOPES) -> dict[str, Any]:
+    """What `subscription` must receive when the forwarder is invoked once per envelope: `messages`, [{id, key}] in
+    stream order (the receiver's order and loss checks take them), and `requests`, the request `webhook-id`s in
+    order (the message ids; with `batch`, the batch ids of each invocation's messages in chunks of max_messages)."""
+    size = int((subscription.get("batch") or {}).get("max_messages", 1))
+    types = subscription.get("event_types")
+    messages: list[dict[str, str]] = []
+    requests: list[str] = []
+    for name in envelopes:
+        taken = []
+        for record in envelope_records(name):
+            message = forwarder_message(record["data"])
+            if message is None or message["kind"] not in subscription["kinds"]:
+                continue
+            if message["kind"] == "agent_event" and types is not None and message["event_type"] not in types:
+                continue
+            taken.append(message)
+        messages += [{"id": m["id"], "key": m["key"]} for m in taken]
+        if size <= 1:
+            requests += [m["id"] for m in taken]
+        else:
+            requests += [webhook_batch_id(m["id"] for m in taken[i : i + size]) for i in range(0, len(taken), size)]
+    return {"messages": messages, "requests": requests}
+
+
+def forwarder_subscriptions(receiver_url: str, secret_var: str = FORWARDER_SECRET_VAR) -> dict[str, Any]:
+    """The subscriptions document of FORWARDER_SUBSCRIPTIONS: each of FORWARDER_SUBSCRIPTIONS on its path of the
+    receiver, signed with the secret in the environment variable `secret_var`. The receiver must be on 127.0.0.1."""
+    parts = urllib.parse.urlsplit(receiver_url)
+    if parts.scheme != "http" or parts.hostname != "127.0.0.1" or not parts.port:
+        raise SystemExit(f"e2e_check: webhook receiver {receiver_url!r} is not http://127.0.0.1:<port>/")
+    base = f"http://127.0.0.1:{parts.port}"
+    subscriptions = []
+    for spec in FORWARDER_SUBSCRIPTIONS:
+        subscription = {k: v for k, v in spec.items() if k != "path"}
+        subscription["url"] = base + spec["path"]
+        subscription["secret_arn"] = f"env:{secret_var}"
+        subscriptions.append(subscription)
+    return {"subscriptions": subscriptions}
+
+
+def webhook_personal_data(state: dict[str, Any], customers: set[str]) -> list[str]:
+    """Personal data that reached the receiver (its /_state): any CustomerEndpoint, Attributes or transcript field
+    in a body, or a phone number other than the contact centre's own SystemEndpoint address (the receiver's
+    findings, per request); and, read independently from every recorded message, a customer's number or one of
+    those fields. Each problem names where, never the value."""
+    problems = []
+    for request in state.get("requests", []):
+        for finding in request.get("personal_data") or []:
+            own_number = (
+                finding.get("kind") == "phone"
+                and str(finding.get("where", "")).endswith("SystemEndpoint.Address")
+                and finding.get("value") not in customers
+            )
+            if not own_number:
+                where = f"{request['path']} {request['webhook_id']}"
+                problems.append(f"{where}: {finding.get('kind')} at {finding.get('where')}")
+
+    def keys(node: Any) -> Iterable[str]:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield key
+                yield from keys(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from keys(value)
+
+    for record in state.get("records", []):
+        text = json.dumps(record.get("data"), ensure_ascii=False)
+        if any(number in text for number in customers):
+            problems.append(f"{record['path']} {record['id']}: a customer's phone number")
+        personal = sorted({"CustomerEndpoint", "Attributes", "Transcript", "Utterance"} & set(keys(record.get("data"))))
+        if personal:
+            problems.append(f"{record['path']} {record['id']}: fields {personal}")
+    return problems
+
+
+def webhook_replay_problems(state: dict[str, Any], first_requests: int, first_records: int) -> list[str]:
+    """What the receiver got after the first pass (requests[first_requests:], records[first_records:]) that is not
+    a repeat: a request whose webhook-id that path had not seen in the first pass, a message not marked duplicate."""
+    seen: dict[str, set[str]] = collections.defaultdict(set)
+    for request in state["requests"][:first_requests]:
+        seen[request["path"]].add(request["webhook_id"])
+    problems = [
+        f"{r['path']}: new webhook-id {r['webhook_id']}"
+        for r in state["requests"][first_requests:]
+        if r["webhook_id"] not in seen[r["path"]]
+    ]
+    problems += [
+        f"{r['path']}: message {r['id']} not seen before"
+        for r in state["records"][first_records:]
+        if not r["duplicate"]
+    ]
+    return problems
+
+
 def parse_time(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -397,15 +574,29 @@ def cmd_setup(args: argparse.Namespace, results: Results) -> None:
     overrides.setdefault(
         "AlertRules", json.dumps(json.loads(RULES_EXAMPLE.read_text(encoding="utf-8")), separators=(",", ":"))
     )
+    # The forwarder's subscriptions go in the way a deployment gives them: the template parameter, which the
+    # function's FORWARDER_SUBSCRIPTIONS takes (instead of the idle default, no subscriptions).
+    taken = {"ForwarderSubscriptions", "ForwarderSubscriptionsUri"} & set(overrides)
+    if taken:
+        raise SystemExit(f"e2e_check: {sorted(taken)} are set by this test (the webhook receiver's subscriptions)")
+    subscriptions = forwarder_subscriptions(args.webhook_receiver)
+    overrides["ForwarderSubscriptions"] = json.dumps(subscriptions, separators=(",", ":"))
+    secret = os.environ.get(FORWARDER_SECRET_VAR, "")
+    if not secret.startswith("whsec_"):
+        raise SystemExit(f"e2e_check: {FORWARDER_SECRET_VAR} must hold the receiver's whsec_ signing secret")
     params = parameter_values(template, overrides)
 
     run = args.run_id.lower()
     s3, ddb, sns, sqs = client("s3"), client("dynamodb"), client("sns"), client("sqs")
 
-    bucket = f"e2e-{run}-archive"
-    s3.create_bucket(Bucket=bucket)
-    if resources[BUCKET]["Properties"].get("VersioningConfiguration", {}).get("Status") == "Enabled":
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    buckets: dict[str, str] = {}
+    for logical_id, suffix in ((BUCKET, "archive"), (PARKING_BUCKET, "parking")):
+        name = f"e2e-{run}-{suffix}"
+        s3.create_bucket(Bucket=name)
+        if resources[logical_id]["Properties"].get("VersioningConfiguration", {}).get("Status") == "Enabled":
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        buckets[logical_id] = name
+    bucket = buckets[BUCKET]
 
     tables: dict[str, str] = {}
     for logical_id in TABLES:
@@ -441,11 +632,13 @@ def cmd_setup(args: argparse.Namespace, results: Results) -> None:
         ReturnSubscriptionArn=True,
     )
 
-    refs = {**PSEUDO, **params, BUCKET: bucket, **tables, TOPIC: topic_arn}
+    refs = {**PSEUDO, **params, **buckets, **tables, TOPIC: topic_arn}
     envs = function_environments(template, refs)
-    expected = {"contact-archiver", "agent-state", "supervisor-alerts"}
-    results.equal("template: the three functions are defined", set(envs), expected)
+    expected = {"contact-archiver", "agent-state", "supervisor-alerts", "stream-forwarder"}
+    results.equal("template: the four stream functions are defined", set(envs), expected)
     union = union_environment(envs)
+    if FORWARDER_SECRET_VAR in union:
+        raise SystemExit(f"e2e_check: {FORWARDER_SECRET_VAR} is a variable of the template; pick another name")
     aws = {
         key: os.environ[key]
         for key in (
@@ -458,11 +651,18 @@ def cmd_setup(args: argparse.Namespace, results: Results) -> None:
         )
         if key in os.environ
     }
-    (work / "functions.env").write_text(env_file_text({**union, **aws}), encoding="utf-8")
+    # The signing secret only in the env file (the forwarder reads `env:` secrets from its environment), never in
+    # state.json or the printed environments.
+    (work / "functions.env").write_text(
+        env_file_text({**union, FORWARDER_SECRET_VAR: secret, **aws}), encoding="utf-8"
+    )
 
     state = {
         "run": run,
         "bucket": bucket,
+        "parking_bucket": buckets[PARKING_BUCKET],
+        "receiver_url": args.webhook_receiver,
+        "subscriptions": subscriptions,
         "tables": tables,
         "topic_arn": topic_arn,
         "queue_url": queue_url,
@@ -921,6 +1121,144 @@ def verify_alerts(
     return notifications
 
 
+def counter_difference(got: collections.Counter[str], want: collections.Counter[str]) -> str:
+    """What `got` lacks and has too much of, compared with `want` (a few of each, with counts)."""
+    missing, extra = want - got, got - want
+    return (
+        f"{sum(got.values())} sent, {sum(want.values())} expected; missing {sorted(missing.items())[:3]}, "
+        f"extra {sorted(extra.items())[:3]}"
+    )
+
+
+def receiver(state: dict[str, Any], path: str, body: dict[str, Any] | None = None) -> Any:
+    """GET (or, with a body, POST) one of the webhook receiver's control endpoints; 127.0.0.1 only, no proxy."""
+    parts = urllib.parse.urlsplit(state["receiver_url"])
+    if parts.hostname != "127.0.0.1":
+        raise SystemExit(f"e2e_check: webhook receiver {state['receiver_url']!r} is not on 127.0.0.1")
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{parts.port}{path}", data=data, headers={"content-type": "application/json"}
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def subscription_path(subscription: dict[str, Any]) -> str:
+    return urllib.parse.urlsplit(subscription["url"]).path
+
+
+def verify_webhooks(results: Results, state: dict[str, Any], label: str) -> dict[str, Any]:
+    """The receiver's view of everything so far: per subscription every expected message, none unexpected, order
+    per key (redeliveries allowed anywhere), the DESIGN's contract; every request verified, none rejected; no
+    personal data. Returns the receiver's state."""
+    rx = receiver(state, "/_state")
+    for subscription in state["subscriptions"]["subscriptions"]:
+        path = subscription_path(subscription)
+        expected = forwarder_expected(subscription)
+        got = receiver(
+            state, "/_check", {"expected": expected["messages"], "path": path, "allow_personal_data": True}
+        )
+        lost, order = got["lost"], got["order"]
+        results.check(
+            f"{label}webhooks {path}: the {len(expected['messages'])} expected messages arrived, none unexpected",
+            lost["ok"] and not lost["unexpected"],
+            f"missing {lost['missing'][:4]}, unexpected {lost['unexpected'][:4]} ({lost['received']} received)",
+        )
+        results.check(
+            f"{label}webhooks {path}: in stream order per key (agent ARN, contact id)",
+            order["ok"],
+            f"violations {order['violations'][:2]}, skipped {order['skipped'][:2]}",
+        )
+        results.check(
+            f"{label}webhooks {path}: ids, types, timestamps and batch ids as DESIGN.md defines them",
+            not got["contract_problems"],
+            str([p["problem"] for p in got["contract_problems"][:3]]),
+        )
+    accepted = [r for r in rx["requests"] if r["outcome"] == "accepted" and r["signature_ok"]]
+    results.check(
+        f"{label}webhooks: every request verified by the reference library (standardwebhooks), none rejected",
+        bool(rx["requests"]) and not rx["rejections"] and len(accepted) == len(rx["requests"]),
+        f"{len(rx['requests'])} requests, {len(accepted)} accepted, rejections "
+        f"{[(r['path'], r['status'], r['reason']) for r in rx['rejections'][:3]]}",
+    )
+    leaks = webhook_personal_data(rx, customer_phones())
+    results.check(
+        f"{label}webhooks: no customer phone number, contact attributes or transcript in any body",
+        not leaks,
+        "; ".join(leaks[:4]),
+    )
+    return rx
+
+
+def verify_nothing_parked(results: Results, state: dict[str, Any], s3: Any, ddb: Any, label: str) -> None:
+    versions = list_versions(s3, state["parking_bucket"])
+    results.check(
+        f"{label}S3: nothing parked (the receiver was healthy): the parking bucket is empty",
+        not versions,
+        str([v[0] for v in versions[:3]]),
+    )
+    items = scan(ddb, state["tables"]["ForwarderStateTable"])
+    results.check(
+        f"{label}DynamoDB ForwarderStateTable: no parked key, no disabled subscription",
+        not items,
+        str([(i["pk"]["S"], i["sk"]["S"]) for i in items[:3]]),
+    )
+
+
+def verify_forwarder(results: Results, state: dict[str, Any], s3: Any, ddb: Any) -> dict[str, int]:
+    env = state["environments"]["stream-forwarder"]
+    results.equal(
+        "stream-forwarder: PARKING_BUCKET is the created bucket", env["PARKING_BUCKET"], state["parking_bucket"]
+    )
+    results.equal(
+        "stream-forwarder: FORWARDER_STATE_TABLE is the created table",
+        env["FORWARDER_STATE_TABLE"],
+        state["tables"]["ForwarderStateTable"],
+    )
+    results.equal(
+        "stream-forwarder: FORWARDER_SUBSCRIPTIONS is the receiver's document (template parameter)",
+        json.loads(env.get("FORWARDER_SUBSCRIPTIONS", "null")),
+        state["subscriptions"],
+    )
+    rx = verify_webhooks(results, state, "")
+    for subscription in state["subscriptions"]["subscriptions"]:
+        path = subscription_path(subscription)
+        want = forwarder_expected(subscription)["requests"]
+        got = collections.Counter(r["webhook_id"] for r in rx["requests"] if r["path"] == path)
+        results.check(
+            f"webhooks {path}: each {'batch' if subscription.get('batch') else 'message'} sent once, "
+            "with the expected webhook-id",
+            got == collections.Counter(want),
+            counter_difference(got, collections.Counter(want)),
+        )
+    verify_nothing_parked(results, state, s3, ddb, "")
+    return {"requests": len(rx["requests"]), "records": len(rx["records"])}
+
+
+def verify_forwarder_replay(results: Results, state: dict[str, Any], s3: Any, ddb: Any, first: dict[str, int]) -> None:
+    rx = verify_webhooks(results, state, "replay: ")
+    again = rx["requests"][first["requests"] :]
+    messages = len(rx["records"]) - first["records"]
+    print(f"e2e: the replay sent the receiver {len(again)} request(s) with {messages} message(s)")
+    problems = webhook_replay_problems(rx, first["requests"], first["records"])
+    results.check(
+        "replay: the receiver got only webhook-ids it had already seen (every message a duplicate)",
+        not problems,
+        "; ".join(problems[:4]),
+    )
+    # The forwarder keeps no delivery log (receivers de-duplicate by id): a redelivered batch is re-sent whole,
+    # with the same ids, batch ids included.
+    got = collections.Counter(f"{r['path']} {r['webhook_id']}" for r in again)
+    want = collections.Counter(f"{r['path']} {r['webhook_id']}" for r in rx["requests"][: first["requests"]])
+    results.check(
+        "replay: every request of the first pass re-sent once, with the same webhook-id",
+        got == want,
+        counter_difference(got, want),
+    )
+    verify_nothing_parked(results, state, s3, ddb, "replay: ")
+
+
 def snapshot(state: dict[str, Any], s3: Any, ddb: Any) -> dict[str, Any]:
     return {
         "versions": list_versions(s3, state["bucket"]),
@@ -938,7 +1276,10 @@ def cmd_verify(args: argparse.Namespace, results: Results) -> None:
         verify_archive(results, state, s3, phones, texts)
         verify_agents(results, state, ddb)
         verify_alerts(results, state, sqs, ddb, phones, texts)
-        (work / "snapshot.json").write_text(json.dumps(snapshot(state, s3, ddb), default=str), encoding="utf-8")
+        webhooks = verify_forwarder(results, state, s3, ddb)
+        (work / "snapshot.json").write_text(
+            json.dumps({**snapshot(state, s3, ddb), "webhooks": webhooks}, default=str), encoding="utf-8"
+        )
         return
     before = json.loads((work / "snapshot.json").read_text(encoding="utf-8"))
     after = json.loads(json.dumps(snapshot(state, s3, ddb), default=str))
@@ -959,6 +1300,7 @@ def cmd_verify(args: argparse.Namespace, results: Results) -> None:
         [(c["pk"]["S"], c["sk"]["S"], c["status"]["S"]) for c in after["claims"]],
         [(c["pk"]["S"], c["sk"]["S"], c["status"]["S"]) for c in before["claims"]],
     )
+    verify_forwarder_replay(results, state, s3, ddb, before["webhooks"])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -970,7 +1312,7 @@ def cmd_logs(args: argparse.Namespace, results: Results) -> None:
     phones, texts = personal_data()
     found = personal_data_found(text, phones, texts)
     results.check("logs: the functions logged no phone number and no transcript text", not found, str(found[:3]))
-    functions = ("contact-archiver", "agent-state", "supervisor-alerts")
+    functions = ("contact-archiver", "agent-state", "supervisor-alerts", "stream-forwarder")
     json_lines: collections.Counter[str] = collections.Counter()
     for line in text.splitlines():
         line = line.strip()
@@ -1016,6 +1358,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--run-id", required=True)
     p.add_argument("--template", default=str(TEMPLATE))
     p.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE", help="template parameter override")
+    p.add_argument(
+        "--webhook-receiver",
+        required=True,
+        metavar="URL",
+        help=f"http://127.0.0.1:<port>/ of scripts/webhook_receiver.py (its secret in ${FORWARDER_SECRET_VAR})",
+    )
 
     p = sub.add_parser("response")
     p.add_argument("--function", required=True)

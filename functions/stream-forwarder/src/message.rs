@@ -10,7 +10,16 @@ use crate::config::Subscription;
 
 /// Paths holding personal data: sent only when a subscription's `fields` names them (or a path inside them).
 /// A path component applies to every element of an array (`Segments.Transcript`: each segment's transcript).
-pub const PERSONAL: [&str; 4] = ["CustomerEndpoint", "Attributes", "Segments.Transcript", "Segments.Utterance"];
+/// `TransferredToEndpoint` holds a third party's number on an external transfer; `ContactDetails` a task's or
+/// contact's name and description, which agents and customers write freely.
+pub const PERSONAL: [&str; 6] = [
+    "CustomerEndpoint",
+    "Attributes",
+    "TransferredToEndpoint",
+    "ContactDetails",
+    "Segments.Transcript",
+    "Segments.Utterance",
+];
 
 /// One message for one subscription, as it goes on the wire (one body, or one element of a batch body).
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]

@@ -147,6 +147,8 @@ async fn forward_command(command: ForwardCommand) -> AppResult<()> {
     use connect_replay::forward;
     match command {
         ForwardCommand::Run { source, subscriptions, out, budget, batch_size } => {
+            // The function's own log lines (JSON, on stderr), as Lambda would record them: what an operator reads.
+            let _ = tracing_subscriber::fmt().json().with_writer(std::io::stderr).with_target(false).try_init();
             let subscriptions = forward::read_subscriptions(&subscriptions)?;
             let (records, _) = source.open(None)?;
             let started = std::time::Instant::now();
