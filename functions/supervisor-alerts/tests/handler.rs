@@ -230,6 +230,64 @@ async fn after_contact_work_within_the_limit_does_not_alert() {
     assert!(publisher.published().is_empty());
 }
 
+/// The ACW scenario above (a Sales VOICE contact of jdoe, routing profile "Voice Sales") under a rule with `scope`:
+/// how many alerts it publishes.
+async fn acw_alerts_with_scope(scope: &str) -> usize {
+    let publisher = MemoryPublisher::new();
+    let rule = format!(
+        r#"{{"name":"acw","kind":"acw_too_long","severity":"warning","longer_than":"5m","cooldown":"0s","scope":{scope}}}"#
+    );
+    let (h, _, _) = handler(one_rule(&rule), publisher.clone());
+    let later = agent_event_at("raw/agent/contact-ended-acw.json", "HEART_BEAT", "2026-11-02T08:19:00.000Z");
+    run(
+        &h,
+        vec![
+            item(fixture("raw/agent/contact-ended-acw.json"), "2026-11-02T08:12:41Z"),
+            json_item(&later, "2026-11-02T08:19:01Z"),
+        ],
+    )
+    .await;
+    publisher.published().len()
+}
+
+/// Each scope key excludes what it does not name (removing its check from `Scope::matches` fails the test), and
+/// includes what it names (so the exclusion is the scope's doing, not the scenario's).
+#[tokio::test]
+async fn a_scope_excludes_other_queues_channels_and_routing_profiles() {
+    for (scope, expected) in [
+        (r#"{"queues":["Billing"]}"#, 0),
+        (r#"{"queues":["Sales"]}"#, 1),
+        (r#"{"channels":["CHAT"]}"#, 0),
+        (r#"{"channels":["VOICE"]}"#, 1),
+        (r#"{"routing_profiles":["Chat Support"]}"#, 0),
+        (r#"{"routing_profiles":["Voice Sales"]}"#, 1),
+        (r#"{"queues":["Sales"],"channels":["CHAT"]}"#, 0),
+    ] {
+        assert_eq!(acw_alerts_with_scope(scope).await, expected, "scope {scope}");
+    }
+}
+
+/// Agent-level alerts (no contact) match queues and channels against the agent's routing profile.
+#[tokio::test]
+async fn an_agent_level_alert_is_scoped_by_the_routing_profiles_queues_and_channels() {
+    for (scope, expected) in [
+        (r#"{"routing_profiles":["Chat Support"]}"#, 0),
+        (r#"{"routing_profiles":["voice sales"]}"#, 1),
+        (r#"{"queues":["Billing"]}"#, 0),
+        (r#"{"queues":["Sales"]}"#, 1),
+        (r#"{"channels":["CHAT"]}"#, 0),
+        (r#"{"channels":["VOICE"]}"#, 1),
+    ] {
+        let publisher = MemoryPublisher::new();
+        let rule = format!(
+            r#"{{"name":"on-break","kind":"status_entered","severity":"info","statuses":["Break"],"cooldown":"0s","scope":{scope}}}"#
+        );
+        let (h, _, _) = handler(one_rule(&rule), publisher.clone());
+        run(&h, vec![item(fixture("raw/agent/status-break.json"), "2026-11-02T10:00:01Z")]).await;
+        assert_eq!(publisher.published().len(), expected, "scope {scope}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // missed_contacts
 
