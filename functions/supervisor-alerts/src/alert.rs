@@ -24,6 +24,7 @@ pub mod attr {
     pub const QUEUE: &str = "queue";
     pub const AGENT_USERNAME: &str = "agentUsername";
     pub const CHANNEL: &str = "channel";
+    pub const INSTANCE_ID: &str = "instanceId";
 }
 
 /// A rendered alert, ready to publish (the SNS batch entry id is given at publish time).
@@ -52,6 +53,7 @@ pub fn render(rule: &Rule, c: &Candidate) -> Rendered {
             "hierarchyGroups": a.hierarchy.iter().flatten().collect::<Vec<_>>(),
         })),
         "contact": contact.map(|c| json!({"contactId": c.contact_id, "channel": c.channel, "queue": c.queue})),
+        "instanceId": c.facts.instance_id,
         "observed": observed,
         "text": sentence,
         "description": rule.description,
@@ -161,6 +163,7 @@ fn attributes(rule: &Rule, c: &Candidate) -> BTreeMap<String, String> {
     put(attr::QUEUE, contact.and_then(|c| c.queue.as_deref()));
     put(attr::AGENT_USERNAME, agent.and_then(|a| a.username.as_deref()));
     put(attr::CHANNEL, contact.and_then(|c| c.channel.as_deref()));
+    put(attr::INSTANCE_ID, c.facts.instance_id.as_deref());
     out
 }
 

@@ -34,6 +34,19 @@ pub struct Facts {
     pub agent: Option<AgentFacts>,
     /// `None` for agent-level alerts (status rules).
     pub contact: Option<ContactFacts>,
+    /// The Connect instance (its id, the UUID of its ARN), when the record tells.
+    pub instance_id: Option<String>,
+}
+
+/// The instance id of an instance ARN or of any ARN inside an instance (`…:instance/<id>[/…]`).
+pub fn instance_id_of(arn: &str) -> Option<&str> {
+    let rest = arn.split_once(":instance/")?.1;
+    Some(rest.split('/').next().unwrap_or(rest)).filter(|id| !id.is_empty())
+}
+
+/// The instance id of an agent event: `InstanceARN`, else the agent ARN's.
+pub fn event_instance_id(ev: &AgentEvent) -> Option<String> {
+    ev.instance_arn.as_deref().and_then(instance_id_of).or_else(|| instance_id_of(&ev.agent_arn)).map(str::to_owned)
 }
 
 /// The agent id (UUID) from an agent ARN `arn:aws:connect:…:instance/<id>/agent/<agent-id>`.

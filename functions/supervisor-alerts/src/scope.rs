@@ -15,6 +15,8 @@ pub struct Scope {
     pub agents: Vec<String>,
     /// VOICE, CHAT, TASK, EMAIL …
     pub channels: Vec<String>,
+    /// Connect instances, by id or ARN (several instances may stream into one account).
+    pub instances: Vec<String>,
 }
 
 impl Scope {
@@ -24,6 +26,7 @@ impl Scope {
             && self.queues.is_empty()
             && self.agents.is_empty()
             && self.channels.is_empty()
+            && self.instances.is_empty()
     }
 
     /// Whether an alert with these facts is in scope. Queues and channels are the contact's when the alert is
@@ -45,6 +48,10 @@ impl Scope {
             )
             && any_listed(&self.queues, queues)
             && any_listed(&self.channels, channels)
+            && (self.instances.is_empty()
+                || facts.instance_id.as_deref().is_some_and(|id| {
+                    self.instances.iter().any(|w| same(crate::facts::instance_id_of(w).unwrap_or(w), id))
+                }))
     }
 }
 

@@ -288,6 +288,41 @@ async fn an_agent_level_alert_is_scoped_by_the_routing_profiles_queues_and_chann
     }
 }
 
+/// A rule naming instances ignores every other instance; the alert carries the instance id as a message attribute.
+#[tokio::test]
+async fn an_instance_scoped_rule_ignores_the_other_instance() {
+    const ID: &str = "aaaaaaaa-bbbb-cccc-dddd-111111111111";
+    const OTHER: &str = "99999999-bbbb-cccc-dddd-111111111111";
+    let mut other: serde_json::Value = serde_json::from_slice(&fixture("raw/agent/status-break.json")).unwrap();
+    for field in ["AgentARN", "InstanceARN"] {
+        let v = other[field].as_str().unwrap().replace(ID, OTHER);
+        other[field] = serde_json::Value::String(v);
+    }
+    for (scope, mine, theirs) in [
+        (format!(r#"{{"instances":["{ID}"]}}"#), 1, 0),
+        (format!(r#"{{"instances":["arn:aws:connect:us-east-1:123456789012:instance/{OTHER}"]}}"#), 0, 1),
+        ("{}".to_owned(), 1, 1),
+    ] {
+        let rule = format!(
+            r#"{{"name":"on-break","kind":"status_entered","severity":"info","statuses":["Break"],"cooldown":"0s","scope":{scope}}}"#
+        );
+        for (event, expected) in
+            [(fixture("raw/agent/status-break.json"), mine), (serde_json::to_vec(&other).unwrap(), theirs)]
+        {
+            let publisher = MemoryPublisher::new();
+            let (h, _, _) = handler(one_rule(&rule), publisher.clone());
+            run(&h, vec![item(event, "2026-11-02T10:00:01Z")]).await;
+            let published = publisher.published();
+            assert_eq!(published.len(), expected, "scope {scope}");
+            for p in &published {
+                let id = attrs(p)["instanceId"].to_owned();
+                assert!(id == ID || id == OTHER, "{id}");
+                assert_eq!(bodies(std::slice::from_ref(p))[0]["instanceId"], id);
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // missed_contacts
 

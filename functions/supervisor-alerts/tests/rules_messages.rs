@@ -112,7 +112,7 @@ const REFUSED: &[(&str, &str)] = &[
     ),
     (
         r##"{"rules":[{"name":"a","kind":"acw_too_long","severity":"info","longer_than":"5m","cooldown":"0s","scope":{"team":["x"]}}]}"##,
-        r##"rule #1 "a": field `scope.team`: unknown scope key (allowed: routing_profiles, hierarchy_groups, queues, agents, channels)"##,
+        r##"rule #1 "a": field `scope.team`: unknown scope key (allowed: routing_profiles, hierarchy_groups, queues, agents, channels, instances)"##,
     ),
     (
         r##"{"rules":[{"name":"a","kind":"acw_too_long","severity":"info","longer_than":"5m","cooldown":"0s","scope":{"queues":"Sales"}}]}"##,

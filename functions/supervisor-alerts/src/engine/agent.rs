@@ -21,7 +21,8 @@ pub fn evaluate_agent_event(rules: &Rules, ev: &AgentEvent) -> Vec<Candidate> {
         && previous_status
             .is_none_or(|p| p.name.as_deref().map(str::trim) != status_name || p.start_timestamp != status_start);
     let (at, subject) = (ev.event_timestamp, agent.agent_id.as_str());
-    let agent_only = || Facts { agent: Some(agent.clone()), contact: None };
+    let instance_id = crate::facts::event_instance_id(ev);
+    let agent_only = || Facts { agent: Some(agent.clone()), contact: None, instance_id: instance_id.clone() };
 
     for rule in &rules.rules {
         match &rule.kind {
@@ -59,7 +60,11 @@ pub fn evaluate_agent_event(rules: &Rules, ev: &AgentEvent) -> Vec<Candidate> {
                     if lasted > *longer_than {
                         let observed = Observed::AcwTooLong { since, lasted, longer_than: *longer_than };
                         let subject = contact.contact_id.clone();
-                        let facts = Facts { agent: Some(agent.clone()), contact: Some(contact) };
+                        let facts = Facts {
+                            agent: Some(agent.clone()),
+                            contact: Some(contact),
+                            instance_id: instance_id.clone(),
+                        };
                         let candidate = Candidate::new(rule, &subject, canonical(&since), at, facts, observed);
                         push_if_in_scope(&mut out, rule, candidate);
                     }

@@ -22,6 +22,7 @@ pub fn ctr_facts(ctr: &ContactRecord) -> Facts {
             channel: ctr.channel.clone(),
             queue: ctr.queue.as_ref().and_then(|q| q.name.clone()),
         }),
+        instance_id: ctr.instance_arn.as_deref().and_then(crate::facts::instance_id_of).map(str::to_owned),
     }
 }
 

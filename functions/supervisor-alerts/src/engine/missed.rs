@@ -65,7 +65,7 @@ pub fn evaluate_missed(rules: &Rules, ev: &AgentEvent, window: &[MissedContact])
                 continue;
             }
             let contact = contacts.get(&m.contact_id).and_then(|c| contact_facts(c));
-            let facts = Facts { agent: Some(agent.clone()), contact };
+            let facts = Facts { agent: Some(agent.clone()), contact, instance_id: crate::facts::event_instance_id(ev) };
             let observed = Observed::MissedContacts { missed, within, count };
             let candidate =
                 Candidate::new(rule, &agent.agent_id, m.contact_id.clone(), ev.event_timestamp, facts, observed);

@@ -181,5 +181,6 @@ pub fn segment_facts(seg: &AnalysisSegment, join: Option<&ContactJoin>) -> Facts
             channel: seg.channel.clone().or_else(|| join.and_then(|j| j.channel.clone())),
             queue: join.and_then(|j| j.queue.clone()),
         }),
+        instance_id: seg.instance_id.clone().filter(|id| !id.is_empty()),
     }
 }

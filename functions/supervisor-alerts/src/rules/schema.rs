@@ -280,7 +280,7 @@ impl<'de> Deserialize<'de> for NonEmpty {
 }
 
 /// The keys of a scope, in the order messages list them.
-const SCOPE_KEYS: [&str; 5] = ["routing_profiles", "hierarchy_groups", "queues", "agents", "channels"];
+const SCOPE_KEYS: [&str; 6] = ["routing_profiles", "hierarchy_groups", "queues", "agents", "channels", "instances"];
 
 impl<'de> Container<'de> for Scope {
     const EXPECTED: &'static str = "expected an object";
@@ -297,6 +297,7 @@ impl<'de> Container<'de> for Scope {
                 &mut scope.queues,
                 &mut scope.agents,
                 &mut scope.channels,
+                &mut scope.instances,
             ];
             *lists[at] = map.next_value::<Option<Names>>()?.map(|n| n.0).unwrap_or_default();
         }
