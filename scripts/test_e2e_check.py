@@ -24,6 +24,7 @@ REFS = {
     "ArchiveAgentEvents": "false",
     "ArchiveSegments": "true",
     "AlertRules": '{"rules":[]}',
+    "AlertLateness": "event-time",
     "ForwarderParkingBucket": "parking",
     "ForwarderStateTable": "forwarder",
     "ForwarderSubscriptions": '{"subscriptions":[]}',

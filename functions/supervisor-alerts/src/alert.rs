@@ -25,6 +25,8 @@ pub mod attr {
     pub const AGENT_USERNAME: &str = "agentUsername";
     pub const CHANNEL: &str = "channel";
     pub const INSTANCE_ID: &str = "instanceId";
+    /// `true` on an alert sent late (only with `"late": "send_marked"`).
+    pub const LATE: &str = "late";
 }
 
 /// A rendered alert, ready to publish (the SNS batch entry id is given at publish time).
@@ -54,13 +56,19 @@ pub fn render(rule: &Rule, c: &Candidate) -> Rendered {
         })),
         "contact": contact.map(|c| json!({"contactId": c.contact_id, "channel": c.channel, "queue": c.queue})),
         "instanceId": c.facts.instance_id,
+        "late": c.late,
         "observed": observed,
         "text": sentence,
         "description": rule.description,
     });
 
     Rendered {
-        subject: subject(&format!("[{}] {}: {short}", rule.severity.as_str().to_uppercase(), rule.name)),
+        subject: subject(&format!(
+            "{}[{}] {}: {short}",
+            if c.late.is_some() { "[LATE] " } else { "" },
+            rule.severity.as_str().to_uppercase(),
+            rule.name
+        )),
         body: body.to_string(),
         attributes: attributes(rule, c),
     }
@@ -164,6 +172,7 @@ fn attributes(rule: &Rule, c: &Candidate) -> BTreeMap<String, String> {
     put(attr::AGENT_USERNAME, agent.and_then(|a| a.username.as_deref()));
     put(attr::CHANNEL, contact.and_then(|c| c.channel.as_deref()));
     put(attr::INSTANCE_ID, c.facts.instance_id.as_deref());
+    put(attr::LATE, c.late.as_ref().map(|_| "true"));
     out
 }
 

@@ -26,6 +26,7 @@ pub const ALERT_RULES_FILE: &str = "ALERT_RULES_FILE";
 pub const ALERT_LEASE_SECONDS: &str = "ALERT_LEASE_SECONDS";
 pub const ALERT_CLAIM_TTL_HOURS: &str = "ALERT_CLAIM_TTL_HOURS";
 pub const CONTACT_STATE_TTL_HOURS: &str = "CONTACT_STATE_TTL_HOURS";
+pub const ALERT_LATENESS: &str = "ALERT_LATENESS";
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
@@ -48,6 +49,17 @@ pub enum ConfigError {
 pub struct Settings {
     pub lease: TimeDelta,
     pub ttls: Ttls,
+    /// What "late" is measured against ([`Lateness`]).
+    pub lateness: Lateness,
+}
+
+/// Whether alerts are judged for lateness ([`crate::lateness`]): against the wall clock in Lambda, where a backlog
+/// must not page about situations already over; on event time in replays and backtests, which re-enact the day as it
+/// happened and so send what would have been sent then (they say so).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lateness {
+    WallClock,
+    EventTime,
 }
 
 /// The settings' defaults, written once: [`Settings::for_rules`] and [`Config::from_env`] both use them.
@@ -56,9 +68,11 @@ const DEFAULT_CLAIM_TTL_HOURS: i64 = 192;
 const DEFAULT_CONTACT_STATE_TTL_HOURS: i64 = 24;
 
 impl Settings {
-    /// The defaults, with the missed-contacts window TTL sized for `rules`.
+    /// The defaults, with the missed-contacts window TTL sized for `rules`, on event time (replays, backtests and
+    /// tests; `Config::from_env` judges lateness against the wall clock).
     pub fn for_rules(rules: &Rules) -> Self {
         Self {
+            lateness: Lateness::EventTime,
             lease: TimeDelta::seconds(DEFAULT_LEASE_SECONDS),
             ttls: Ttls {
                 claim: TimeDelta::hours(DEFAULT_CLAIM_TTL_HOURS),
@@ -117,7 +131,18 @@ impl Config {
         let lease = bounded(env, ALERT_LEASE_SECONDS, DEFAULT_LEASE_SECONDS, 1..=900)?;
         let claim_hours = bounded(env, ALERT_CLAIM_TTL_HOURS, DEFAULT_CLAIM_TTL_HOURS, 1..=24 * 366)?;
         let contact_hours = bounded(env, CONTACT_STATE_TTL_HOURS, DEFAULT_CONTACT_STATE_TTL_HOURS, 1..=24 * 366)?;
+        let lateness = match shared::config::optional(env, ALERT_LATENESS, "wall-clock").as_str() {
+            "wall-clock" => Lateness::WallClock,
+            "event-time" => Lateness::EventTime,
+            other => {
+                return Err(ConfigError::Invalid {
+                    var: ALERT_LATENESS,
+                    detail: format!("{other:?}: wall-clock or event-time"),
+                });
+            }
+        };
         let settings = Settings {
+            lateness,
             lease: TimeDelta::seconds(lease),
             ttls: Ttls {
                 claim: TimeDelta::hours(claim_hours),

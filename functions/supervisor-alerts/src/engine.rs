@@ -57,6 +57,8 @@ pub struct Candidate {
     pub at: DateTime<Utc>,
     pub facts: Facts,
     pub observed: Observed,
+    /// Set when the alert is sent although late (a rule with `"late": "send_marked"`): why it is late.
+    pub late: Option<String>,
 }
 
 impl Candidate {
@@ -69,7 +71,8 @@ impl Candidate {
         facts: Facts,
         observed: Observed,
     ) -> Self {
-        Self { key: AlertKey { rule: rule.name.clone(), subject: subject.to_owned(), episode }, at, facts, observed }
+        let key = AlertKey { rule: rule.name.clone(), subject: subject.to_owned(), episode };
+        Self { key, at, facts, observed, late: None }
     }
 
     pub fn rule(&self) -> &str {

@@ -28,10 +28,10 @@ use shared::model::{ConnectRecord, RecordKind};
 use shared::ports::{ItemStore, PortError, PortResult, Publisher};
 use tracing::{debug, warn};
 
-use crate::config::Settings;
+use crate::config::{Lateness, Settings};
 use crate::delivery::{Clock, Deliverer, SystemClock};
 use crate::engine::{self, Candidate, ContactJoin, Needs};
-use crate::rules::Rules;
+use crate::rules::{LatePolicy, Rules};
 use crate::state::{AlertTable, Unsaved};
 
 /// Keys processed at once (each key's records stay sequential).
@@ -41,6 +41,8 @@ pub struct SupervisorAlerts<S, P, C = SystemClock> {
     rules: Arc<Rules>,
     table: AlertTable<S>,
     deliverer: Deliverer<P, C>,
+    lateness: Lateness,
+    suppressed_late: std::sync::atomic::AtomicU64,
 }
 
 impl<S: ItemStore, P: Publisher> SupervisorAlerts<S, P, SystemClock> {
@@ -55,7 +57,44 @@ impl<S: ItemStore, P: Publisher, C: Clock> SupervisorAlerts<S, P, C> {
             rules: Arc::new(rules),
             table: AlertTable::new(store, settings.ttls),
             deliverer: Deliverer::new(publisher, clock, settings.lease),
+            lateness: settings.lateness,
+            suppressed_late: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Alerts suppressed as late since the function started ([`crate::lateness`]).
+    pub fn suppressed_late(&self) -> u64 {
+        self.suppressed_late.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Drops (or marks, per rule) the candidates that are late as of now: only when lateness is judged against the
+    /// wall clock. `newest` is the agent's newest event among the key's records.
+    fn judge_lateness(&self, candidates: Vec<Candidate>, newest: Option<&shared::model::AgentEvent>) -> Vec<Candidate> {
+        if self.lateness == Lateness::EventTime || candidates.is_empty() {
+            return candidates;
+        }
+        let now = self.deliverer.clock().now();
+        let mut out = Vec::with_capacity(candidates.len());
+        for mut c in candidates {
+            let Some(rule) = self.rules.rules.iter().find(|r| r.name == c.rule()) else {
+                out.push(c);
+                continue;
+            };
+            match crate::lateness::late(rule, &c, newest, now) {
+                None => out.push(c),
+                Some(reason) if rule.late == LatePolicy::SendMarked => {
+                    tracing::info!(rule = %rule.name, reason = %reason, "late alert sent marked as late");
+                    c.late = Some(reason);
+                    out.push(c);
+                }
+                Some(reason) => {
+                    self.suppressed_late.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    metrics::counter!(crate::lateness::SUPPRESSED_METRIC, "Rule" => rule.name.clone()).increment(1);
+                    tracing::info!(rule = %rule.name, reason = %reason, "late alert suppressed");
+                }
+            }
+        }
+        out
     }
 
     pub fn rules(&self) -> &Rules {
@@ -135,13 +174,23 @@ impl<S: ItemStore, P: Publisher, C: Clock> SupervisorAlerts<S, P, C> {
                 "contact not joined to an agent (yet): agent-scoped rules cannot match"
             );
         }
-        // 2. Evaluate: each record's candidates, in order, applying it to the state in memory.
+        // 2. Evaluate: each record's candidates, in order, applying it to the state in memory; then lateness, judged
+        // as of the agent's newest event among the key's records.
+        let newest = records
+            .iter()
+            .filter_map(|(_, r)| match r {
+                ConnectRecord::Agent(ev) => Some(ev.as_ref()),
+                _ => None,
+            })
+            .max_by_key(|ev| ev.event_timestamp);
         let evaluated: Vec<PortResult<Vec<Candidate>>> = records
             .iter()
             .enumerate()
             .map(|(position, (i, record))| match joins_failed.get(i) {
                 Some(e) => Err(e.clone()),
-                None => Ok(state.evaluate(&self.rules, position, record, items[*i].arrival)),
+                None => {
+                    Ok(self.judge_lateness(state.evaluate(&self.rules, position, record, items[*i].arrival), newest))
+                }
             })
             .collect();
         // 3. Deliver, record by record, until one is to be retried.

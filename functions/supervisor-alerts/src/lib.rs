@@ -16,6 +16,7 @@ pub mod delivery;
 pub mod engine;
 pub mod facts;
 pub mod handler;
+pub mod lateness;
 pub mod rules;
 pub mod scope;
 pub mod state;

@@ -97,3 +97,25 @@ fn missing_or_invalid_variables_are_named() {
         "missing required environment variable QUARANTINE_BUCKET"
     );
 }
+
+#[test]
+fn lateness_is_judged_against_the_wall_clock_unless_told_otherwise() {
+    use supervisor_alerts::config::{Config, Lateness};
+    let base = [
+        ("ALERT_STATE_TABLE", "t"),
+        ("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:alerts"),
+        ("ALERT_RULES", GOOD_RULES),
+        ("QUARANTINE_BUCKET", "q"),
+    ];
+    let with = |extra: Option<&str>| {
+        let mut env: std::collections::HashMap<String, String> =
+            base.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        if let Some(v) = extra {
+            env.insert("ALERT_LATENESS".into(), v.into());
+        }
+        Config::from_env(&env)
+    };
+    assert_eq!(with(None).unwrap().settings.lateness, Lateness::WallClock);
+    assert_eq!(with(Some("event-time")).unwrap().settings.lateness, Lateness::EventTime);
+    assert!(with(Some("sometimes")).unwrap_err().to_string().contains("ALERT_LATENESS"));
+}

@@ -56,11 +56,11 @@ const REFUSED: &[(&str, &str)] = &[
     ),
     (
         r##"{"rules":[{"name":"a","kind":"acw_too_long","severity":"info","longer_than":"5m","cooldown":"0s","scope":{},"statuses":["X"]}]}"##,
-        r##"rule #1 "a": field `statuses`: not a field of kind acw_too_long (its fields: longer_than, plus name, kind, severity, scope, cooldown, description)"##,
+        r##"rule #1 "a": field `statuses`: not a field of kind acw_too_long (its fields: longer_than, plus name, kind, severity, scope, cooldown, description, max_lateness, late)"##,
     ),
     (
         r##"{"rules":[{"name":"a","kind":"status_entered","severity":"info","cooldown":"0s","scope":{},"statuses":["X"],"foo":1}]}"##,
-        r##"rule #1 "a": field `foo`: not a field of kind status_entered (its fields: statuses, plus name, kind, severity, scope, cooldown, description)"##,
+        r##"rule #1 "a": field `foo`: not a field of kind status_entered (its fields: statuses, plus name, kind, severity, scope, cooldown, description, max_lateness, late)"##,
     ),
     (
         r##"{"rules":[{"name":"a","kind":"acw_too_long","severity":"loud","longer_than":"5m","cooldown":"0s","scope":{}}]}"##,

@@ -428,7 +428,11 @@ async fn backtest(rules_path: &Path, events: &[PathBuf]) -> AppResult<()> {
     let functions = connect_replay::replay::Functions { archiver: &none, agent_state: &none, alerts: &hosted };
     let stats = connect_replay::replay::replay(records.into_iter(), functions, &options, |_| {}).await;
     let published = publisher.published();
-    println!("{} records, {} alerts would have fired", stats.total(), published.len());
+    println!(
+        "{} records, {} alerts would have fired (judged on event time: nothing counts as late in a backtest)",
+        stats.total(),
+        published.len()
+    );
     for m in &published {
         println!("  {}", m.subject);
     }

@@ -40,6 +40,21 @@ pub struct Rule {
     pub cooldown: TimeDelta,
     pub description: Option<String>,
     pub kind: RuleKind,
+    /// How late an alert may still be sent ([`crate::lateness`]); default [`DEFAULT_MAX_LATENESS`].
+    pub max_lateness: TimeDelta,
+    /// What to do with a late alert: suppress it (default) or send it marked as late.
+    pub late: LatePolicy,
+}
+
+/// An alert's default `max_lateness`: five minutes.
+pub const DEFAULT_MAX_LATENESS: TimeDelta = TimeDelta::minutes(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatePolicy {
+    #[default]
+    Suppress,
+    SendMarked,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -98,7 +113,8 @@ pub struct KindSpec {
 }
 
 /// The fields of every rule.
-pub const COMMON_FIELDS: [&str; 6] = ["name", "kind", "severity", "scope", "cooldown", "description"];
+pub const COMMON_FIELDS: [&str; 8] =
+    ["name", "kind", "severity", "scope", "cooldown", "description", "max_lateness", "late"];
 
 /// Every kind of rule, in the order documented in `RULES.md`.
 pub const KINDS: [KindSpec; 7] = [
@@ -359,7 +375,9 @@ fn parse_rule(value: &Value) -> Result<Rule, FieldError> {
     let cooldown = required(common.cooldown, "cooldown")?.0;
     let scope = common.scope.ok_or_else(|| FieldError::new("scope", "missing (use {} for every agent and contact)"))?;
     let kind = (kind.parse)(schema::from_rule(value)?)?;
-    Ok(Rule { name, severity, scope, cooldown, description: common.description.map(|d| d.0), kind })
+    let max_lateness = common.max_lateness.map_or(DEFAULT_MAX_LATENESS, |d| d.0);
+    let late = common.late.unwrap_or_default();
+    Ok(Rule { name, severity, scope, cooldown, description: common.description.map(|d| d.0), kind, max_lateness, late })
 }
 
 /// Parses a duration such as `90s`, `15m`, `2h` or `1d` (a whole number and one unit).

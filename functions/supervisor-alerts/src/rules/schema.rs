@@ -63,6 +63,8 @@ pub(super) struct Common {
     #[serde(default, deserialize_with = "given")]
     pub scope: Option<Scope>,
     pub description: Option<Description>,
+    pub max_lateness: Option<Positive>,
+    pub late: Option<super::LatePolicy>,
 }
 
 /// The fields of every kind; `KINDS[..].fields` says which a rule of a kind may have.
