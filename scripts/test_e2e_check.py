@@ -25,6 +25,7 @@ REFS = {
     "ArchiveSegments": "true",
     "AlertRules": '{"rules":[]}',
     "AlertLateness": "event-time",
+    "AlertChatFormat": "none",
     "ForwarderParkingBucket": "parking",
     "ForwarderStateTable": "forwarder",
     "ForwarderSubscriptions": '{"subscriptions":[]}',

@@ -163,6 +163,8 @@ pub struct Message {
     pub body: String,
     /// String message attributes that subscription filter policies match on.
     pub attributes: BTreeMap<String, String>,
+    /// `body` is a JSON object of one message per protocol (`default`, `https`, …): SNS `MessageStructure=json`.
+    pub per_protocol: bool,
 }
 
 /// SNS accepts at most 10 entries per `PublishBatch`.

@@ -142,6 +142,7 @@ async fn sns_publish_batch_reports_per_entry_results() {
     let topic = client.create_topic().name(unique("alerts")).send().await.unwrap().topic_arn.unwrap();
     let publisher = SnsPublisher::new(client.clone(), topic);
     let msg = |id: &str| Message {
+        per_protocol: false,
         id: id.into(),
         subject: "Break too long: jdoe".into(),
         body: "{\"rule\":\"break-too-long\"}".into(),
@@ -168,4 +169,26 @@ async fn sns_publish_batch_reports_per_entry_results() {
     // A topic that does not exist fails the call as a whole.
     let missing = SnsPublisher::new(client, "arn:aws:sns:us-east-1:123456789012:no-such-topic");
     assert!(missing.publish_batch(&[msg("x")]).await.is_err());
+}
+
+/// One body per protocol (`MessageStructure=json`) goes through the adapter and the emulator accepts it. (moto does
+/// not model SNS's choice of body per protocol, nor refuse a structure without `default`; the structure itself is
+/// checked in supervisor-alerts' chat tests.)
+#[tokio::test]
+#[ignore = "needs moto: run scripts/test.sh"]
+async fn sns_publish_batch_sends_one_body_per_protocol() {
+    let cfg = config().await;
+    let client = aws_sdk_sns::Client::new(&cfg);
+    let topic = client.create_topic().name(unique("chat")).send().await.unwrap().topic_arn.unwrap();
+    let publisher = SnsPublisher::new(client, topic);
+    let body =
+        serde_json::json!({"default": "{\"rule\":\"break-too-long\"}", "https": "{\"version\":\"1.0\"}"}).to_string();
+    let msg = Message {
+        per_protocol: true,
+        id: "a".into(),
+        subject: "Break too long: jdoe".into(),
+        body,
+        attributes: BTreeMap::from([("severity".into(), "warning".into())]),
+    };
+    assert_eq!(publisher.publish_batch(&[msg]).await.unwrap(), vec![Ok(())]);
 }

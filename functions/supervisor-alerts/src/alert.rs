@@ -74,6 +74,99 @@ pub fn render(rule: &Rule, c: &Candidate) -> Rendered {
     }
 }
 
+/// The alert in the custom-notification format of AWS Chatbot (Amazon Q Developer in chat applications), as its
+/// administrator guide documents it ("Custom notifications", event schema): `version` "1.0", `source` "custom", an
+/// `id`, `content` (`textType` "client-markdown", `title`, `description`, `nextSteps`, `keywords`) and `metadata`
+/// (`threadId`, `summary`, `eventType`, `additionalContext`). Built from the same facts as the JSON body, so it carries
+/// no transcript text or phone number either.
+pub fn chatbot(rule: &Rule, c: &Candidate) -> Value {
+    let agent = c.facts.agent.as_ref();
+    let contact = c.facts.contact.as_ref();
+    let (short, sentence, _) = describe(c);
+    let mut details = Vec::new();
+    if let Some(a) = agent {
+        let team: Vec<&String> = a.hierarchy.iter().flatten().collect();
+        if !team.is_empty() {
+            details.push(format!("*Team:* {}", team.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" › ")));
+        }
+        if let Some(p) = &a.routing_profile {
+            details.push(format!("*Routing profile:* {p}"));
+        }
+    }
+    if let Some(c) = contact {
+        details.push(format!(
+            "*Contact:* {}{}{}",
+            c.contact_id,
+            c.channel.as_ref().map(|ch| format!(" ({ch})")).unwrap_or_default(),
+            c.queue.as_ref().map(|q| format!(", queue {q}")).unwrap_or_default()
+        ));
+    }
+    details.push(format!("*Observed at:* {}", canonical(&c.at)));
+    if let Some(late) = &c.late {
+        details.push(format!("*Late:* {late}"));
+    }
+    let description = format!("{sentence}\n{}", details.join("\n"));
+    let icon = match rule.severity.as_str() {
+        "critical" => ":rotating_light:",
+        "warning" => ":warning:",
+        _ => ":information_source:",
+    };
+    let mut keywords = vec![rule.severity.as_str().to_owned(), rule.name.clone()];
+    if let Some(level) = agent.and_then(|a| a.hierarchy.iter().flatten().last()) {
+        keywords.push(level.clone());
+    }
+    let mut context = serde_json::Map::new();
+    context.insert("alertId".into(), Value::from(c.key.id()));
+    context.insert("rule".into(), Value::from(rule.name.clone()));
+    context.insert("severity".into(), Value::from(rule.severity.as_str()));
+    if let Some(id) = &c.facts.instance_id {
+        context.insert("instanceId".into(), Value::from(id.clone()));
+    }
+    json!({
+        "version": "1.0",
+        "source": "custom",
+        "id": c.key.id(),
+        "content": {
+            "textType": "client-markdown",
+            "title": format!("{icon} {}{}", if c.late.is_some() { "[LATE] " } else { "" }, short),
+            "description": description,
+            "nextSteps": next_steps(rule),
+            "keywords": keywords,
+        },
+        "metadata": {
+            "threadId": format!("{}/{}", c.key.rule, c.key.subject),
+            "summary": short,
+            "eventType": rule.kind.name(),
+            "additionalContext": context,
+        }
+    })
+}
+
+/// What a supervisor does next, per kind (the custom notification's `nextSteps`).
+fn next_steps(rule: &Rule) -> Vec<String> {
+    use crate::rules::RuleKind;
+    let steps: &[&str] = match &rule.kind {
+        RuleKind::StatusEntered { .. } | RuleKind::StatusTooLong { .. } => {
+            &["Check in with the agent", "Look at the agent's timeline on the wallboard"]
+        }
+        RuleKind::AcwTooLong { .. } => &["Ask the agent whether they need help to wrap up the contact"],
+        RuleKind::MissedContacts { .. } => {
+            &["Check the agent's status and headset", "Consider setting the agent offline"]
+        }
+        RuleKind::NegativeSentiment { .. } | RuleKind::CategoryMatched { .. } => {
+            &["Listen in or join the contact", "Offer the agent help"]
+        }
+        RuleKind::AttributeThreshold { .. } => &["Review the contact", "Follow up with the customer if needed"],
+    };
+    steps.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// An SNS message with one body per protocol: `https` subscribers (AWS Chatbot) get `chat`, every other protocol
+/// the JSON `body` (`default`).
+pub fn per_protocol(body: &str, chat: &Value) -> String {
+    json!({"default": body, "https": chat.to_string()}).to_string()
+}
+
 /// What was observed, three ways: a short form for the subject, a sentence for people, and JSON for programs.
 fn describe(c: &Candidate) -> (String, String, Value) {
     let who = c.facts.agent.as_ref().and_then(|a| a.username.clone()).unwrap_or_else(|| "unknown agent".into());

@@ -27,6 +27,7 @@ pub const ALERT_LEASE_SECONDS: &str = "ALERT_LEASE_SECONDS";
 pub const ALERT_CLAIM_TTL_HOURS: &str = "ALERT_CLAIM_TTL_HOURS";
 pub const CONTACT_STATE_TTL_HOURS: &str = "CONTACT_STATE_TTL_HOURS";
 pub const ALERT_LATENESS: &str = "ALERT_LATENESS";
+pub const ALERT_CHAT_FORMAT: &str = "ALERT_CHAT_FORMAT";
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
@@ -51,6 +52,18 @@ pub struct Settings {
     pub ttls: Ttls,
     /// What "late" is measured against ([`Lateness`]).
     pub lateness: Lateness,
+    /// What chat subscribers of the topic receive ([`ChatFormat`]).
+    pub chat: ChatFormat,
+}
+
+/// `ALERT_CHAT_FORMAT`: `none` (default: every subscriber gets the JSON body) or `chatbot`: the topic's HTTPS
+/// subscribers — AWS Chatbot (Amazon Q Developer in chat applications) subscribes that way — get its documented
+/// custom-notification format, so a Slack or Teams channel shows a readable alert; SQS, Lambda, email and the other
+/// protocols keep the JSON body (SNS `MessageStructure=json`, one message per protocol).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatFormat {
+    None,
+    Chatbot,
 }
 
 /// Whether alerts are judged for lateness ([`crate::lateness`]): against the wall clock in Lambda, where a backlog
@@ -73,6 +86,7 @@ impl Settings {
     pub fn for_rules(rules: &Rules) -> Self {
         Self {
             lateness: Lateness::EventTime,
+            chat: ChatFormat::None,
             lease: TimeDelta::seconds(DEFAULT_LEASE_SECONDS),
             ttls: Ttls {
                 claim: TimeDelta::hours(DEFAULT_CLAIM_TTL_HOURS),
@@ -141,7 +155,18 @@ impl Config {
                 });
             }
         };
+        let chat = match shared::config::optional(env, ALERT_CHAT_FORMAT, "none").as_str() {
+            "none" => ChatFormat::None,
+            "chatbot" => ChatFormat::Chatbot,
+            other => {
+                return Err(ConfigError::Invalid {
+                    var: ALERT_CHAT_FORMAT,
+                    detail: format!("{other:?}: none or chatbot"),
+                });
+            }
+        };
         let settings = Settings {
+            chat,
             lateness,
             lease: TimeDelta::seconds(lease),
             ttls: Ttls {

@@ -63,6 +63,7 @@ pub struct Deliverer<P, C> {
     publisher: P,
     clock: C,
     lease: TimeDelta,
+    chat: crate::config::ChatFormat,
 }
 
 /// A failure that certainly published nothing: SNS refused the request itself (a 4xx, e.g. throttling or a bad
@@ -73,7 +74,13 @@ pub fn is_definite(e: &PortError) -> bool {
 
 impl<P: Publisher, C: Clock> Deliverer<P, C> {
     pub fn new(publisher: P, clock: C, lease: TimeDelta) -> Self {
-        Self { publisher, clock, lease }
+        Self { publisher, clock, lease, chat: crate::config::ChatFormat::None }
+    }
+
+    /// The same, with chat subscribers getting `chat`'s format ([`crate::config::ChatFormat`]).
+    pub fn with_chat(mut self, chat: crate::config::ChatFormat) -> Self {
+        self.chat = chat;
+        self
     }
 
     pub fn publisher(&self) -> &P {
@@ -180,12 +187,20 @@ impl<P: Publisher, C: Clock> Deliverer<P, C> {
             .iter()
             .enumerate()
             .filter_map(|(i, (c, _))| {
-                let rendered = render(rules.get(c.rule())?, c);
+                let rule = rules.get(c.rule())?;
+                let rendered = render(rule, c);
+                let (body, per_protocol) = match self.chat {
+                    crate::config::ChatFormat::None => (rendered.body, false),
+                    crate::config::ChatFormat::Chatbot => {
+                        (crate::alert::per_protocol(&rendered.body, &crate::alert::chatbot(rule, c)), true)
+                    }
+                };
                 Some(Message {
                     id: format!("a{i}"),
                     subject: rendered.subject,
-                    body: rendered.body,
+                    body,
                     attributes: rendered.attributes,
+                    per_protocol,
                 })
             })
             .collect();

@@ -56,7 +56,7 @@ impl<S: ItemStore, P: Publisher, C: Clock> SupervisorAlerts<S, P, C> {
         Self {
             rules: Arc::new(rules),
             table: AlertTable::new(store, settings.ttls),
-            deliverer: Deliverer::new(publisher, clock, settings.lease),
+            deliverer: Deliverer::new(publisher, clock, settings.lease).with_chat(settings.chat),
             lateness: settings.lateness,
             suppressed_late: std::sync::atomic::AtomicU64::new(0),
         }

@@ -291,7 +291,13 @@ mod tests {
     #[tokio::test]
     async fn per_entry_results_answer_a_publish_without_sending_it() {
         let publisher = Intercepted::new(MemoryPublisher::new(), Script::default());
-        let message = Message { id: "1".into(), subject: "s".into(), body: "b".into(), attributes: Default::default() };
+        let message = Message {
+            id: "1".into(),
+            subject: "s".into(),
+            body: "b".into(),
+            attributes: Default::default(),
+            per_protocol: false,
+        };
         let results = publisher.publish_batch(&[message]).await.unwrap();
         assert_eq!(results, [Err(PortError::transient("sns", "entry failed"))]);
         assert!(publisher.inner().published().is_empty());

@@ -29,6 +29,9 @@ impl Publisher for SnsPublisher {
         let mut entries = Vec::with_capacity(messages.len());
         for m in messages {
             let mut entry = PublishBatchRequestEntry::builder().id(&m.id).subject(&m.subject).message(&m.body);
+            if m.per_protocol {
+                entry = entry.message_structure("json");
+            }
             for (k, v) in &m.attributes {
                 let attr = MessageAttributeValue::builder()
                     .data_type("String")
