@@ -76,7 +76,7 @@ impl<S: ItemStore, P: Publisher, C: Clock> SupervisorAlerts<S, P, C> {
         let now = self.deliverer.clock().now();
         let mut out = Vec::with_capacity(candidates.len());
         for mut c in candidates {
-            let Some(rule) = self.rules.rules.iter().find(|r| r.name == c.rule()) else {
+            let Some(rule) = self.rules.get(c.rule()) else {
                 out.push(c);
                 continue;
             };

@@ -129,16 +129,28 @@ macro_rules! write_outcome {
     };
 }
 
+/// A single-item write's condition as the request takes it: expression, names and values (each `None` when empty).
+type ConditionRequest = (Option<String>, Option<HashMap<String, String>>, Option<AvMap>);
+
+fn condition_request(condition: &Condition) -> PortResult<ConditionRequest> {
+    Ok(match condition_parts(condition)? {
+        None => (None, None, None),
+        Some((expr, names, values)) => {
+            let uses_pk = expr.contains("#pk");
+            let names = Some(names_of(names, uses_pk)).filter(|m| !m.is_empty());
+            (Some(expr), names, Some(values).filter(|m| !m.is_empty()))
+        }
+    })
+}
+
 impl ItemStore for DynamoItemStore {
     async fn put(&self, item: Item, condition: Condition) -> PortResult<WriteOutcome> {
-        let mut req = self.client.put_item().table_name(&self.table).set_item(Some(to_av(item)?));
-        if let Some((expr, names, values)) = condition_parts(&condition)? {
-            let uses_pk = expr.contains("#pk");
-            req = req
-                .condition_expression(expr)
-                .set_expression_attribute_names(Some(names_of(names, uses_pk)).filter(|m| !m.is_empty()))
-                .set_expression_attribute_values(Some(values).filter(|m| !m.is_empty()));
-        }
+        let req = self.client.put_item().table_name(&self.table).set_item(Some(to_av(item)?));
+        let (expr, names, values) = condition_request(&condition)?;
+        let req = req
+            .set_condition_expression(expr)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values);
         write_outcome!(req.send().await)
     }
 
@@ -147,14 +159,12 @@ impl ItemStore for DynamoItemStore {
             (PK.to_owned(), AttributeValue::S(pk.to_owned())),
             (SK.to_owned(), AttributeValue::S(sk.to_owned())),
         ]);
-        let mut req = self.client.delete_item().table_name(&self.table).set_key(Some(key));
-        if let Some((expr, names, values)) = condition_parts(&condition)? {
-            let uses_pk = expr.contains("#pk");
-            req = req
-                .condition_expression(expr)
-                .set_expression_attribute_names(Some(names_of(names, uses_pk)).filter(|m| !m.is_empty()))
-                .set_expression_attribute_values(Some(values).filter(|m| !m.is_empty()));
-        }
+        let req = self.client.delete_item().table_name(&self.table).set_key(Some(key));
+        let (expr, names, values) = condition_request(&condition)?;
+        let req = req
+            .set_condition_expression(expr)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values);
         write_outcome!(req.send().await)
     }
 
