@@ -19,7 +19,7 @@
 //!    store or SNS refusing it for good) makes the record refused: quarantined, not retried.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use futures::StreamExt;
 use shared::batch::{Disposition, Grouped, KeyRun, Processor, Route, classify_by_key};
@@ -38,7 +38,9 @@ use crate::state::{AlertTable, Unsaved};
 const KEY_CONCURRENCY: usize = 16;
 
 pub struct SupervisorAlerts<S, P, C = SystemClock> {
-    rules: Arc<Rules>,
+    /// The rules in force: each batch takes them once at its start, so one batch sees one set
+    /// ([`SupervisorAlerts::replace_rules`] swaps them between batches: [`crate::rules::source`]).
+    rules: RwLock<Arc<Rules>>,
     table: AlertTable<S>,
     deliverer: Deliverer<P, C>,
     lateness: Lateness,
@@ -54,7 +56,7 @@ impl<S: ItemStore, P: Publisher> SupervisorAlerts<S, P, SystemClock> {
 impl<S: ItemStore, P: Publisher, C: Clock> SupervisorAlerts<S, P, C> {
     pub fn with_clock(rules: Rules, store: S, publisher: P, settings: Settings, clock: C) -> Self {
         Self {
-            rules: Arc::new(rules),
+            rules: RwLock::new(Arc::new(rules)),
             table: AlertTable::new(store, settings.ttls),
             deliverer: Deliverer::new(publisher, clock, settings.lease).with_chat(settings.chat),
             lateness: settings.lateness,
@@ -69,14 +71,19 @@ impl<S: ItemStore, P: Publisher, C: Clock> SupervisorAlerts<S, P, C> {
 
     /// Drops (or marks, per rule) the candidates that are late as of now: only when lateness is judged against the
     /// wall clock. `newest` is the agent's newest event among the key's records.
-    fn judge_lateness(&self, candidates: Vec<Candidate>, newest: Option<&shared::model::AgentEvent>) -> Vec<Candidate> {
+    fn judge_lateness(
+        &self,
+        rules: &Rules,
+        candidates: Vec<Candidate>,
+        newest: Option<&shared::model::AgentEvent>,
+    ) -> Vec<Candidate> {
         if self.lateness == Lateness::EventTime || candidates.is_empty() {
             return candidates;
         }
         let now = self.deliverer.clock().now();
         let mut out = Vec::with_capacity(candidates.len());
         for mut c in candidates {
-            let Some(rule) = self.rules.get(c.rule()) else {
+            let Some(rule) = rules.get(c.rule()) else {
                 out.push(c);
                 continue;
             };
@@ -97,20 +104,26 @@ impl<S: ItemStore, P: Publisher, C: Clock> SupervisorAlerts<S, P, C> {
         out
     }
 
-    pub fn rules(&self) -> &Rules {
-        &self.rules
+    /// The rules in force.
+    pub fn rules(&self) -> Arc<Rules> {
+        Arc::clone(&self.rules.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Puts `rules` in force from the next batch on (a batch under way keeps the set it started with).
+    pub fn replace_rules(&self, rules: Rules) {
+        *self.rules.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(rules);
     }
 
     pub fn table(&self) -> &AlertTable<S> {
         &self.table
     }
 
-    /// Whether any configured rule needs records of this kind.
-    pub fn handles(&self, kind: RecordKind) -> bool {
+    /// Whether any rule of `rules` needs records of this kind.
+    fn handles(rules: &Rules, kind: RecordKind) -> bool {
         match kind {
-            RecordKind::AgentEvent => self.rules.has_agent_rules() || self.rules.has_segment_rules(),
-            RecordKind::AnalysisSegment => self.rules.has_segment_rules(),
-            RecordKind::ContactRecord => self.rules.has_ctr_rules(),
+            RecordKind::AgentEvent => rules.has_agent_rules() || rules.has_segment_rules(),
+            RecordKind::AnalysisSegment => rules.has_segment_rules(),
+            RecordKind::ContactRecord => rules.has_ctr_rules(),
         }
     }
 
@@ -118,9 +131,9 @@ impl<S: ItemStore, P: Publisher, C: Clock> SupervisorAlerts<S, P, C> {
     /// call; the adapter chunks): one join per contact, the newest. Returns the records that own a join which was
     /// not written, with the error; joins a newer event of the batch replaced were never going to be written, so
     /// their events are not affected.
-    async fn write_joins(&self, agents: &Groups) -> BTreeMap<usize, PortError> {
+    async fn write_joins(&self, rules: &Rules, agents: &Groups) -> BTreeMap<usize, PortError> {
         let mut failed = BTreeMap::new();
-        if !self.rules.has_segment_rules() {
+        if !rules.has_segment_rules() {
             return failed;
         }
         let joins = engine::newest_joins(agents.values().flatten().filter_map(|(i, r)| match r {
@@ -157,13 +170,14 @@ impl<S: ItemStore, P: Publisher, C: Clock> SupervisorAlerts<S, P, C> {
     /// was not written (`joins_failed`) is neither evaluated nor delivered: it has that error.
     async fn process_key(
         &self,
+        rules: &Rules,
         items: &[KinesisItem],
         records: Vec<(usize, ConnectRecord)>,
         joins_failed: &BTreeMap<usize, PortError>,
     ) -> Vec<(usize, Disposition)> {
         let indices: Vec<usize> = records.iter().map(|(i, _)| *i).collect();
         // 1. Load: what the records need, read once for the key.
-        let needs = Needs::of(&self.rules, records.iter().map(|(_, r)| r));
+        let needs = Needs::of(rules, records.iter().map(|(_, r)| r));
         let mut state = match self.table.load(&needs).await {
             Ok(state) => state,
             Err(e) => return indices.into_iter().zip(KeyRun::retry_all(records.len(), e)).collect(),
@@ -189,29 +203,30 @@ impl<S: ItemStore, P: Publisher, C: Clock> SupervisorAlerts<S, P, C> {
             .map(|(position, (i, record))| match joins_failed.get(i) {
                 Some(e) => Err(e.clone()),
                 None => {
-                    Ok(self.judge_lateness(state.evaluate(&self.rules, position, record, items[*i].arrival), newest))
+                    let candidates = state.evaluate(rules, position, record, items[*i].arrival);
+                    Ok(self.judge_lateness(rules, candidates, newest))
                 }
             })
             .collect();
         // 3. Deliver, record by record, until one is to be retried.
-        let delivered = self.deliver(evaluated).await;
+        let delivered = self.deliver(rules, evaluated).await;
         // 4. Save the state the records changed, once. It holds the effects of every record evaluated, also of
         // those not delivered: they come again, and applying a record again counts its turns and missed contacts
         // once (what any redelivery already relies on; only a turn without any position counts twice).
-        let saved = self.table.save(&state, self.deliverer.clock().now()).await;
+        let saved = self.table.save(&state, rules, self.deliverer.clock().now()).await;
         indices.into_iter().zip(dispositions(records.len(), delivered, saved)).collect()
     }
 
     /// Delivers each record's candidates, in order, and stops at the first record to be retried: the key's later
     /// records must not overtake it. One result per record delivered.
-    async fn deliver(&self, evaluated: Vec<PortResult<Vec<Candidate>>>) -> Vec<PortResult<()>> {
+    async fn deliver(&self, rules: &Rules, evaluated: Vec<PortResult<Vec<Candidate>>>) -> Vec<PortResult<()>> {
         let mut delivered = Vec::with_capacity(evaluated.len());
         for candidates in evaluated {
             let result = match candidates {
                 Err(e) => Err(e),
                 Ok(candidates) if candidates.is_empty() => Ok(()),
                 Ok(candidates) => {
-                    self.deliverer.deliver(&self.table, &self.rules, candidates).await.error.map_or(Ok(()), Err)
+                    self.deliverer.deliver(&self.table, rules, candidates).await.error.map_or(Ok(()), Err)
                 }
             };
             let stop = result.as_ref().is_err_and(PortError::is_transient);
@@ -253,8 +268,9 @@ type Groups = BTreeMap<Key, Vec<(usize, ConnectRecord)>>;
 
 impl<S: ItemStore, P: Publisher, C: Clock> Processor for SupervisorAlerts<S, P, C> {
     async fn process(&self, items: &[KinesisItem]) -> Vec<Disposition> {
+        let rules = self.rules();
         let Grouped { groups: mut agents, mut outcomes } = classify_by_key(items, |_, record| {
-            if !self.handles(record.kind()) {
+            if !Self::handles(&rules, record.kind()) {
                 debug!(kind = record.kind().slug(), "record kind not used by the configured rules");
                 return Route::Now(Disposition::Skipped);
             }
@@ -267,10 +283,10 @@ impl<S: ItemStore, P: Publisher, C: Clock> Processor for SupervisorAlerts<S, P, 
         });
         let contacts = agents.split_off(&Key::Contact(String::new()));
         // The joins first, then agent events, then segments and contact records.
-        let joins_failed = self.write_joins(&agents).await;
+        let joins_failed = self.write_joins(&rules, &agents).await;
         for groups in [agents, contacts] {
             let results: Vec<Vec<(usize, Disposition)>> = futures::stream::iter(groups.into_values())
-                .map(|records| self.process_key(items, records, &joins_failed))
+                .map(|records| self.process_key(&rules, items, records, &joins_failed))
                 .buffer_unordered(KEY_CONCURRENCY)
                 .collect()
                 .await;

@@ -1,5 +1,5 @@
-//! Init: telemetry, configuration (the rules are validated here), clients, then the shared Lambda loop.
-//! No network call happens before the first event.
+//! Init: telemetry, configuration (the rules are validated here, or read from their source), clients, then the
+//! shared Lambda loop. Without `ALERT_RULES_SOURCE`, no network call happens before the first event.
 
 shared::use_mimalloc!();
 
@@ -9,14 +9,14 @@ use shared::adapters::aws::sns::SnsPublisher;
 use shared::config::ProcessEnv;
 use shared::quarantine::ObjectQuarantine;
 use supervisor_alerts::NAME;
-use supervisor_alerts::config::Config;
+use supervisor_alerts::config::{Config, RulesFrom};
 use supervisor_alerts::handler::SupervisorAlerts;
+use supervisor_alerts::rules::source::{self, AwsRulesStore, Refreshing};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let metrics = shared::lambda::init(NAME)?;
     let config = shared::lambda::configured(Config::from_env(&ProcessEnv))?;
-    tracing::info!(rules = config.rules.rules.len(), "alert rules loaded");
 
     let cfg = shared::adapters::aws::sdk_config().await;
     let store = DynamoItemStore::new(aws_sdk_dynamodb::Client::new(&cfg), config.table, &[]);
@@ -26,6 +26,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         config.quarantine.prefix,
     );
 
-    let handler = SupervisorAlerts::new(config.rules, store, publisher, config.settings);
-    shared::lambda::serve(NAME, handler, quarantine, metrics).await
+    match config.rules {
+        RulesFrom::Document(rules) => {
+            tracing::info!(rules = rules.rules.len(), "alert rules loaded");
+            let handler = SupervisorAlerts::new(rules, store, publisher, config.settings);
+            shared::lambda::serve(NAME, handler, quarantine, metrics).await
+        }
+        RulesFrom::Source { location, refresh } => {
+            let rules_store = AwsRulesStore::new(&location, &cfg);
+            let (rules, version) = shared::lambda::configured(source::load(&rules_store, &location).await)?;
+            tracing::info!(source = %location, version, rules = rules.rules.len(), "alert rules loaded");
+            let handler = SupervisorAlerts::new(rules, store, publisher, config.settings);
+            let handler = Refreshing::new(handler, rules_store, location, version, refresh);
+            shared::lambda::serve(NAME, handler, quarantine, metrics).await
+        }
+    }
 }

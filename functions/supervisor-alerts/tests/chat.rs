@@ -15,7 +15,7 @@ const BREAK_TOO_LONG: &str = r#"{"name":"break-too-long","kind":"status_too_long
 async fn published(chat: ChatFormat) -> Vec<shared::ports::Message> {
     let rules = one_rule(BREAK_TOO_LONG);
     let publisher = MemoryPublisher::new();
-    let settings = Settings { chat, ..Settings::for_rules(&rules) };
+    let settings = Settings { chat, ..Settings::replay() };
     let h = SupervisorAlerts::with_clock(
         rules,
         MemoryItemStore::new(&[]),

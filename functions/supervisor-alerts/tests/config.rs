@@ -33,7 +33,7 @@ fn error(pairs: &[(&str, &str)]) -> String {
 fn the_template_configuration_starts_with_the_documented_defaults() {
     let c = Config::from_env(&env(&[("ALERT_RULES", GOOD_RULES)])).unwrap();
     assert_eq!(c.table, "alert-state");
-    assert_eq!(c.rules.rules[0].name, "break-too-long");
+    assert_eq!(c.rules.document().unwrap().rules[0].name, "break-too-long");
     assert_eq!(c.settings.lease.num_seconds(), 90);
     assert_eq!(c.settings.ttls.claim.num_hours(), 192);
     assert_eq!(c.settings.ttls.contact.num_hours(), 24);
@@ -66,7 +66,7 @@ fn a_rules_file_is_read_and_its_errors_name_the_file() {
     assert!(e.starts_with("ALERT_RULES_FILE /nonexistent/rules.json: cannot read"), "{e}");
 
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/rules.example.json");
-    assert_eq!(Config::from_env(&env(&[("ALERT_RULES_FILE", example)])).unwrap().rules.rules.len(), 8);
+    assert_eq!(Config::from_env(&env(&[("ALERT_RULES_FILE", example)])).unwrap().rules.document().unwrap().rules.len(), 8);
 }
 
 #[test]

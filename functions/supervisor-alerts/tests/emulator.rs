@@ -149,7 +149,7 @@ async fn each_team_queue_receives_only_its_own_alerts_exactly_once() {
     aws.subscribe(&green, json!({"hierarchyLevel3": ["Team Green"]})).await;
 
     let rules = example_rules();
-    let handler = SupervisorAlerts::new(rules.clone(), aws.store(), aws.publisher(), settings(&rules));
+    let handler = SupervisorAlerts::new(rules.clone(), aws.store(), aws.publisher(), Settings::replay());
     let items = envelope("envelopes/supervisor-alerts.json");
     let d = handler.process(&items).await;
     assert!(d.iter().all(|d| *d == Disposition::Done), "{d:?}");
@@ -173,7 +173,7 @@ async fn each_team_queue_receives_only_its_own_alerts_exactly_once() {
 
     // The same batch again (a Lambda retry, a replay) in a new instance, which reads the claims from DynamoDB:
     // nothing new reaches anyone; the claims are SENT.
-    let handler = SupervisorAlerts::new(rules.clone(), aws.store(), aws.publisher(), settings(&rules));
+    let handler = SupervisorAlerts::new(rules.clone(), aws.store(), aws.publisher(), Settings::replay());
     let d = handler.process(&items).await;
     assert!(d.iter().all(|d| *d == Disposition::Done), "{d:?}");
     assert!(drain_queue(&blue).is_empty());
@@ -216,7 +216,7 @@ async fn a_publish_failing_once_is_delivered_exactly_once_on_redelivery() {
         r#"{"name":"break-too-long","kind":"status_too_long","severity":"warning","statuses":["Break"],"longer_than":"15m","cooldown":"30m","scope":{}}"#,
     );
     let publisher = Intercepted::new(aws.publisher(), FailOnce::default());
-    let handler = SupervisorAlerts::new(rules.clone(), aws.store(), publisher, settings(&rules));
+    let handler = SupervisorAlerts::new(rules.clone(), aws.store(), publisher, Settings::replay());
     let items = batch(vec![item(fixture("raw/agent/heartbeat-during-break.json"), "2026-11-02T10:30:01Z")]);
 
     let d = handler.process(&items).await;
@@ -245,7 +245,7 @@ async fn missed_contact_and_sentiment_windows_round_trip_through_dynamodb() {
           {"name":"angry","kind":"negative_sentiment","severity":"critical","consecutive":4,"cooldown":"0s","scope":{}}]}"#,
     );
     let publisher = shared::adapters::memory::MemoryPublisher::new();
-    let handler = SupervisorAlerts::new(rules.clone(), aws.store(), publisher.clone(), settings(&rules));
+    let handler = SupervisorAlerts::new(rules.clone(), aws.store(), publisher.clone(), Settings::replay());
     let mut second = agent_event_at("raw/agent/contact-missed.json", "STATE_CHANGE", "2026-11-02T11:25:00.000Z");
     second["CurrentAgentSnapshot"]["Contacts"][0]["ContactId"] =
         Value::String("11111111-2222-3333-4444-555555555555".into());
@@ -282,7 +282,7 @@ async fn a_batch_s_contact_joins_reach_dynamodb_one_per_contact_in_chunks_of_25(
         rules.clone(),
         aws.store(),
         shared::adapters::memory::MemoryPublisher::new(),
-        settings(&rules),
+        Settings::replay(),
     );
     // 60 agents, each on its own contact (three BatchWriteItem calls), and an older event of another agent naming
     // the first contact again: DynamoDB refuses a batch that holds one key twice, so it must not be sent.

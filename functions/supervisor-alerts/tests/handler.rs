@@ -27,7 +27,7 @@ fn handler<P: Publisher>(
 ) -> (SupervisorAlerts<MemoryItemStore, P, ManualClock>, MemoryItemStore, ManualClock) {
     let store = MemoryItemStore::new(&[]);
     let clock = ManualClock::at("2026-11-02T12:00:00Z");
-    let s = settings(&rules);
+    let s = Settings::replay();
     (SupervisorAlerts::with_clock(rules, store.clone(), publisher, s, clock.clone()), store, clock)
 }
 
@@ -698,7 +698,7 @@ async fn a_claim_held_by_another_delivery_is_retried_and_taken_over_after_its_le
         rules.clone(),
         store.clone(),
         MemoryPublisher::new(),
-        settings(&rules),
+        Settings::replay(),
         clock.clone(),
     );
     let table = other.table();
@@ -726,7 +726,7 @@ async fn concurrent_deliveries_of_the_same_records_publish_each_alert_once() {
     let publisher = MemoryPublisher::new();
     let store = MemoryItemStore::new(&[]);
     let rules = example_rules();
-    let make = || SupervisorAlerts::new(rules.clone(), store.clone(), publisher.clone(), settings(&rules));
+    let make = || SupervisorAlerts::new(rules.clone(), store.clone(), publisher.clone(), Settings::replay());
     let (a, b) = (make(), make());
     let items = envelope("envelopes/supervisor-alerts.json");
     let (da, db) = tokio::join!(a.process(&items), b.process(&items));
@@ -811,7 +811,7 @@ fn failing_handler(
     store: FailingStore,
 ) -> (SupervisorAlerts<FailingStore, MemoryPublisher, ManualClock>, MemoryPublisher) {
     let publisher = MemoryPublisher::new();
-    let s = settings(&rules);
+    let s = Settings::replay();
     let clock = ManualClock::at("2026-11-02T12:00:00Z");
     (SupervisorAlerts::with_clock(rules, store, publisher.clone(), s, clock), publisher)
 }
@@ -1073,7 +1073,7 @@ async fn a_cold_process_still_reads_the_claim_and_does_not_send_again() {
     assert!(all_done(&run(&warm, break_heartbeats(16, 1)).await));
     // WHEN a new process (empty memory) sees later heartbeats of the same episode
     let rules = one_rule(BREAK_TOO_LONG);
-    let s = settings(&rules);
+    let s = Settings::replay();
     let cold = SupervisorAlerts::with_clock(rules, store.clone(), publisher.clone(), s, clock);
     let reads = store.reads.get();
     assert!(all_done(&run(&cold, break_heartbeats(18, 3)).await));
@@ -1122,7 +1122,7 @@ async fn a_failed_write_of_the_state_retries_every_record_whose_turns_it_held_an
     // GIVEN the contact joined, a rule that fires on the second record, and a table refusing the state write
     let unscoped = r#"{"name":"angry-any","kind":"negative_sentiment","severity":"critical","consecutive":3,"cooldown":"0s","scope":{}}"#;
     let rules = one_rule(unscoped);
-    let s = settings(&rules);
+    let s = Settings::replay();
     let store = FailingStore::default();
     let publisher = MemoryPublisher::new();
     let clock = ManualClock::at("2026-11-02T12:00:00Z");
@@ -1182,7 +1182,7 @@ async fn the_missed_contacts_of_an_agent_in_a_batch_read_and_write_its_window_on
 async fn a_failed_write_of_the_missed_window_retries_the_records_it_held_and_the_alert_stays_once() {
     // GIVEN a rule that fires on the second missed contact and a table refusing the window write
     let rules = missed_rule(2, "30m");
-    let s = settings(&rules);
+    let s = Settings::replay();
     let store = FailingStore::default();
     let publisher = MemoryPublisher::new();
     let h = SupervisorAlerts::with_clock(

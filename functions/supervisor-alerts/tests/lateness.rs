@@ -19,7 +19,7 @@ fn handler(
     now: &str,
     lateness: Lateness,
 ) -> SupervisorAlerts<MemoryItemStore, MemoryPublisher, ManualClock> {
-    let settings = Settings { lateness, ..Settings::for_rules(&rules) };
+    let settings = Settings { lateness, ..Settings::replay() };
     SupervisorAlerts::with_clock(rules, MemoryItemStore::new(&[]), publisher, settings, ManualClock::at(now))
 }
 
@@ -93,7 +93,7 @@ async fn replays_run_on_event_time_and_send_what_the_day_would_have_sent() {
     let h = handler(one_rule(BREAK_TOO_LONG), publisher.clone(), "2026-12-04T12:00:00Z", Lateness::EventTime);
     h.process(&break_day(true)).await;
     assert_eq!(publisher.published().len(), 1);
-    assert_eq!(Settings::for_rules(&one_rule(BREAK_TOO_LONG)).lateness, Lateness::EventTime);
+    assert_eq!(Settings::replay().lateness, Lateness::EventTime);
 }
 
 #[test]

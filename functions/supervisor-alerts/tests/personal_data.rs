@@ -46,7 +46,7 @@ async fn no_transcript_text_phone_number_or_name_reaches_an_alert_or_a_log() {
         rules.clone(),
         MemoryItemStore::new(&[]),
         publisher.clone(),
-        settings(&rules),
+        Settings::replay(),
         ManualClock::at("2026-11-02T12:00:00Z"),
     );
     let quarantine = ObjectQuarantine::new(MemoryObjectStore::new(), "quarantine/");

@@ -99,7 +99,7 @@ impl AlertsRig {
         let table = MemoryItemStore::new(&[]);
         table.load(items).expect("items taken from a memory table have their keys");
         let publisher = MemoryPublisher::new();
-        let settings = supervisor_alerts::config::Settings::for_rules(rules);
+        let settings = supervisor_alerts::config::Settings::replay();
         Self {
             handler: SupervisorAlerts::new(rules.clone(), table.clone(), publisher.clone(), settings),
             table,

@@ -129,7 +129,7 @@ where
     C: Clock,
 {
     let quarantine = ObjectQuarantine::new(stores.quarantine, QUARANTINE_PREFIX);
-    let settings = supervisor_alerts::config::Settings::for_rules(&rules);
+    let settings = supervisor_alerts::config::Settings::replay();
     Hosts {
         archiver: Hosted::new(
             contact_archiver::handler::NAME,

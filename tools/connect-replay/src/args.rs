@@ -277,6 +277,15 @@ pub(crate) enum ForwardCommand {
 pub(crate) enum RulesCommand {
     /// Validate a rules document with the function's own validator.
     Check { file: PathBuf },
+    /// Validate a rules document, then store it where supervisor-alerts reads it (`ALERT_RULES_SOURCE`): the
+    /// function puts it in force within ALERT_RULES_REFRESH_SECONDS, without a redeploy. Nothing is uploaded if the
+    /// document is invalid. Uses the AWS credentials and region of the environment (and AWS_ENDPOINT_URL).
+    Publish {
+        file: PathBuf,
+        /// `s3://bucket/key` or `ssm:/parameter/name` (an SSM parameter takes up to 8 KB: larger documents go to S3).
+        #[arg(long)]
+        to: String,
+    },
     /// Which alerts these rules would have fired on these records.
     Backtest {
         #[arg(long)]

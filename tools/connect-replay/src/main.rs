@@ -55,6 +55,7 @@ async fn dispatch(command: Command) -> AppResult<()> {
             }
             Ok(())
         }
+        Command::Rules { command: RulesCommand::Publish { file, to } } => publish_rules(&file, &to).await,
         Command::Rules { command: RulesCommand::Backtest { rules, events } } => backtest(&rules, &events).await,
         Command::Chaos { records, fault_rate, seed, agents, batch_size, max_retries, rules, quiet } => {
             let mut run = chaos::RunOptions::default();
@@ -395,11 +396,23 @@ fn generate(day: DayArgs, records: Option<usize>, format: Format, out: &Path, ba
     Ok(())
 }
 
+/// `rules publish`: validates, then uploads; says which version is now the source's.
+async fn publish_rules(file: &Path, to: &str) -> AppResult<()> {
+    use supervisor_alerts::rules::source::{AwsRulesStore, RulesLocation, RulesStore};
+    let location: RulesLocation = to.parse().map_err(|e| format!("--to {e}"))?;
+    let rules = app::load_rules(Some(file))?;
+    let text = std::fs::read_to_string(file)?;
+    let cfg = shared::adapters::aws::sdk_config().await;
+    let version = AwsRulesStore::new(&location, &cfg).publish(&text).await?;
+    println!("{}: {} rules, valid; published to {location} (version {version})", file.display(), rules.rules.len());
+    Ok(())
+}
+
 async fn backtest(rules_path: &Path, events: &[PathBuf]) -> AppResult<()> {
     use shared::adapters::memory::{MemoryItemStore, MemoryObjectStore, MemoryPublisher};
     let rules = app::load_rules(Some(rules_path))?;
     let publisher = MemoryPublisher::new();
-    let settings = supervisor_alerts::config::Settings::for_rules(&rules);
+    let settings = supervisor_alerts::config::Settings::replay();
     let handler = supervisor_alerts::handler::SupervisorAlerts::new(
         rules,
         MemoryItemStore::new(&[]),

@@ -241,7 +241,7 @@ async fn every_bad_file_between_good_records_is_quarantined_with_its_reason_and_
         agent_state::config::Settings::default(),
     ));
     let rules = example_rules();
-    let settings = supervisor_alerts::config::Settings::for_rules(&rules);
+    let settings = supervisor_alerts::config::Settings::replay();
     let publisher = MemoryPublisher::new();
     let alerts = Recorded::new(SupervisorAlerts::new(rules, MemoryItemStore::new(&[]), publisher.clone(), settings));
     let quarantines = [quarantine(), quarantine(), quarantine()];
@@ -451,7 +451,7 @@ fn contract_holds(data: Vec<Vec<u8>>, seed: u64) -> Result<(), TestCaseError> {
             agent_state::config::Settings::default(),
         ));
         let rules = example_rules();
-        let settings = supervisor_alerts::config::Settings::for_rules(&rules);
+        let settings = supervisor_alerts::config::Settings::replay();
         let alerts = Recorded::new(SupervisorAlerts::new(
             rules,
             Faulty::new(MemoryItemStore::new(&[]), plan.clone()),

@@ -271,7 +271,7 @@ fn alerts_handler(
     clock: &ManualClock,
 ) -> Alerts {
     let rules = example_rules();
-    let settings = supervisor_alerts::config::Settings::for_rules(&rules);
+    let settings = supervisor_alerts::config::Settings::replay();
     SupervisorAlerts::with_clock(
         rules,
         Intercepted::new(table.clone(), Throttled { plan: plan.clone() }),

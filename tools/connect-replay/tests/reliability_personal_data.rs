@@ -173,7 +173,7 @@ fn child() {
     let collector = shared::telemetry::init("reliability-personal-data").expect("telemetry");
     let rules_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../functions/supervisor-alerts/rules.example.json");
     let rules = app::load_rules(Some(&rules_path)).unwrap();
-    let settings = supervisor_alerts::config::Settings::for_rules(&rules);
+    let settings = supervisor_alerts::config::Settings::replay();
     let publisher = MemoryPublisher::new();
     let arrival = shared::model::time::parse("2026-11-02T18:00:00Z").unwrap();
     let mut seq = 0u64;

@@ -8,6 +8,7 @@
 //! by serde into typed values (`schema`), whose errors carry the field path (`scope.queues[1]`).
 
 mod schema;
+pub mod source;
 
 use std::collections::BTreeSet;
 
@@ -304,6 +305,10 @@ impl Rules {
             RuleKind::MissedContacts { count, within } => (w.max(within), n.max(count as usize)),
             _ => (w, n),
         })
+    }
+    /// How long a missed-contacts window item lives: the longest window plus an hour.
+    pub fn missed_ttl(&self) -> TimeDelta {
+        self.missed_window().0 + TimeDelta::hours(1)
     }
     pub fn get(&self, name: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.name == name)

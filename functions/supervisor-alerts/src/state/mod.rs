@@ -7,7 +7,7 @@
 //! | alert claim | `alert#<rule>#<subject>` | episode | `alert_id`, `status` PENDING/SENT/RETRYABLE, `lease_until`, `lease_token`, `attempts`, `claimed_at`, `sent_at`, `last_error` | claim TTL |
 //! | cooldown | `cooldown#<rule>#<agent:…\|contact:…>` | `cooldown` | `open_at`, `last_alert` | open_at + 1 h |
 //! | contact→agent join | `contact#<contact id>` | `agent` | `agent_id`, `username`, `routing_profile`, `h1`..`h5`, `queue`, `channel`, `seen` | join TTL |
-//! | missed window | `missed#<agent id>` | `window` | `contacts` [{id, at}] (≤ 50), `rev` | longest window + 1 h |
+//! | missed window | `missed#<agent id>` | `window` | `contacts` [{id, at}] (≤ 50), `rev` | longest window + 1 h ([`Rules::missed_ttl`](crate::rules::Rules::missed_ttl)) |
 //! | sentiment | `sentiment#<contact id>` | `window` | `state` {`recent`, `consecutive`, `turns`, `last_position`, `met`}, `rev` | join TTL |
 
 use std::collections::{HashSet, VecDeque};
@@ -35,8 +35,6 @@ pub struct Ttls {
     pub claim: TimeDelta,
     /// Contact→agent joins and sentiment state: longer than a contact lasts.
     pub contact: TimeDelta,
-    /// Missed-contact windows: the longest rule window.
-    pub missed: TimeDelta,
 }
 
 /// A claim as read from the table.

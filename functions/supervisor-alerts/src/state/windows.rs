@@ -8,6 +8,7 @@ use shared::ports::{Condition, EXPIRES_AT, ItemStore, PK, PortError, PortResult,
 
 use super::{AlertTable, concurrent, epoch, item, str_of};
 use crate::engine::{AgentFacts, ContactJoin, KeyState, Needs, Versioned};
+use crate::rules::Rules;
 
 impl<S: ItemStore> AlertTable<S> {
     // -- cooldowns ----------------------------------------------------------------------------------------------
@@ -141,7 +142,8 @@ impl<S: ItemStore> AlertTable<S> {
 
     /// Writes the state items the key's records changed. On failure, says from which of the key's records on the
     /// effects are not saved.
-    pub async fn save(&self, state: &KeyState, now: DateTime<Utc>) -> Result<(), Unsaved> {
+    /// The missed-contacts window lives as long as `rules` need it.
+    pub async fn save(&self, state: &KeyState, rules: &Rules, now: DateTime<Utc>) -> Result<(), Unsaved> {
         if let Some(s) = &state.sentiment {
             let pk = format!("sentiment#{}", s.id);
             let saved = self.write_versioned(&pk, "state", s, now + self.ttls.contact).await;
@@ -149,7 +151,7 @@ impl<S: ItemStore> AlertTable<S> {
         }
         if let Some(m) = &state.missed {
             let pk = format!("missed#{}", m.id);
-            let saved = self.write_versioned(&pk, "contacts", m, now + self.ttls.missed).await;
+            let saved = self.write_versioned(&pk, "contacts", m, now + rules.missed_ttl()).await;
             saved.map_err(|error| Unsaved { from: m.changed_from.unwrap_or(0), error })?;
         }
         Ok(())

@@ -11,7 +11,8 @@ use shared::adapters::intercept::{Call, Hook, Intercepted, Verdict};
 use shared::adapters::memory::{MemoryItemStore, MemoryPublisher};
 use shared::kinesis::{KinesisItem, SeqNo};
 use shared::ports::{Message, PortError};
-use supervisor_alerts::config::Settings;
+#[allow(unused_imports)] // not every test binary builds settings
+pub use supervisor_alerts::config::Settings;
 
 use supervisor_alerts::rules::{Rules, validate};
 
@@ -84,10 +85,6 @@ pub fn rules(json: &str) -> Rules {
 
 pub fn one_rule(rule: &str) -> Rules {
     rules(&format!(r#"{{"rules":[{rule}]}}"#))
-}
-
-pub fn settings(rules: &Rules) -> Settings {
-    Settings::for_rules(rules)
 }
 
 #[allow(unused_imports)] // not every test binary moves time
