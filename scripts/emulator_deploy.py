@@ -75,10 +75,12 @@ TOPOLOGIES: dict[str, dict[str, Any]] = {
         "parameters": {"StreamLayout": "contact-records-and-agent-events"},
         "groups": {"contact-records": "r", "agent-events": "r", "segments": "s"},
         "passed_in": True,  # the shared stream exists before the stack, as Connect users have it
+        "rules_source": "ssm",  # supervisor-alerts reads its rules from an SSM parameter (AlertRulesSource)
     },
     "one-stream": {
         "parameters": {"StreamLayout": "one-stream", "ArchiveSegments": "true"},
         "groups": {"contact-records": "r", "agent-events": "r", "segments": "r"},
+        "rules_source": "s3",  # … from an S3 object
     },
 }
 class Checks:
@@ -98,7 +100,7 @@ class Checks:
 def clients(endpoint: str) -> dict[str, Any]:
     session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
     return {n: session.client(n, endpoint_url=endpoint) for n in
-            ("s3", "cloudformation", "lambda", "kinesis", "sqs", "sns", "dynamodb", "cognito-idp")}
+            ("s3", "cloudformation", "lambda", "kinesis", "sqs", "sns", "dynamodb", "cognito-idp", "ssm")}
 
 
 def zip_bootstrap(binary: Path) -> bytes:
@@ -250,6 +252,18 @@ def run_topology(c, endpoint, name, spec, args, template_body, oracle, checks) -
                   "AlertLateness": "event-time",
                   # Glue databases are per account: one per stack here.
                   "GlueDatabaseName": re.sub(r"[^a-z0-9_]", "_", stack.lower())}
+    # The oracle's rules, published where the stack's supervisor-alerts reads them, instead of inline.
+    if spec.get("rules_source") == "s3":
+        bucket = f"{stack}-config".lower()
+        c["s3"].create_bucket(Bucket=bucket)
+        c["s3"].put_object(Bucket=bucket, Key="alerts/rules.json", Body=oracle["rules"].encode())
+        parameters.update(AlertRulesBucket=bucket, AlertRulesKey="alerts/rules.json")
+        del parameters["AlertRules"]
+    elif spec.get("rules_source") == "ssm":
+        parameter = f"/connect/{stack}/alert-rules"
+        c["ssm"].put_parameter(Name=parameter, Value=oracle["rules"], Type="String", Tier="Intelligent-Tiering")
+        parameters["AlertRulesParameter"] = parameter
+        del parameters["AlertRules"]
     if spec.get("passed_in"):
         stream = f"{stack}-shared"
         c["kinesis"].create_stream(StreamName=stream, ShardCount=1)
@@ -274,6 +288,14 @@ def run_topology(c, endpoint, name, spec, args, template_body, oracle, checks) -
         wanted = sorted({streams[k] for k in kinds_read(function, parameters)})
         checks.check(f"{name}: {function} has one mapping per distinct stream it needs", mapped == wanted,
                      f"{mapped} != {wanted}")
+    if spec.get("rules_source"):
+        source = {"s3": f"s3://{parameters.get('AlertRulesBucket')}/alerts/rules.json",
+                  "ssm": f"ssm:{parameters.get('AlertRulesParameter')}"}[spec["rules_source"]]
+        variables = c["lambda"].get_function_configuration(FunctionName=functions["supervisor-alerts"])[
+            "Environment"]["Variables"]
+        checks.check(f"{name}: supervisor-alerts reads its rules from {source}",
+                     variables.get("ALERT_RULES_SOURCE") == source and "ALERT_RULES" not in variables,
+                     str(sorted(variables)))
     groups = spec["groups"]
     for a in KINDS:
         for b in KINDS:

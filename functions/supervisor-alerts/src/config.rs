@@ -148,7 +148,8 @@ pub fn rules_from_env(env: &impl Env) -> Result<RulesFrom, ConfigError> {
         [] => Err(ConfigError::NoRules),
         [ALERT_RULES] => {
             let text = set(env, ALERT_RULES).unwrap_or_default();
-            let rules = validate(&text).map_err(|error| ConfigError::Rules { source_name: ALERT_RULES.into(), error })?;
+            let rules =
+                validate(&text).map_err(|error| ConfigError::Rules { source_name: ALERT_RULES.into(), error })?;
             Ok(RulesFrom::Document(rules))
         }
         [ALERT_RULES_FILE] => {
@@ -209,10 +210,7 @@ impl Config {
             chat,
             lateness,
             lease: TimeDelta::seconds(lease),
-            ttls: Ttls {
-                claim: TimeDelta::hours(claim_hours),
-                contact: TimeDelta::hours(contact_hours),
-            },
+            ttls: Ttls { claim: TimeDelta::hours(claim_hours), contact: TimeDelta::hours(contact_hours) },
         };
         Ok(Self { table, topic_arn, rules, settings, quarantine: QuarantineConfig::from_env(env)? })
     }

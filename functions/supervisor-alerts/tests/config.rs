@@ -66,7 +66,10 @@ fn a_rules_file_is_read_and_its_errors_name_the_file() {
     assert!(e.starts_with("ALERT_RULES_FILE /nonexistent/rules.json: cannot read"), "{e}");
 
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/rules.example.json");
-    assert_eq!(Config::from_env(&env(&[("ALERT_RULES_FILE", example)])).unwrap().rules.document().unwrap().rules.len(), 8);
+    assert_eq!(
+        Config::from_env(&env(&[("ALERT_RULES_FILE", example)])).unwrap().rules.document().unwrap().rules.len(),
+        8
+    );
 }
 
 #[test]

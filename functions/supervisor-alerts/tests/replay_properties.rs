@@ -22,7 +22,8 @@ fn example_rules() -> Rules {
 async fn deliver(records: &[KinesisItem], cuts: &[usize], redeliveries: &[(usize, usize)]) -> Vec<String> {
     let publisher = MemoryPublisher::new();
     let rules = example_rules();
-    let handler = SupervisorAlerts::new(rules.clone(), MemoryItemStore::new(&[]), publisher.clone(), Settings::replay());
+    let handler =
+        SupervisorAlerts::new(rules.clone(), MemoryItemStore::new(&[]), publisher.clone(), Settings::replay());
     let mut start = 0;
     let mut bounds: Vec<usize> = cuts.iter().copied().filter(|c| *c > 0 && *c < records.len()).collect();
     bounds.sort();

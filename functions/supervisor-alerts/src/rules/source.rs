@@ -34,9 +34,14 @@ pub const UNREADABLE_METRIC: &str = "AlertRulesUnreadable";
 /// Where the rules document is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RulesLocation {
-    S3 { bucket: String, key: String },
+    S3 {
+        bucket: String,
+        key: String,
+    },
     /// A parameter name as SSM spells it: `/path/name` (hierarchical) or `name`.
-    Ssm { name: String },
+    Ssm {
+        name: String,
+    },
 }
 
 impl FromStr for RulesLocation {
@@ -57,7 +62,11 @@ impl FromStr for RulesLocation {
                 && name.len() <= 1011
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c))
                 && !name.ends_with('/');
-            return if valid { Ok(Self::Ssm { name: name.into() }) } else { Err(format!("{s:?}: expected ssm:/parameter/name")) };
+            return if valid {
+                Ok(Self::Ssm { name: name.into() })
+            } else {
+                Err(format!("{s:?}: expected ssm:/parameter/name"))
+            };
         }
         Err(format!("{s:?}: expected s3://bucket/key or ssm:/parameter/name"))
     }
@@ -315,7 +324,8 @@ mod tests {
             "s3://b/k/x.json".parse::<RulesLocation>().unwrap(),
             RulesLocation::S3 { bucket: "b".into(), key: "k/x.json".into() }
         );
-        for bad in ["", "s3://bucket", "s3://bucket/", "s3:///key", "ssm:", "ssm:/a b", "ssm:/trailing/", "https://x/y"] {
+        for bad in ["", "s3://bucket", "s3://bucket/", "s3:///key", "ssm:", "ssm:/a b", "ssm:/trailing/", "https://x/y"]
+        {
             assert!(bad.parse::<RulesLocation>().is_err(), "{bad:?} accepted");
         }
     }
