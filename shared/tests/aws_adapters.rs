@@ -4,8 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
-use shared::adapters::aws::dynamodb::DynamoItemStore;
 use shared::adapters::aws::s3::S3ObjectStore;
 use shared::adapters::aws::sdk_config;
 use shared::adapters::aws::sns::SnsPublisher;
@@ -58,81 +56,7 @@ async fn s3_errors_on_a_missing_bucket_are_transient_not_poison() {
     assert!(err.is_transient(), "{err}");
 }
 
-async fn table(indexes: &'static [IndexDef]) -> DynamoItemStore {
-    let cfg = config().await;
-    let client = aws_sdk_dynamodb::Client::new(&cfg);
-    let name = unique("adapter-test");
-    shared::adapters::aws::dynamodb::create_table(&client, &name, indexes).await.unwrap();
-    DynamoItemStore::new(client, name, indexes)
-}
-
-fn item(v: serde_json::Value) -> Item {
-    v.as_object().unwrap().clone()
-}
-
-const INDEXES: [IndexDef; 1] = [IndexDef { name: "by-team", pk_attr: "gsi1pk", sk_attr: "gsi1sk" }];
-
-#[tokio::test]
-#[ignore = "needs moto: run scripts/test.sh"]
-async fn dynamodb_conditions_behave_like_the_memory_store() {
-    let store = table(&INDEXES).await;
-    let a = item(json!({"pk": "agent-1", "sk": "CURRENT", "order": "2026-11-02T09:00:00.000Z#b", "n": 1}));
-    let newer = Condition::NewerThan { attr: "order", value: "2026-11-02T09:00:00.000Z#b".into() };
-    assert_eq!(store.put(a.clone(), newer.clone()).await.unwrap(), WriteOutcome::Applied);
-    // Same order again: not newer → conditional-check failure surfaces as ConditionFailed, not an error.
-    assert_eq!(store.put(a.clone(), newer).await.unwrap(), WriteOutcome::ConditionFailed);
-    let older = Condition::NewerThan { attr: "order", value: "2026-11-02T08:59:59.999Z#z".into() };
-    assert_eq!(store.put(a.clone(), older).await.unwrap(), WriteOutcome::ConditionFailed);
-    assert_eq!(store.put(a.clone(), Condition::NotExists).await.unwrap(), WriteOutcome::ConditionFailed);
-
-    let set = item(json!({"order": "2026-11-02T09:00:01.000Z#a", "logged_in": true}));
-    let cond = Condition::NewerThan { attr: "order", value: "2026-11-02T09:00:01.000Z#a".into() };
-    assert_eq!(store.update("agent-1", "CURRENT", set, &["n"], cond).await.unwrap(), WriteOutcome::Applied);
-    let got = store.get("agent-1", "CURRENT").await.unwrap().unwrap();
-    assert_eq!(got.get("logged_in"), Some(&json!(true)));
-    assert_eq!(got.get("n"), None, "REMOVE applied");
-
-    let claim = || item(json!({"claimed": "lambda-1"}));
-    let eq = Condition::Equals { attr: "logged_in", value: json!(false) };
-    assert_eq!(store.update("agent-1", "CURRENT", claim(), &[], eq).await.unwrap(), WriteOutcome::ConditionFailed);
-    assert_eq!(store.get("agent-1", "CURRENT").await.unwrap().unwrap().get("claimed"), None, "nothing written");
-    let eq = Condition::Equals { attr: "logged_in", value: json!(true) };
-    assert_eq!(store.update("agent-1", "CURRENT", claim(), &[], eq.clone()).await.unwrap(), WriteOutcome::Applied);
-    let got = store.get("agent-1", "CURRENT").await.unwrap().unwrap();
-    assert_eq!(got.get("claimed"), Some(&json!("lambda-1")));
-    // Equals needs the item to exist: an update under it never creates one.
-    assert_eq!(store.update("agent-2", "CURRENT", claim(), &[], eq).await.unwrap(), WriteOutcome::ConditionFailed);
-    assert_eq!(store.get("agent-2", "CURRENT").await.unwrap(), None);
-}
-
-#[tokio::test]
-#[ignore = "needs moto: run scripts/test.sh"]
-async fn dynamodb_batch_put_and_queries_round_trip_nested_items() {
-    let store = table(&INDEXES).await;
-    let items: Vec<Item> = (0..60)
-        .map(|i| {
-            item(json!({
-                "pk": "agent-1", "sk": format!("HIST#{i:03}"), "gsi1pk": if i % 2 == 0 { "blue" } else { "green" },
-                "gsi1sk": format!("{i:03}"), "nested": {"list": [1, "two", null], "flag": false}, "expires_at": 1_900_000_000
-            }))
-        })
-        .collect();
-    store.batch_put(items.clone()).await.unwrap();
-    let all = store.query(Query { pk: "agent-1".into(), ..Query::default() }).await.unwrap();
-    assert_eq!(all.len(), 60);
-    assert_eq!(all[5], items[5], "nested values survive the round trip");
-    let range = store
-        .query(Query {
-            pk: "agent-1".into(),
-            sk_between: Some(("HIST#010".into(), "HIST#019".into())),
-            ..Query::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(range.len(), 10);
-    let blue = store.query(Query { index: Some("by-team"), pk: "blue".into(), ..Query::default() }).await.unwrap();
-    assert_eq!(blue.len(), 30);
-}
+// DynamoDB's conditions and queries: tests/item_stores.rs runs one conformance test on DynamoDB, memory and SQLite.
 
 #[tokio::test]
 #[ignore = "needs moto: run scripts/test.sh"]

@@ -1,5 +1,6 @@
 //! Implementations of the ports: AWS SDK clients; and, with the `testing` feature (tests, the replay, the
-//! benchmarks; never a bootstrap), memory, local filesystem, the port interceptor and fault injection.
+//! benchmarks; never a bootstrap), memory, local filesystem, the port interceptor and fault injection; with
+//! `sqlite` (the replay tool), the embedded table.
 
 pub mod aws;
 #[cfg(any(test, feature = "testing"))]
@@ -10,3 +11,5 @@ pub mod fs;
 pub mod intercept;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;

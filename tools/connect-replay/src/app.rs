@@ -14,10 +14,10 @@ use shared::BatchReport;
 use shared::adapters::aws::dynamodb::DynamoItemStore;
 use shared::adapters::aws::s3::S3ObjectStore;
 use shared::adapters::aws::sns::SnsPublisher;
-use shared::adapters::fs::{FsObjectStore, JsonlPublisher, load_items, save_items};
-use shared::adapters::memory::MemoryItemStore;
+use shared::adapters::fs::{FsObjectStore, JsonlPublisher};
+use shared::adapters::sqlite::SqliteItemStore;
 use shared::model::ConnectRecord;
-use shared::ports::{ItemStore, ObjectStore, Publisher, SK};
+use shared::ports::{ItemStore, ObjectStore, Publisher};
 use shared::quarantine::ObjectQuarantine;
 use supervisor_alerts::delivery::{Clock, SystemClock};
 use supervisor_alerts::handler::SupervisorAlerts;
@@ -39,8 +39,9 @@ pub const DEMO_BOARD: &str = include_str!("../board.demo.json");
 
 /// File names inside a local output directory.
 pub const ARCHIVE_DIR: &str = "archive";
-pub const AGENT_TABLE_FILE: &str = "agent-state.json";
-pub const ALERT_TABLE_FILE: &str = "alert-state.json";
+/// The local tables: embedded SQLite files ([`SqliteItemStore`]), so memory stays flat however long the replay.
+pub const AGENT_TABLE_FILE: &str = "agent-state.sqlite";
+pub const ALERT_TABLE_FILE: &str = "alert-state.sqlite";
 pub const ALERTS_FILE: &str = "alerts.jsonl";
 pub const REPORT_FILE: &str = "report.html";
 
@@ -202,15 +203,17 @@ fn observe(timelines: &mut Timelines, window: &[GenRecord]) {
 pub struct Local {
     pub out: PathBuf,
     pub archive: FsObjectStore,
-    pub agent_table: MemoryItemStore,
-    pub alert_table: MemoryItemStore,
+    pub agent_table: SqliteItemStore,
+    pub alert_table: SqliteItemStore,
 }
 
 impl Local {
     /// Opens the directory; `fresh` empties what a previous run left (object keys would collide).
     pub fn open(out: &Path, fresh: bool) -> AppResult<Self> {
         if fresh {
-            for name in [ARCHIVE_DIR, AGENT_TABLE_FILE, ALERT_TABLE_FILE, ALERTS_FILE, REPORT_FILE] {
+            let tables = [AGENT_TABLE_FILE, ALERT_TABLE_FILE].map(|t| [t.to_owned(), format!("{t}-wal"), format!("{t}-shm")]);
+            let files = [ARCHIVE_DIR, ALERTS_FILE, REPORT_FILE].map(str::to_owned);
+            for name in files.iter().chain(tables.iter().flatten()) {
                 let path = out.join(name);
                 if path.is_dir() {
                     std::fs::remove_dir_all(&path)?;
@@ -220,19 +223,12 @@ impl Local {
             }
         }
         std::fs::create_dir_all(out)?;
-        let local = Self {
+        Ok(Self {
             out: out.to_owned(),
             archive: FsObjectStore::new(out.join(ARCHIVE_DIR)),
-            agent_table: MemoryItemStore::new(&agent_state::INDEXES),
-            alert_table: MemoryItemStore::new(&[]),
-        };
-        for (store, file) in [(&local.agent_table, AGENT_TABLE_FILE), (&local.alert_table, ALERT_TABLE_FILE)] {
-            let path = out.join(file);
-            if path.exists() {
-                load_items(store, &path)?;
-            }
-        }
-        Ok(local)
+            agent_table: SqliteItemStore::open(&out.join(AGENT_TABLE_FILE), &agent_state::INDEXES)?,
+            alert_table: SqliteItemStore::open(&out.join(ALERT_TABLE_FILE), &[])?,
+        })
     }
 
     pub async fn run(
@@ -261,22 +257,19 @@ impl Local {
             quiet,
         )
         .await;
-        save_items(&self.agent_table, &self.out.join(AGENT_TABLE_FILE))?;
-        save_items(&self.alert_table, &self.out.join(ALERT_TABLE_FILE))?;
         Ok(outcome)
     }
 
     /// The current agent items, ordered by username.
-    pub fn board(&self) -> Vec<AgentView> {
+    pub fn board(&self) -> AppResult<Vec<AgentView>> {
         let mut agents: Vec<AgentView> = self
             .agent_table
-            .all()
+            .with_sort_key("CURRENT")?
             .into_iter()
-            .filter(|i| i.get(SK).and_then(|v| v.as_str()) == Some("CURRENT"))
             .filter_map(|i| serde_json::from_value(serde_json::Value::Object(i)).ok())
             .collect();
         agents.sort_by(|a, b| a.username.cmp(&b.username));
-        agents
+        Ok(agents)
     }
 
     /// Published alerts, as the JSON-lines publisher wrote them.

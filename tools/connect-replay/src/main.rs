@@ -93,7 +93,7 @@ async fn run(
             print_rows(&app::summary_rows(&outcome));
             print_rows(&app::archive_rows(&local.archive_counts().await?));
             print_alerts(&local.alerts()?);
-            println!("\nagent board: {} agents (connect-replay board --out {})", local.board().len(), out.display());
+            println!("\nagent board: {} agents (connect-replay board --out {})", local.board()?.len(), out.display());
             outcome
         }
         Backend::Aws => {
@@ -209,7 +209,7 @@ async fn board(out: &Path, backend: Backend) -> AppResult<()> {
             if !out.join(app::AGENT_TABLE_FILE).exists() {
                 return Err(format!("no local board in {} (run `connect-replay demo` first)", out.display()).into());
             }
-            Local::open(out, false)?.board()
+            Local::open(out, false)?.board()?
         }
         Backend::Aws => app::Aws::from_env().await?.board().await?,
     };
@@ -280,7 +280,7 @@ async fn demo(day: DayArgs, out: &Path, rules: Option<&Path>, serve: ServeArgs, 
     // A paced replay draws no progress bar: the board is the progress.
     let outcome = local.run(records.into_iter(), rules, &options, Some(total), true, quiet || serve.serve).await?;
     let alerts = local.alerts()?;
-    let board = local.board();
+    let board = local.board()?;
     let mut rows = app::summary_rows(&outcome);
     rows.extend(app::archive_rows(&local.archive_counts().await?));
     let archived = contact_archiver_versions(&local).await?;

@@ -43,7 +43,7 @@ async fn a_local_replay_of_a_day_archives_boards_and_alerts_what_the_day_implies
     assert_eq!(archived, truth.ctr_versions);
 
     // The board: every agent of the day, all logged out at the end.
-    let board = local.board();
+    let board = local.board().unwrap();
     assert_eq!(board.len(), truth.agents.len());
     assert!(board.iter().all(|a| !a.is_logged_in() && a.activity.as_deref() == Some("OFFLINE")));
 
