@@ -27,7 +27,10 @@ async fn conditions(store: &impl ItemStore) {
     let bare = item(json!({"pk": "agent-9", "sk": "CURRENT"}));
     assert_eq!(store.put(bare, Condition::Always).await.unwrap(), WriteOutcome::Applied);
     let newer = Condition::NewerThan { attr: "order", value: "2026-11-02T09:00:00.000Z#a".into() };
-    assert_eq!(store.update("agent-9", "CURRENT", item(json!({"x": 1})), &[], newer).await.unwrap(), WriteOutcome::Applied);
+    assert_eq!(
+        store.update("agent-9", "CURRENT", item(json!({"x": 1})), &[], newer).await.unwrap(),
+        WriteOutcome::Applied
+    );
 
     let set = item(json!({"order": "2026-11-02T09:00:01.000Z#a", "logged_in": true}));
     let cond = Condition::NewerThan { attr: "order", value: "2026-11-02T09:00:01.000Z#a".into() };
@@ -49,7 +52,10 @@ async fn conditions(store: &impl ItemStore) {
     assert_eq!(store.update("agent-2", "CURRENT", claim(), &[], eq).await.unwrap(), WriteOutcome::ConditionFailed);
     assert_eq!(store.get("agent-2", "CURRENT").await.unwrap(), None);
     // An unconditional update creates the item with its key.
-    assert_eq!(store.update("agent-3", "CURRENT", claim(), &[], Condition::Always).await.unwrap(), WriteOutcome::Applied);
+    assert_eq!(
+        store.update("agent-3", "CURRENT", claim(), &[], Condition::Always).await.unwrap(),
+        WriteOutcome::Applied
+    );
     let created = store.get("agent-3", "CURRENT").await.unwrap().unwrap();
     assert_eq!(created, item(json!({"pk": "agent-3", "sk": "CURRENT", "claimed": "lambda-1"})));
 
@@ -76,13 +82,17 @@ async fn queries(store: &impl ItemStore) {
     store.batch_put(items.clone()).await.unwrap();
     // Not in the index: no index sort key.
     store.put(item(json!({"pk": "agent-1", "sk": "CURRENT", "gsi1pk": "blue"})), Condition::Always).await.unwrap();
-    store.put(item(json!({"pk": "agent-2", "sk": "HIST#000", "gsi1pk": "blue", "gsi1sk": "999"})), Condition::Always).await.unwrap();
+    store
+        .put(item(json!({"pk": "agent-2", "sk": "HIST#000", "gsi1pk": "blue", "gsi1sk": "999"})), Condition::Always)
+        .await
+        .unwrap();
 
     let all = store.query(Query { pk: "agent-1".into(), ..Query::default() }).await.unwrap();
     assert_eq!(all.len(), 61);
     assert_eq!(all[0].get("sk"), Some(&json!("CURRENT")), "in sort-key order");
     assert_eq!(all[6], items[5], "nested values survive the round trip");
-    let range = Query { pk: "agent-1".into(), sk_between: Some(("HIST#010".into(), "HIST#019".into())), ..Query::default() };
+    let range =
+        Query { pk: "agent-1".into(), sk_between: Some(("HIST#010".into(), "HIST#019".into())), ..Query::default() };
     assert_eq!(store.query(range).await.unwrap().len(), 10, "between is inclusive");
     let prefix = Query { pk: "agent-1".into(), sk_prefix: Some("HIST#05".into()), limit: Some(3), ..Query::default() };
     let got: Vec<_> = store.query(prefix).await.unwrap().iter().map(|i| i["sk"].clone()).collect();
@@ -93,7 +103,12 @@ async fn queries(store: &impl ItemStore) {
     let blue = store.query(Query { index: Some("by-team"), pk: "blue".into(), ..Query::default() }).await.unwrap();
     assert_eq!(blue.len(), 31, "an item without the index's sort key is not in the index");
     assert_eq!(blue.last().unwrap().get("pk"), Some(&json!("agent-2")), "ordered by the index's sort key");
-    let few = Query { index: Some("by-team"), pk: "green".into(), sk_between: Some(("010".into(), "020".into())), ..Query::default() };
+    let few = Query {
+        index: Some("by-team"),
+        pk: "green".into(),
+        sk_between: Some(("010".into(), "020".into())),
+        ..Query::default()
+    };
     assert_eq!(store.query(few).await.unwrap().len(), 5);
 }
 

@@ -56,7 +56,8 @@ impl SqliteItemStore {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| PortError::permanent("sqlite", e.to_string()))?;
         }
-        let conn = Connection::open(path).map_err(|e| PortError::permanent("sqlite", format!("{}: {e}", path.display())))?;
+        let conn =
+            Connection::open(path).map_err(|e| PortError::permanent("sqlite", format!("{}: {e}", path.display())))?;
         Self::init(conn, indexes, Some(path.to_owned()))
     }
 
@@ -150,7 +151,8 @@ fn read(conn: &Connection, pk: &str, sk: &str) -> PortResult<Option<Item>> {
 
 fn store(conn: &Connection, pk: &str, sk: &str, item: &Item) -> PortResult<()> {
     let body = serde_json::to_string(item).map_err(|e| PortError::permanent("sqlite", e.to_string()))?;
-    let mut stmt = conn.prepare_cached("INSERT OR REPLACE INTO items (pk, sk, body) VALUES (?1, ?2, ?3)").map_err(db_err)?;
+    let mut stmt =
+        conn.prepare_cached("INSERT OR REPLACE INTO items (pk, sk, body) VALUES (?1, ?2, ?3)").map_err(db_err)?;
     stmt.execute(params![pk, sk, body]).map_err(db_err)?;
     Ok(())
 }
@@ -243,7 +245,8 @@ impl ItemStore for SqliteItemStore {
         }
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, String>(0)).map_err(db_err)?;
+        let rows =
+            stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, String>(0)).map_err(db_err)?;
         rows.map(|r| parse(&r.map_err(db_err)?)).collect()
     }
 }

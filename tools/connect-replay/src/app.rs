@@ -211,7 +211,8 @@ impl Local {
     /// Opens the directory; `fresh` empties what a previous run left (object keys would collide).
     pub fn open(out: &Path, fresh: bool) -> AppResult<Self> {
         if fresh {
-            let tables = [AGENT_TABLE_FILE, ALERT_TABLE_FILE].map(|t| [t.to_owned(), format!("{t}-wal"), format!("{t}-shm")]);
+            let tables =
+                [AGENT_TABLE_FILE, ALERT_TABLE_FILE].map(|t| [t.to_owned(), format!("{t}-wal"), format!("{t}-shm")]);
             let files = [ARCHIVE_DIR, ALERTS_FILE, REPORT_FILE].map(str::to_owned);
             for name in files.iter().chain(tables.iter().flatten()) {
                 let path = out.join(name);
