@@ -223,6 +223,17 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: ForwardCommand,
     },
+    /// Send records through the functions again: from the archive (rebuild the board, re-evaluate alerts), the
+    /// quarantine (after a fix) or Lambda's on-failure records (after an outage), from a directory or S3.
+    ///
+    /// Everything selected is read before anything is sent: an unreadable source stops the command with nothing
+    /// written. Quarantined and on-failure records keep their shard and sequence number and go only to the function
+    /// that gave them up, so a second re-drive changes nothing. `--backend aws` writes to the deployed stack's
+    /// tables, buckets and topic (the functions run here, with the environment the functions read).
+    Redrive {
+        #[command(flatten)]
+        args: RedriveArgs,
+    },
     /// Print the agent board from a local output directory or the DynamoDB table.
     Board {
         #[arg(long, default_value = "out/demo")]
@@ -230,6 +241,72 @@ pub(crate) enum Command {
         #[arg(long, value_enum, default_value = "local")]
         backend: Backend,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RedriveSource {
+    /// The archiver's NDJSON objects (`<kind>/year=…/month=…/day=…/`).
+    Archive,
+    /// Quarantine entries (`quarantine/<function>/YYYY/MM/DD/…`): the raw bytes and where they came from.
+    Quarantine,
+    /// Lambda's on-failure invocation records (`aws/lambda/<mapping>/<shard>/…`) with the batch's payload.
+    OnFailure,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct RedriveArgs {
+    #[arg(long, value_enum)]
+    pub(crate) source: RedriveSource,
+    /// A directory or `s3://bucket/prefix` (for quarantine: the bucket or directory holding `quarantine/`).
+    #[arg(long)]
+    pub(crate) from: String,
+    /// First day (UTC, YYYY-MM-DD), inclusive: the archive's partition day, the arrival day otherwise.
+    #[arg(long)]
+    pub(crate) since: Option<chrono::NaiveDate>,
+    /// Last day (UTC, YYYY-MM-DD), inclusive.
+    #[arg(long)]
+    pub(crate) until: Option<chrono::NaiveDate>,
+    /// Only these kinds of record (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub(crate) kinds: Vec<KindArg>,
+    /// Only keys under this prefix (inside --from; default `quarantine/` and `aws/lambda/` for those sources).
+    #[arg(long)]
+    pub(crate) prefix: Option<String>,
+    /// The functions to send to (default: agent-state and supervisor-alerts for the archive — it is already
+    /// archived —, all three otherwise; quarantined and on-failure records go only to the function that gave
+    /// them up).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub(crate) functions: Vec<connect_replay::redrive::Function>,
+    #[arg(long, value_enum, default_value = "local")]
+    pub(crate) backend: Backend,
+    /// With the local backend: the output directory whose tables, archive and alerts receive the records (kept).
+    #[arg(long, default_value = "out/run")]
+    pub(crate) out: PathBuf,
+    /// Alert rules (default: the demo rules).
+    #[arg(long)]
+    pub(crate) rules: Option<PathBuf>,
+    /// Say what would be sent, send nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    #[arg(long)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum KindArg {
+    AgentEvents,
+    ContactRecords,
+    Segments,
+}
+
+impl KindArg {
+    pub(crate) fn kind(self) -> shared::RecordKind {
+        match self {
+            Self::AgentEvents => shared::RecordKind::AgentEvent,
+            Self::ContactRecords => shared::RecordKind::ContactRecord,
+            Self::Segments => shared::RecordKind::AnalysisSegment,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -286,12 +363,27 @@ pub(crate) enum RulesCommand {
         #[arg(long)]
         to: String,
     },
-    /// Which alerts these rules would have fired on these records.
+    /// Which alerts these rules would have fired on these records, per rule and day (on event time).
     Backtest {
         #[arg(long)]
         rules: PathBuf,
         /// `.jsonl` record files or `.json` Kinesis envelopes.
-        #[arg(long, num_args = 1.., required = true)]
+        #[arg(long, num_args = 1.., required_unless_present = "archive")]
         events: Vec<PathBuf>,
+        /// An archive instead: a directory (`out/run/archive`) or `s3://bucket/prefix` (agent events, segments and
+        /// contact records, as the archiver wrote them), selected with --since / --until.
+        #[arg(long, conflicts_with = "events")]
+        archive: Option<String>,
+        /// First day (UTC, YYYY-MM-DD), inclusive.
+        #[arg(long)]
+        since: Option<chrono::NaiveDate>,
+        /// Last day (UTC, YYYY-MM-DD), inclusive.
+        #[arg(long)]
+        until: Option<chrono::NaiveDate>,
+        /// Print every alert, not only the counts.
+        #[arg(long)]
+        list: bool,
+        #[arg(long)]
+        quiet: bool,
     },
 }

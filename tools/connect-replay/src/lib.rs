@@ -10,6 +10,7 @@ pub mod forward;
 pub mod generate;
 pub mod io;
 pub mod produce;
+pub mod redrive;
 pub mod replay;
 pub mod report;
 pub mod serve;

@@ -6,7 +6,9 @@ shared::use_mimalloc!();
 
 mod args;
 
-use args::{Backend, Cli, Command, DayArgs, Format, ForwardCommand, RulesCommand, ServeArgs};
+use args::{
+    Backend, Cli, Command, DayArgs, Format, ForwardCommand, RedriveArgs, RedriveSource, RulesCommand, ServeArgs,
+};
 use clap::Parser;
 use connect_replay::app::{self, AppResult, Local};
 use connect_replay::generate::{DayConfig, DayGenerator, Stream};
@@ -15,8 +17,21 @@ use connect_replay::{chaos, generate, io, produce, report, serve, sources};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    // One core: the replay's figures are per core, and the functions run single-threaded in Lambda too.
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    // Every core: the three functions' consumers run side by side (replay::run_consumers), each function's own
+    // path unchanged. CONNECT_REPLAY_THREADS=1 measures one core.
+    let threads = std::env::var("CONNECT_REPLAY_THREADS")
+        .ok()
+        .and_then(|t| t.parse::<usize>().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
+        .max(1);
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads);
+        b
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: {e}");
@@ -56,7 +71,12 @@ async fn dispatch(command: Command) -> AppResult<()> {
             Ok(())
         }
         Command::Rules { command: RulesCommand::Publish { file, to } } => publish_rules(&file, &to).await,
-        Command::Rules { command: RulesCommand::Backtest { rules, events } } => backtest(&rules, &events).await,
+        Command::Rules { command: RulesCommand::Backtest { rules, events, archive, since, until, list, quiet } } => {
+            match archive {
+                Some(from) => backtest_archive(&rules, &from, since, until, list, quiet).await,
+                None => backtest(&rules, &events).await,
+            }
+        }
         Command::Chaos { records, fault_rate, seed, agents, batch_size, max_retries, rules, quiet } => {
             let mut run = chaos::RunOptions::default();
             run.esm.batch_size = batch_size.max(1);
@@ -65,6 +85,7 @@ async fn dispatch(command: Command) -> AppResult<()> {
             chaos::command(options, rules.as_deref()).await
         }
         Command::Board { out, backend } => board(&out, backend).await,
+        Command::Redrive { args } => redrive(args).await,
         Command::Forward { command } => forward_command(command).await,
     }
 }
@@ -461,4 +482,229 @@ impl shared::batch::Processor for NoOp {
     async fn process(&self, items: &[shared::kinesis::KinesisItem]) -> Vec<shared::batch::Disposition> {
         vec![shared::batch::Disposition::Skipped; items.len()]
     }
+}
+
+/// `redrive`: reads and selects everything first (an unreadable source stops here, nothing sent), then sends.
+async fn redrive(args: RedriveArgs) -> AppResult<()> {
+    use connect_replay::redrive::{self, Bucket, Function, Location, Recording, Selection, Work};
+    let location: Location = args.from.parse()?;
+    let (bucket, base) = Bucket::open(&location).await?;
+    let select = Selection {
+        since: args.since,
+        until: args.until,
+        kinds: args.kinds.iter().map(|k| k.kind()).collect(),
+        prefix: args.prefix.clone().unwrap_or_else(|| match args.source {
+            RedriveSource::Quarantine => app::QUARANTINE_PREFIX.to_owned(),
+            _ => String::new(),
+        }),
+    };
+    let functions: Vec<Function> = if !args.functions.is_empty() {
+        args.functions.clone()
+    } else if args.source == RedriveSource::Archive {
+        vec![Function::AgentState, Function::Alerts]
+    } else {
+        Function::ALL.to_vec()
+    };
+    let rules = app::load_rules(args.rules.as_deref())?;
+    let reading = app::progress_bar(None, args.quiet);
+    reading.set_message("objects read");
+    let tick = |n| reading.inc(n);
+    let (work, objects, notes) = match args.source {
+        RedriveSource::Archive => {
+            let days = redrive::archive_days(&bucket, &base, &select).await?;
+            let objects = days.values().map(Vec::len).sum();
+            (Work::Archive { bucket: bucket.clone(), days }, objects, Vec::new())
+        }
+        RedriveSource::Quarantine => {
+            let loaded = redrive::quarantined(&bucket, &base, &select, &tick).await?;
+            (Work::Records(loaded.records), loaded.objects, loaded.notes)
+        }
+        RedriveSource::OnFailure => {
+            let reader = match args.backend {
+                Backend::Aws => Some(redrive::KinesisReader::from_env().await),
+                Backend::Local => None,
+            };
+            let loaded =
+                redrive::on_failure(&bucket, &base, &select, reader.as_ref(), chrono::Utc::now(), &tick).await?;
+            (Work::Records(loaded.records), loaded.objects, loaded.notes)
+        }
+    };
+    reading.finish_and_clear();
+    let names: Vec<&str> = functions.iter().map(|f| f.name()).collect();
+    if args.dry_run {
+        match &work {
+            Work::Archive { days, .. } => {
+                for (day, keys) in days {
+                    println!("would send {day}: {} archive objects to {}", keys.len(), names.join(", "));
+                }
+            }
+            Work::Records(records) => {
+                for p in records {
+                    let to = p.function.filter(|f| functions.contains(f)).map(|f| vec![f.name()]);
+                    let to = if p.function.is_some() && to.is_none() {
+                        vec!["(not selected)"]
+                    } else {
+                        to.unwrap_or(names.clone())
+                    };
+                    println!(
+                        "would send {} {} {} to {} (from {})",
+                        connect_replay::redrive::stream_label(&p.item.stream_arn),
+                        p.item.shard_id,
+                        p.item.seq_str(),
+                        to.join(", "),
+                        p.origin
+                    );
+                }
+            }
+        }
+        print_notes(&notes);
+        println!("dry run: {objects} objects from {location}; nothing sent");
+        return Ok(());
+    }
+    let total = match &work {
+        Work::Records(r) => Some((r.len() * functions.len()) as u64),
+        Work::Archive { .. } => None,
+    };
+    let bar = app::progress_bar(total, args.quiet);
+    let progress = |n: u64| bar.inc(n);
+    let options = ReplayOptions::default();
+    let mut summary = match args.backend {
+        Backend::Local => {
+            let local = Local::open(&args.out, false)?;
+            let stores = app::Stores {
+                archive: local.archive.clone(),
+                quarantine: Recording::new(local.archive.clone()),
+                agent_table: local.agent_table.clone(),
+                alert_table: local.alert_table.clone(),
+                publisher: shared::adapters::fs::JsonlPublisher::append(&args.out.join(app::ALERTS_FILE))?,
+            };
+            let kinds = contact_archiver::config::ArchiveKinds::ALL;
+            redrive::drive(stores, kinds, rules, work, &functions, &options, &progress).await?
+        }
+        Backend::Aws => {
+            let aws = app::Aws::from_env().await?;
+            let stores = app::Stores {
+                archive: aws.archive.clone(),
+                quarantine: Recording::new(aws.quarantine.clone()),
+                agent_table: aws.agent_table.clone(),
+                alert_table: aws.alert_table.clone(),
+                publisher: aws.publisher.clone(),
+            };
+            redrive::drive(stores, aws.archive_kinds, rules, work, &functions, &options, &progress).await?
+        }
+    };
+    bar.finish_and_clear();
+    summary.objects = summary.objects.max(objects);
+    summary.notes.extend(notes);
+    print_rows(&summary.rows());
+    let reasons = summary.reasons();
+    if !reasons.is_empty() {
+        println!("\nquarantined again:");
+        for ((function, code), (n, reason)) in reasons {
+            println!("  {function:<20} {code:<20} {n:>6}  e.g. {reason}");
+        }
+    }
+    print_notes(&summary.notes);
+    if summary.given_up > 0 {
+        return Err(
+            format!("{} records could not be sent (see above); run the re-drive again", summary.given_up).into()
+        );
+    }
+    Ok(())
+}
+
+fn print_notes(notes: &[String]) {
+    if !notes.is_empty() {
+        println!("\nnot sent:");
+        for n in notes {
+            println!("  {n}");
+        }
+    }
+}
+
+/// `rules backtest --archive`: the archive day by day through supervisor-alerts alone (its state in a temporary
+/// SQLite table, so memory stays flat over a month), on event time; what would have fired, per rule and day.
+async fn backtest_archive(
+    rules_path: &Path,
+    from: &str,
+    since: Option<chrono::NaiveDate>,
+    until: Option<chrono::NaiveDate>,
+    list: bool,
+    quiet: bool,
+) -> AppResult<()> {
+    use connect_replay::redrive::{self, Bucket, Function, Location, Recording, Selection, Work};
+    use shared::adapters::memory::{MemoryItemStore, MemoryObjectStore, MemoryPublisher};
+    let rules = app::load_rules(Some(rules_path))?;
+    let location: Location = from.parse()?;
+    let (bucket, base) = Bucket::open(&location).await?;
+    let select = Selection { since, until, ..Selection::default() };
+    let days = redrive::archive_days(&bucket, &base, &select).await?;
+    if days.is_empty() {
+        return Err(format!("{location}: no archive objects (NDJSON) in the selected days").into());
+    }
+    let state = tempfile::tempdir()?;
+    let alert_table = shared::adapters::sqlite::SqliteItemStore::open(&state.path().join("alert-state.sqlite"), &[])?;
+    let publisher = MemoryPublisher::new();
+    let bar = app::progress_bar(None, quiet);
+    let progress = |n: u64| bar.inc(n);
+    let started = std::time::Instant::now();
+    let mut per_day: Vec<(chrono::NaiveDate, std::collections::BTreeMap<String, usize>)> = Vec::new();
+    let (mut records, mut quarantined) = (0usize, 0usize);
+    for (day, keys) in days {
+        let stores = app::Stores {
+            archive: MemoryObjectStore::new(),
+            quarantine: Recording::new(MemoryObjectStore::new()),
+            agent_table: MemoryItemStore::new(&[]),
+            alert_table: alert_table.clone(),
+            publisher: publisher.clone(),
+        };
+        let before = publisher.published().len();
+        let work = Work::Archive { bucket: bucket.clone(), days: [(day, keys)].into() };
+        let kinds = contact_archiver::config::ArchiveKinds::ALL;
+        let options = ReplayOptions::default();
+        let summary =
+            redrive::drive(stores, kinds, rules.clone(), work, &[Function::Alerts], &options, &progress).await?;
+        records += summary.records;
+        quarantined += summary.quarantined.len();
+        let mut fired = std::collections::BTreeMap::new();
+        for m in &publisher.published()[before..] {
+            *fired.entry(alert_rule(m)).or_insert(0) += 1;
+        }
+        per_day.push((day, fired));
+    }
+    let secs = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let published = publisher.published();
+    println!(
+        "{records} records from {location}, {} alerts would have fired (judged on event time: nothing counts as late \
+         in a backtest); {:.1} s, {:.0} records/s",
+        published.len(),
+        secs,
+        records as f64 / secs.max(1e-9)
+    );
+    let rule_names: std::collections::BTreeSet<&String> = per_day.iter().flat_map(|(_, f)| f.keys()).collect();
+    print!("{:<12}", "day");
+    for r in &rule_names {
+        print!(" {r:>24}");
+    }
+    println!();
+    for (day, fired) in &per_day {
+        print!("{:<12}", day.to_string());
+        for r in &rule_names {
+            print!(" {:>24}", fired.get(*r).copied().unwrap_or(0));
+        }
+        println!();
+    }
+    if list {
+        for m in &published {
+            println!("  {}", m.subject);
+        }
+    }
+    println!("records quarantined (invalid): {quarantined}");
+    Ok(())
+}
+
+/// The rule an alert message came from (its `rule` attribute).
+fn alert_rule(m: &shared::ports::Message) -> String {
+    m.attributes.get(supervisor_alerts::alert::attr::RULE).cloned().unwrap_or_else(|| "(unnamed)".into())
 }

@@ -6,6 +6,7 @@
 //! whatever the number of records.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -185,32 +186,68 @@ where
         let agent_events = &streams[&Stream::AgentEvents];
         let segments = &streams[&Stream::Segments];
         let ctrs = &streams[&Stream::ContactRecords];
-        let archive_all = options.archive_all_streams;
-
-        let (a, b, c) = tokio::join!(
-            drain(agent_events, esm, functions.agent_state),
-            drain(agent_events, esm, functions.alerts),
-            async {
-                if archive_all { drain(agent_events, esm, functions.archiver).await } else { SimReport::default() }
-            },
+        // Each function reads its streams in its own order, as its own event source mappings would: agent events
+        // first (the contact→agent joins exist when the window's segments reach supervisor-alerts).
+        let every = [(Stream::AgentEvents, agent_events), (Stream::Segments, segments), (Stream::ContactRecords, ctrs)];
+        let archived = if options.archive_all_streams { &every[..] } else { &every[2..] };
+        let consumers = (
+            consume(&every[..1], esm, functions.agent_state),
+            consume(&every, esm, functions.alerts),
+            consume(archived, esm, functions.archiver),
         );
-        stats.add(functions.agent_state.name(), Stream::AgentEvents, a);
-        stats.add(functions.alerts.name(), Stream::AgentEvents, b);
-        if archive_all {
-            stats.add(functions.archiver.name(), Stream::AgentEvents, c);
+        let (a, b, c) = run_consumers(consumers).await;
+        for (function, reports) in
+            [(functions.agent_state.name(), a), (functions.alerts.name(), b), (functions.archiver.name(), c)]
+        {
+            for (stream, report) in reports {
+                stats.add(function, stream, report);
+            }
         }
-        let (a, b) = tokio::join!(drain(segments, esm, functions.alerts), async {
-            if archive_all { drain(segments, esm, functions.archiver).await } else { SimReport::default() }
-        });
-        stats.add(functions.alerts.name(), Stream::Segments, a);
-        if archive_all {
-            stats.add(functions.archiver.name(), Stream::Segments, b);
-        }
-        let (a, b) = tokio::join!(drain(ctrs, esm, functions.archiver), drain(ctrs, esm, functions.alerts));
-        stats.add(functions.archiver.name(), Stream::ContactRecords, a);
-        stats.add(functions.alerts.name(), Stream::ContactRecords, b);
     }
     stats
+}
+
+/// One function's consumers of one window: its streams drained in order. What each stream delivered, by stream.
+async fn consume<F: Invoke>(
+    streams: &[(Stream, &SimStream)],
+    esm: &EsmConfig,
+    function: &F,
+) -> Vec<(Stream, SimReport)> {
+    let mut out = Vec::with_capacity(streams.len());
+    for (kind, stream) in streams {
+        out.push((*kind, drain(stream, esm, function).await));
+    }
+    out
+}
+
+/// Runs the three functions' consumers of a window side by side: on a multi-threaded runtime (the tool's) each on
+/// its own thread, so the functions use every core — they are independent, as their event source mappings are;
+/// on a current-thread runtime (most tests) interleaved on this one. The functions' code paths are the same.
+async fn run_consumers<A, B, C>(consumers: (A, B, C)) -> (A::Output, B::Output, C::Output)
+where
+    A: Future + Send,
+    B: Future + Send,
+    C: Future,
+    A::Output: Send,
+    B::Output: Send,
+{
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let (a, b, c) = consumers;
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(|| {
+            std::thread::scope(|scope| {
+                let a = scope.spawn(|| handle.block_on(a));
+                let b = scope.spawn(|| handle.block_on(b));
+                let c = handle.block_on(c);
+                (
+                    a.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                    b.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                    c,
+                )
+            })
+        }),
+        _ => tokio::join!(a, b, c),
+    }
 }
 
 /// A function's name, for the statistics.
