@@ -6,7 +6,7 @@
 #   3. cold start: spawn → first GET /next, against a bare lambda_runtime binary (tools/bench `runtime-stub`, ≤ 1.5×)
 #   4. peak memory of each function on a 6 MB batch (GNU time -v through the stub, moto as AWS; ≤ 64 MB)
 #   5. stripped release bootstrap sizes, x86-64 and arm64 (cargo lambda; ≤ 10 MB)
-#   6. replay throughput and memory (connect-replay, ≥ 100,000 records/s on one core, flat memory)
+#   6. replay throughput and memory, backtest, re-drive from moto (scripts/bench-replay.sh)
 #   7. the agent board: API latency and reads for 1,000 agents (tools/bench `board`, memory and moto), the page's
 #      render and update time for 1,000 tiles in headless Chromium (scripts/bench_board_page.py)
 #   8. the stream-forwarder: records/s per shard to a 20 ms receiver, singly and in batches, and beside a dead
@@ -100,7 +100,7 @@ w("cargo bench -p bench --bench cpu_floor             # 1. CPU floor (criterion)
 w("cargo run --release -p bench --bin calls -- 50 500 # 2. AWS calls per batch")
 w("target/release/runtime-stub cold|rss --target NAME=BOOTSTRAP=EVENT …   # 3./4. cold start, peak memory")
 w("cargo build --release -p <function>; cargo lambda build --release --arm64 -p <function>   # 5. sizes")
-w(f"/usr/bin/time -v target/release/connect-replay run --generated --records {records} --quiet   # 6. replay")
+w("scripts/bench-replay.sh   # 6. replay (1M and 10M records), backtest, re-drive from moto")
 w("```")
 w("")
 
@@ -265,45 +265,24 @@ w("")
 out.extend(notes("sizes"))
 w("")
 
-# --- 6. replay
-w(f"## 6. Replay throughput and memory (target ≥ 100,000 records/s on one core, flat memory)")
-w("")
-def replay(n):
-    txt, tm = read(f"replay-{n}.txt"), read(f"replay-{n}.time")
-    r = {"n": n}
-    mt = re.search(r"replay time\s+([\d.]+) s \((\d+) records/s\)", txt)
-    if mt:
-        r["secs"], r["rate"] = float(mt.group(1)), int(mt.group(2))
-    mr = re.search(r"records replayed\s+(\d+)", txt)
-    if mr:
-        r["records"] = int(mr.group(1))
-    for key, pat in (("rss_kb", r"Maximum resident set size \(kbytes\): (\d+)"), ("user", r"User time \(seconds\): ([\d.]+)"), ("sys", r"System time \(seconds\): ([\d.]+)"), ("wall", r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)")):
-        mm = re.search(pat, tm)
+# --- 6. replay, backtest, re-drive: rendered by scripts/bench-replay.sh (its own section, written as it is)
+section = read("replay-section.md")
+w("<!-- replay-bench:start -->")
+if section:
+    out.extend(section.rstrip("\n").splitlines())
+    for label, pat, target, limit in (
+        ("replay, 10,000,000 records", r"\| 10,000,000 \| [\d.]+ \| ([\d,]+) \|", "≥ 100,000/s", 100000),
+        ("backtest over an archive", r"\*\*([\d,]+) records/s\*\* \(target ≥ 250,000/s", "≥ 250,000/s", 250000),
+    ):
+        mm = re.search(pat, section)
         if mm:
-            r[key] = mm.group(1)
-    r["failed"] = "error:" in txt
-    return r
-rows = [replay(100000), replay(records)]
-w("`connect-replay run --generated --records N --quiet` (local backends: a directory for S3, memory tables, alerts as JSON lines; one current-thread runtime, so one core), under `/usr/bin/time -v`. The tool's own rate counts the replay loop (generation included); `records / CPU s` divides by the process's user + system time, which other processes on the machine do not inflate.")
-w("")
-w("| records | replay s | records/s (tool) | records / CPU s | peak RSS MiB | target ≥ 100,000/s |")
-w("|---:|---:|---:|---:|---:|---|")
-for r in rows:
-    if "rate" not in r:
-        w(f"| {r['n']:,} | — | — | — | — | not measured{' (the run failed)' if r['failed'] else ''} |")
-        continue
-    cpu = float(r.get("user", 0)) + float(r.get("sys", 0))
-    per_cpu = r.get("records", r["n"]) / cpu if cpu else None
-    rss = int(r["rss_kb"]) / 1024 if "rss_kb" in r else None
-    w(f"| {r.get('records', r['n']):,} | {r['secs']:.1f} | {r['rate']:,} | {('{:,.0f}'.format(per_cpu)) if per_cpu else '—'} | {('%.1f' % rss) if rss else '—'} | {met(r['rate'] >= 100000)} |")
-if all("rss_kb" in r for r in rows) and all("rate" in r for r in rows):
-    a, b = int(rows[0]["rss_kb"]), int(rows[1]["rss_kb"])
-    growth = b / a
-    flat = growth <= 1.25
+            v = int(mm.group(1).replace(",", ""))
+            summary.append((label, f"{v:,} records/s", target, v >= limit))
+else:
+    w("## 6. Replay, backtest and re-drive at scale")
     w("")
-    w(f"Memory: peak RSS {b/1024:.1f} MiB at {rows[1]['n']:,} records against {a/1024:.1f} MiB at {rows[0]['n']:,} ({growth:.2f}×): {'flat' if flat else 'NOT flat'} (flat: within 25 % for 10× the records).")
-    summary.append((f"replay, {rows[1]['n']:,} records", f"{rows[1]['rate']:,} records/s", "≥ 100,000/s", rows[1]["rate"] >= 100000))
-    summary.append(("replay memory flat (peak RSS 1M vs 100k)", f"{b/1024:.1f} vs {a/1024:.1f} MiB ({growth:.2f}×)", "flat", flat))
+    w("Not measured in this run (scripts/bench-replay.sh writes this section).")
+w("<!-- replay-bench:end -->")
 w("")
 
 # --- 7. agent board
@@ -414,45 +393,6 @@ w("**Binary size.** Most of each bootstrap is the AWS SDK (the service clients, 
   "per-record hot crates (serde_json, zlib-rs, zstd, mimalloc, memchr, chrono), which cost no measurable CPU. arm64 code is "
   "about 20 % smaller than x86-64.")
 w("")
-if all("rate" in r for r in rows) and counts and bench:
-    txt = read(f"replay-{rows[1]['n']}.txt")
-    mix = {}
-    for key, pat in (("agent-events", r"agent events\s+(\d+)"), ("contact-records", r"contact records\s+(\d+)"), ("segments", r"Contact Lens segments\s+(\d+)")):
-        mm = re.search(pat, txt)
-        if mm:
-            mix[key] = int(mm.group(1))
-    parse_us = {g: ms(g, "serde_json") * 1000 / counts[g] for g in counts if ms(g, "serde_json")}
-    fn_us = {}
-    for g, fids in (("agent-events", ("agent-state/fresh", "contact-archiver/both", "supervisor-alerts/fresh")),
-                    ("contact-records", ("contact-archiver/both", "supervisor-alerts/warm")),
-                    ("segments", ("contact-archiver/both", "supervisor-alerts/warm"))):
-        if g in counts and all(ms(g, f) for f in fids):
-            fn_us[g] = sum(ms(g, f) for f in fids) * 1000 / counts[g]
-    total = sum(mix.values())
-    if total and len(parse_us) == 3 and len(fn_us) == 3:
-        consumers = {"agent-events": 3, "contact-records": 2, "segments": 2}
-        parse_floor = total / (sum(mix[g] * consumers[g] * parse_us[g] for g in mix) / 1e6)
-        fn_floor = total / (sum(mix[g] * fn_us[g] for g in mix) / 1e6)
-        rate = rows[1]["rate"]
-        w(f"**Replay throughput.** The replay puts every record through the functions that consume its stream (the archiver and "
-          f"supervisor-alerts: all three streams; agent-state: agent events), one after another on one core, plus generating "
-          f"the record, the simulated event source mapping and the local adapters (files, tables). From section 1's per-record "
-          f"costs and this day's mix ({', '.join(f'{g} {mix[g]:,}' for g in mix)}): serde_json alone parsing each record once per "
-          f"consuming function would allow at most {parse_floor:,.0f} records/s, and the functions' measured work {fn_floor:,.0f} "
-          f"records/s; the replay reaches {rate:,} ({rate / fn_floor:.0%} of that), the rest going to the generator and the "
-          f"local adapters. 100,000 records/s on one core is below the parse floor of three consumers: it would need the "
-          f"functions to cost less than parsing each record once.")
-        w("")
-        du = read(f"replay-{rows[1]['n']}.du")
-        sizes = ", ".join(f"{name} {int(b) / 2**20:.0f} MiB" for b, name in (l.split(None, 1) for l in du.splitlines() if l.strip()))
-        w(f"**Replay memory.** The local backends keep the DynamoDB tables in memory for the whole run, as the real tables keep "
-          f"them: one current item per agent, but a history item per finished status episode and ACW period, and per contact "
-          f"a join, a sentiment window and the alert claims, all with TTLs of hours to days — longer than the replayed day, so "
-          f"nothing expires during it. Peak memory therefore grows with the records replayed, not with time. Left on disk by "
-          f"the {rows[1]['n']:,}-record run: {sizes or 'not recorded'} (the tables as JSON). Flat memory would need the local "
-          f"tables on disk (an embedded key-value store) — not done here; the archive is already written to disk as it goes.")
-        w("")
-
 # --- summary at the top
 head = ["## Summary", "", "| figure | measured | target | |", "|---|---|---|---|"]
 for what, value, target, ok in summary:
@@ -540,15 +480,13 @@ build() { # build LABEL -- cargo args...; then copy the named binaries
   fi
   echo "  $label built in $((SECONDS - t0)) s"
 }
-if [ "$reuse" = false ] || [ ! -x "$bin/connect-replay" ]; then
+if [ "$reuse" = false ] || [ ! -x "$bin/calls" ]; then
   for fn in "${functions[@]}"; do
     build "$fn" build --release -p "$fn"
     cp "target/release/$fn" "$bin/$fn"
   done
   build bench build --release -p bench --bins
   for b in calls batches runtime-stub hello board forward; do cp "target/release/$b" "$bin/$b"; done
-  build connect-replay build --release -p connect-replay
-  cp target/release/connect-replay "$bin/connect-replay"
 fi
 build cpu-floor bench -p bench --bench cpu_floor --no-run
 
@@ -725,23 +663,8 @@ cleanup
 moto_pid=
 
 # ---------------------------------------------------------------------------------------------------------------
-say "replay throughput"
-replay() { # replay N
-  local n=$1 dir=$out/replay-$1
-  local timing=$res/replay-$n.time
-  if [ -n "$gnu_time" ]; then
-    "$gnu_time" -v -o "$timing" "$bin/connect-replay" run --generated --records "$n" --quiet --out "$dir" >"$res/replay-$n.txt" 2>&1
-  else
-    "$bin/connect-replay" run --generated --records "$n" --quiet --out "$dir" >"$res/replay-$n.txt" 2>&1
-  fi
-  grep 'replay time' "$res/replay-$n.txt" || true
-  # What the run left on disk (the archive directory, the tables saved as JSON, alerts): the tables are what the
-  # process held in memory at the end.
-  (cd "$dir" && du -sb -- * 2>/dev/null) >"$res/replay-$n.du" || true
-  rm -rf "$dir"
-}
-replay 100000
-replay "$records"
+say "replay, backtest and re-drive at scale"
+scripts/bench-replay.sh --no-write >/dev/null 2>"$logs/bench-replay.log" || note replay "scripts/bench-replay.sh failed (out/bench/logs/bench-replay.log)"
 
 # ---------------------------------------------------------------------------------------------------------------
 say "agent board"

@@ -39,12 +39,14 @@ import json
 import os
 import re
 import secrets
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.parse
 import zipfile
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -219,16 +221,9 @@ def dynamo_items(c: dict[str, Any], table: str) -> list[dict]:
 
 
 def local_items(path: Path) -> list[dict]:
-    """The replay's JSON table: a list of items in DynamoDB's attribute-value JSON."""
-    deserialize = TypeDeserializer().deserialize
-    items = json.loads(path.read_text())
-    if items and isinstance(next(iter(items[0].values())), dict):
-        return [{k: _plain(deserialize(v)) for k, v in i.items()} for i in items]
-    return items
-
-
-def _plain(value: Any) -> Any:
-    return int(value) if hasattr(value, "as_integer_ratio") and not isinstance(value, float) else value
+    """The replay's local table: an SQLite file whose `items` rows hold each item as plain JSON."""
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        return [json.loads(body) for (body,) in db.execute("SELECT body FROM items ORDER BY pk, sk")]
 
 
 def drain_queue(c: dict[str, Any], url: str, into: list[dict]) -> None:
@@ -528,7 +523,7 @@ def load_oracle(out: Path, day: Path, rules: str) -> dict[str, Any]:
         "records": sum(1 for line in day.read_text().splitlines() if line),
         "ctr_lines": ndjson_lines(objects, "contact-records"),
         "lines": {p: ndjson_lines(objects, p) for p in ("agent-events", "analysis-segments")},
-        "board": board(local_items(out / "agent-state.json")),
+        "board": board(local_items(out / "agent-state.sqlite")),
         "alerts": alerts,
         "invalid": invalid,
         "rules": rules,

@@ -19,6 +19,7 @@ use shared::adapters::sqlite::SqliteItemStore;
 use shared::model::ConnectRecord;
 use shared::ports::{ItemStore, ObjectStore, Publisher};
 use shared::quarantine::ObjectQuarantine;
+use supervisor_alerts::config::Lateness;
 use supervisor_alerts::delivery::{Clock, SystemClock};
 use supervisor_alerts::handler::SupervisorAlerts;
 use supervisor_alerts::rules::Rules;
@@ -61,9 +62,13 @@ pub fn progress_bar(total: Option<u64>, quiet: bool) -> ProgressBar {
         None => ProgressBar::new_spinner(),
     };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} records ({per_sec})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(match total {
+            Some(_) => "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} records ({per_sec}, {eta} left)",
+            None => "{spinner} [{elapsed_precise}] {pos} {msg} ({per_sec})",
+        })
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    bar.set_message("records");
     bar
 }
 
@@ -111,14 +116,15 @@ impl<O, Q, A, L, P, C> Hosts<O, Q, A, L, P, C> {
     }
 }
 
-/// The one wiring of the three functions on `stores` (the replay's [`execute`] and the chaos runs): the archiver
-/// writes `format` for `kinds`, agent-state runs on its default settings, supervisor-alerts on `rules` and `clock`,
-/// and each quarantines into `stores.quarantine` under [`QUARANTINE_PREFIX`].
+/// The one wiring of the three functions on `stores` (the replay's [`execute`], the chaos runs, re-drives): the
+/// archiver writes `format` for `kinds`, agent-state runs on its default settings, supervisor-alerts on `rules`,
+/// `clock` and `lateness` (event time in replays), and each quarantines into `stores.quarantine` under
+/// [`QUARANTINE_PREFIX`].
 pub fn host<O, Q, A, L, P, C>(
     stores: Stores<O, Q, A, L, P>,
     format: ArchiveFormat,
     kinds: ArchiveKinds,
-    rules: Rules,
+    (rules, lateness): (Rules, Lateness),
     clock: C,
 ) -> Hosts<O, Q, A, L, P, C>
 where
@@ -130,7 +136,7 @@ where
     C: Clock,
 {
     let quarantine = ObjectQuarantine::new(stores.quarantine, QUARANTINE_PREFIX);
-    let settings = supervisor_alerts::config::Settings::replay();
+    let settings = supervisor_alerts::config::Settings { lateness, ..supervisor_alerts::config::Settings::replay() };
     Hosts {
         archiver: Hosted::new(
             contact_archiver::handler::NAME,
@@ -172,7 +178,7 @@ where
     P: Publisher + 'static,
 {
     let stores = Stores { archive, quarantine: quarantine_store, agent_table, alert_table, publisher };
-    let hosts = host(stores, ArchiveFormat::Both, archive_kinds, rules, SystemClock);
+    let hosts = host(stores, ArchiveFormat::Both, archive_kinds, (rules, Lateness::EventTime), SystemClock);
     let bar = progress_bar(expected, quiet);
     let mut timelines = Timelines::default();
     let started = Instant::now();

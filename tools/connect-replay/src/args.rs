@@ -285,11 +285,21 @@ pub(crate) struct RedriveArgs {
     /// Alert rules (default: the demo rules).
     #[arg(long)]
     pub(crate) rules: Option<PathBuf>,
+    /// How supervisor-alerts judges lateness (default: wall-clock with --backend aws — no page about a situation
+    /// already over, as the deployed function —, event-time locally — the alerts as they would have fired then).
+    #[arg(long, value_enum)]
+    pub(crate) lateness: Option<LatenessArg>,
     /// Say what would be sent, send nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
     #[arg(long)]
     pub(crate) quiet: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LatenessArg {
+    WallClock,
+    EventTime,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -487,6 +487,7 @@ impl shared::batch::Processor for NoOp {
 /// `redrive`: reads and selects everything first (an unreadable source stops here, nothing sent), then sends.
 async fn redrive(args: RedriveArgs) -> AppResult<()> {
     use connect_replay::redrive::{self, Bucket, Function, Location, Recording, Selection, Work};
+    use supervisor_alerts::config::Lateness;
     let location: Location = args.from.parse()?;
     let (bucket, base) = Bucket::open(&location).await?;
     let select = Selection {
@@ -505,7 +506,11 @@ async fn redrive(args: RedriveArgs) -> AppResult<()> {
     } else {
         Function::ALL.to_vec()
     };
-    let rules = app::load_rules(args.rules.as_deref())?;
+    let lateness = match (args.lateness, args.backend) {
+        (Some(args::LatenessArg::EventTime), _) | (None, Backend::Local) => Lateness::EventTime,
+        (Some(args::LatenessArg::WallClock), _) | (None, Backend::Aws) => Lateness::WallClock,
+    };
+    let rules = (app::load_rules(args.rules.as_deref())?, lateness);
     let reading = app::progress_bar(None, args.quiet);
     reading.set_message("objects read");
     let tick = |n| reading.inc(n);
@@ -662,8 +667,8 @@ async fn backtest_archive(
         let work = Work::Archive { bucket: bucket.clone(), days: [(day, keys)].into() };
         let kinds = contact_archiver::config::ArchiveKinds::ALL;
         let options = ReplayOptions::default();
-        let summary =
-            redrive::drive(stores, kinds, rules.clone(), work, &[Function::Alerts], &options, &progress).await?;
+        let judged = (rules.clone(), supervisor_alerts::config::Lateness::EventTime);
+        let summary = redrive::drive(stores, kinds, judged, work, &[Function::Alerts], &options, &progress).await?;
         records += summary.records;
         quarantined += summary.quarantined.len();
         let mut fired = std::collections::BTreeMap::new();

@@ -566,13 +566,14 @@ pub enum Work {
 }
 
 /// Sends the work through the selected functions on `stores` and says what happened. The functions are wired as
-/// in every replay ([`crate::app::host`]); supervisor-alerts judges lateness on event time (a re-drive is late by
-/// nature). Quarantine writes go through `stores.quarantine` and are remembered for the summary.
+/// in every replay ([`crate::app::host`]); supervisor-alerts judges lateness as `rules.1` says (against the wall
+/// clock when the alerts go to a real topic: a re-drive must not page about what is over; on event time to rebuild
+/// or backtest). Quarantine writes go through `stores.quarantine` and are remembered for the summary.
 #[allow(clippy::too_many_arguments)]
 pub async fn drive<O, Q, A, L, P>(
     stores: crate::app::Stores<O, Recording<Q>, A, L, P>,
     kinds: contact_archiver::config::ArchiveKinds,
-    rules: supervisor_alerts::rules::Rules,
+    rules: (supervisor_alerts::rules::Rules, supervisor_alerts::config::Lateness),
     work: Work,
     selected: &[Function],
     options: &crate::replay::ReplayOptions,

@@ -153,27 +153,17 @@ where
     L: Invoke + Named,
 {
     let mut stats = ReplayStats::default();
-    let mut window = Vec::with_capacity(options.window);
     let mut records = records.peekable();
+    let size = options.window.max(1);
     // One simulated stream per Connect stream for the whole replay: sequence numbers keep increasing across windows
     // (archive and quarantine keys are made of them).
     let mut streams: BTreeMap<Stream, SimStream> =
         Stream::ALL.iter().map(|s| (*s, SimStream::new(s.arn(), options.shards))).collect();
-    while records.peek().is_some() {
-        window.clear();
-        match &options.pace {
-            None => window.extend(records.by_ref().take(options.window.max(1))),
-            Some(pace) => {
-                let Some(first) = records.peek().map(|r| r.at) else { break };
-                let end = first.max(pace.clock.now()) + pace.tick;
-                while window.len() < options.window.max(1)
-                    && let Some(r) = records.next_if(|r| r.at < end)
-                {
-                    window.push(r);
-                }
-                tokio::time::sleep_until(pace.clock.instant_of(end).into()).await;
-            }
-        }
+    let mut window = match &options.pace {
+        None => records.by_ref().take(size).collect(),
+        Some(pace) => paced_window(&mut records, pace, size).await,
+    };
+    while !window.is_empty() {
         progress(&window);
         streams.values_mut().for_each(SimStream::clear);
         for r in &window {
@@ -195,7 +185,11 @@ where
             consume(&every, esm, functions.alerts),
             consume(archived, esm, functions.archiver),
         );
-        let (a, b, c) = run_consumers(consumers).await;
+        // The next window is read (generated, decoded) while the functions consume this one; a paced replay waits
+        // for board time instead.
+        let unpaced = options.pace.is_none();
+        let ahead = || if unpaced { records.by_ref().take(size).collect() } else { Vec::new() };
+        let ((a, b, c), next) = run_consumers(consumers, ahead).await;
         for (function, reports) in
             [(functions.agent_state.name(), a), (functions.alerts.name(), b), (functions.archiver.name(), c)]
         {
@@ -203,8 +197,30 @@ where
                 stats.add(function, stream, report);
             }
         }
+        window = match &options.pace {
+            None => next,
+            Some(pace) => paced_window(&mut records, pace, size).await,
+        };
     }
     stats
+}
+
+/// The records of one `tick` of board time (at most `size`), delivered when the clock reaches the tick's end.
+async fn paced_window(
+    records: &mut std::iter::Peekable<impl Iterator<Item = GenRecord>>,
+    pace: &Pace,
+    size: usize,
+) -> Vec<GenRecord> {
+    let mut window = Vec::new();
+    let Some(first) = records.peek().map(|r| r.at) else { return window };
+    let end = first.max(pace.clock.now()) + pace.tick;
+    while window.len() < size
+        && let Some(r) = records.next_if(|r| r.at < end)
+    {
+        window.push(r);
+    }
+    tokio::time::sleep_until(pace.clock.instant_of(end).into()).await;
+    window
 }
 
 /// One function's consumers of one window: its streams drained in order. What each stream delivered, by stream.
@@ -220,16 +236,21 @@ async fn consume<F: Invoke>(
     out
 }
 
-/// Runs the three functions' consumers of a window side by side: on a multi-threaded runtime (the tool's) each on
-/// its own thread, so the functions use every core — they are independent, as their event source mappings are;
-/// on a current-thread runtime (most tests) interleaved on this one. The functions' code paths are the same.
-async fn run_consumers<A, B, C>(consumers: (A, B, C)) -> (A::Output, B::Output, C::Output)
+/// Runs the three functions' consumers of a window side by side, and `meanwhile` on this thread: on a
+/// multi-threaded runtime (the tool's) each consumer on a thread of its own, so the functions use every core — they
+/// are independent, as their event source mappings are; on a current-thread runtime (most tests) `meanwhile`
+/// first, then the consumers interleaved on this thread. The functions' code paths are the same either way.
+async fn run_consumers<A, B, C, W>(
+    consumers: (A, B, C),
+    meanwhile: impl FnOnce() -> W,
+) -> ((A::Output, B::Output, C::Output), W)
 where
     A: Future + Send,
     B: Future + Send,
-    C: Future,
+    C: Future + Send,
     A::Output: Send,
     B::Output: Send,
+    C::Output: Send,
 {
     use tokio::runtime::{Handle, RuntimeFlavor};
     let (a, b, c) = consumers;
@@ -238,16 +259,21 @@ where
             std::thread::scope(|scope| {
                 let a = scope.spawn(|| handle.block_on(a));
                 let b = scope.spawn(|| handle.block_on(b));
-                let c = handle.block_on(c);
-                (
-                    a.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
-                    b.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
-                    c,
-                )
+                let c = scope.spawn(|| handle.block_on(c));
+                let w = meanwhile();
+                ((joined(a), joined(b), joined(c)), w)
             })
         }),
-        _ => tokio::join!(a, b, c),
+        _ => {
+            let w = meanwhile();
+            (tokio::join!(a, b, c), w)
+        }
     }
+}
+
+/// A scoped thread's result; its panic goes on in this thread.
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
 /// A function's name, for the statistics.

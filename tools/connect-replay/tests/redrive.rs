@@ -338,3 +338,52 @@ async fn a_backtest_over_an_archive_fires_the_alerts_the_live_replay_published()
     let counted: usize = day_row.split_whitespace().skip(1).map(|n| n.parse::<usize>().unwrap()).sum();
     assert_eq!(counted, live.len(), "{text}");
 }
+
+#[tokio::test]
+#[ignore = "needs moto: run scripts/test.sh"]
+async fn an_archive_in_an_s3_bucket_is_redriven_and_a_missing_bucket_stops_with_nothing_written() {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("needs moto: run scripts/test.sh");
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "loopback only: {endpoint}");
+    // GIVEN the archive of a replayed day, uploaded to a bucket under archive/
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live");
+    let local = Local::open(&live, true).unwrap();
+    local
+        .run(day(3).into_iter(), app::load_rules(None).unwrap(), &ReplayOptions::default(), None, false, true)
+        .await
+        .unwrap();
+    let cfg = shared::adapters::aws::sdk_config().await;
+    let s3 = shared::adapters::aws::s3::S3ObjectStore::client(&cfg);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let bucket = format!("redrive-archive-{}", nanos % 1_000_000_000_000);
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let remote = shared::adapters::aws::s3::S3ObjectStore::new(s3, bucket.clone());
+    let (_, _, objects) = snapshot(&live).await;
+    for (key, body) in objects.into_iter().filter(|(k, _)| !k.starts_with("quarantine/")) {
+        let object = shared::ports::PutObject {
+            key: format!("archive/{key}"),
+            body,
+            content_type: "application/octet-stream",
+            content_encoding: None,
+        };
+        shared::ports::ObjectStore::put_if_absent(&remote, object).await.unwrap();
+    }
+    let target = dir.path().join("target");
+    let out = target.to_str().unwrap();
+
+    // WHEN the bucket does not exist, THEN the command stops naming it, and nothing is written
+    let missing = Command::new(env!("CARGO_BIN_EXE_connect-replay"))
+        .args(["redrive", "--source", "archive", "--from", "s3://no-such-redrive-bucket/archive/", "--out", out])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("listing the source") && err.contains("NoSuchBucket"), "{err}");
+    assert!(!target.join(app::AGENT_TABLE_FILE).exists(), "nothing written");
+
+    // WHEN the bucket's archive is re-driven, THEN the board is the live replay's
+    let from = format!("s3://{bucket}/archive/");
+    let run = replay(&["redrive", "--source", "archive", "--from", &from, "--out", out, "--quiet"]);
+    assert!(run.status.success(), "{}", stdout(&run));
+    assert_eq!(snapshot(&target).await.0, snapshot(&live).await.0);
+}

@@ -42,7 +42,7 @@ async fn a_paced_replay_delivers_each_window_once_its_board_time_has_come() {
             },
             contact_archiver::config::ArchiveFormat::Ndjson,
             contact_archiver::config::ArchiveKinds::ALL,
-            app::load_rules(None).unwrap(),
+            (app::load_rules(None).unwrap(), supervisor_alerts::config::Lateness::EventTime),
             shared::clock::SystemClock,
         );
         connect_replay::replay::replay(records.into_iter(), hosts.functions(), &options, move |window| {

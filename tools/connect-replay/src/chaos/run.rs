@@ -129,7 +129,8 @@ where
         publisher: Intercepted::new(publisher, ambiguity.clone()),
     };
     let clock = ManualClock::new(options.start);
-    let hosts = app::host(faulty, options.format, options.kinds, rules, clock.clone());
+    let lateness = supervisor_alerts::config::Lateness::EventTime;
+    let hosts = app::host(faulty, options.format, options.kinds, (rules, lateness), clock.clone());
     let panics = Arc::new(AtomicUsize::new(0));
     let step = options.clock_step;
     let archiver = Guarded::new(&hosts.archiver, &clock, step, &panics);
