@@ -288,6 +288,29 @@ impl Local {
         Ok(std::fs::read_to_string(path)?.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
     }
 
+    /// Published alerts by rule, read line by line (a long replay's alerts do not fit in memory as JSON values).
+    pub fn alert_counts(&self) -> AppResult<BTreeMap<String, usize>> {
+        use std::io::BufRead;
+        #[derive(serde::Deserialize)]
+        struct Line {
+            body: Body,
+        }
+        #[derive(serde::Deserialize)]
+        struct Body {
+            rule: Option<String>,
+        }
+        let mut by_rule = BTreeMap::new();
+        let path = self.out.join(ALERTS_FILE);
+        if !path.exists() {
+            return Ok(by_rule);
+        }
+        for line in std::io::BufReader::new(std::fs::File::open(path)?).lines() {
+            let rule = serde_json::from_str::<Line>(&line?).ok().and_then(|l| l.body.rule);
+            *by_rule.entry(rule.unwrap_or_else(|| "?".into())).or_insert(0) += 1;
+        }
+        Ok(by_rule)
+    }
+
     /// Archive object counts per top-level prefix (kind and format), and quarantined records.
     pub async fn archive_counts(&self) -> AppResult<BTreeMap<String, usize>> {
         let mut counts = BTreeMap::new();

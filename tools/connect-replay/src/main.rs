@@ -113,7 +113,7 @@ async fn run(
             let outcome = local.run(records, rules, &options, expected, false, quiet).await?;
             print_rows(&app::summary_rows(&outcome));
             print_rows(&app::archive_rows(&local.archive_counts().await?));
-            print_alerts(&local.alerts()?);
+            print_alerts(&local.alert_counts()?);
             println!("\nagent board: {} agents (connect-replay board --out {})", local.board()?.len(), out.display());
             outcome
         }
@@ -271,9 +271,9 @@ fn print_rows(rows: &[(String, String)]) {
     }
 }
 
-fn print_alerts(alerts: &[serde_json::Value]) {
-    println!("\nalerts published: {}", alerts.len());
-    for (rule, n) in app::alerts_by_rule(alerts) {
+fn print_alerts(by_rule: &std::collections::BTreeMap<String, usize>) {
+    println!("\nalerts published: {}", by_rule.values().sum::<usize>());
+    for (rule, n) in by_rule {
         println!("  {rule:<30} {n}");
     }
 }
