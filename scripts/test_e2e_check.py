@@ -14,22 +14,32 @@ SCRIPTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCRIPTS))
 import e2e_check as e2e  # noqa: E402
 
-REFS = {
+RESOURCES = {
     "ArchiveBucket": "bucket",
     "AgentStateTable": "agents",
     "AlertStateTable": "alerts",
     "AlertTopic": "arn:aws:sns:us-east-1:123456789012:topic",
-    "ArchivePrefix": "",
-    "ArchiveFormat": "both",
-    "ArchiveAgentEvents": "false",
-    "ArchiveSegments": "true",
-    "AlertRules": '{"rules":[]}',
-    "AlertLateness": "event-time",
-    "AlertChatFormat": "none",
     "ForwarderParkingBucket": "parking",
     "ForwarderStateTable": "forwarder",
-    "ForwarderSubscriptions": '{"subscriptions":[]}',
-    "ForwarderSubscriptionsUri": "",
+}
+# The template's own parameter values (defaults, checked as CloudFormation checks them) with the ones these tests
+# pin, as cmd_setup builds them: a parameter added to the template needs no edit here.
+REFS = {
+    **e2e.parameter_values(
+        e2e.load_template(),
+        {
+            "ArchivePrefix": "",
+            "ArchiveFormat": "both",
+            "ArchiveAgentEvents": "false",
+            "ArchiveSegments": "true",
+            "AlertRules": '{"rules":[]}',
+            "AlertLateness": "event-time",
+            "AlertChatFormat": "none",
+            "ForwarderSubscriptions": '{"subscriptions":[]}',
+            "ForwarderSubscriptionsUri": "",
+        },
+    ),
+    **RESOURCES,
 }
 
 
