@@ -506,6 +506,14 @@ async fn redrive(args: RedriveArgs) -> AppResult<()> {
     } else {
         Function::ALL.to_vec()
     };
+    if args.source == RedriveSource::Archive && args.backend == Backend::Aws && functions.contains(&Function::Archiver)
+    {
+        // The archive's records carry no shard or sequence number: archived again, they would land under new keys
+        // beside their first copies.
+        return Err("the archive is already archived: re-driving it into the deployed archiver would add second \
+                    copies under new keys (leave contact-archiver out of --functions)"
+            .into());
+    }
     let lateness = match (args.lateness, args.backend) {
         (Some(args::LatenessArg::EventTime), _) | (None, Backend::Local) => Lateness::EventTime,
         (Some(args::LatenessArg::WallClock), _) | (None, Backend::Aws) => Lateness::WallClock,

@@ -677,7 +677,16 @@ impl StreamReader for KinesisReader {
             .ok_or("no shard iterator")?;
         let mut out = Vec::new();
         loop {
-            let got = self.client.get_records().shard_iterator(&iterator).send().await.map_err(context)?;
+            // The stream's ARN with the iterator, as AWS accepts it (moto finds the stream only by it when the
+            // iterator was asked for by ARN).
+            let got = self
+                .client
+                .get_records()
+                .stream_arn(&batch.stream_arn)
+                .shard_iterator(&iterator)
+                .send()
+                .await
+                .map_err(context)?;
             let empty = got.records().is_empty();
             for r in got.records() {
                 let seq = shared::kinesis::SeqNo::parse(r.sequence_number());

@@ -387,3 +387,87 @@ async fn an_archive_in_an_s3_bucket_is_redriven_and_a_missing_bucket_stops_with_
     assert!(run.status.success(), "{}", stdout(&run));
     assert_eq!(snapshot(&target).await.0, snapshot(&live).await.0);
 }
+
+#[tokio::test]
+#[ignore = "needs moto: run scripts/test.sh"]
+async fn an_on_failure_record_without_payload_is_read_back_from_the_stream_within_its_retention() {
+    use connect_replay::redrive::{Bucket, KinesisReader, Location, Selection, on_failure};
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("needs moto: run scripts/test.sh");
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "loopback only: {endpoint}");
+    // GIVEN five agent events in a stream, and an on-failure record (no payload) naming the 2nd to the 4th
+    let reader = KinesisReader::from_env().await;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let name = format!("redrive-agent-events-{}", nanos % 1_000_000_000_000);
+    reader.client.create_stream().stream_name(&name).shard_count(1).send().await.unwrap();
+    let arn = loop {
+        let s = reader.client.describe_stream_summary().stream_name(&name).send().await.unwrap();
+        let s = s.stream_description_summary.unwrap();
+        if s.stream_status == aws_sdk_kinesis::types::StreamStatus::Active {
+            break s.stream_arn;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let records = day(2);
+    let events: Vec<&GenRecord> = records.iter().filter(|r| r.stream == Stream::AgentEvents).take(5).collect();
+    let mut put = Vec::new();
+    for r in &events {
+        let out = reader
+            .client
+            .put_record()
+            .stream_arn(&arn)
+            .partition_key(&r.partition_key)
+            .data(aws_smithy_types::Blob::new(r.data.clone()))
+            .send()
+            .await
+            .unwrap();
+        put.push((out.shard_id, out.sequence_number));
+    }
+    let mut record = on_failure_record(&events[1..4], 0, false);
+    let batch = &mut record["KinesisBatchInfo"];
+    batch["streamArn"] = serde_json::json!(arn);
+    batch["shardId"] = serde_json::json!(put[1].0);
+    batch["startSequenceNumber"] = serde_json::json!(put[1].1);
+    batch["endSequenceNumber"] = serde_json::json!(put[3].1);
+    batch["approximateArrivalOfFirstRecord"] = serde_json::json!(chrono::Utc::now().to_rfc3339());
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("aws/lambda/uuid").join(&put[1].0).join("2026/11/03");
+    std::fs::create_dir_all(&key).unwrap();
+    std::fs::write(key.join("2026-11-03T17.30.06-x"), record.to_string()).unwrap();
+
+    // WHEN the on-failure records are read within the stream's retention
+    let (bucket, base) = Bucket::open(&Location::Dir(dir.path().to_owned())).await.unwrap();
+    let now = chrono::Utc::now();
+    let loaded = on_failure(&bucket, &base, &Selection::default(), Some(&reader), now, &|_| {}).await.unwrap();
+
+    // THEN exactly the named range comes back from the stream, byte for byte, for agent-state
+    let got: Vec<&[u8]> = loaded.records.iter().map(|p| p.item.data.as_slice()).collect();
+    let want: Vec<&[u8]> = events[1..4].iter().map(|r| r.data.as_slice()).collect();
+    assert_eq!(got, want, "{:?}", loaded.notes);
+    assert!(loaded.records.iter().all(|p| p.function == Some(connect_replay::redrive::Function::AgentState)));
+    assert_eq!(loaded.records[0].item.seq_str(), put[1].1);
+}
+
+#[test]
+fn the_archive_is_not_redriven_into_the_deployed_archiver() {
+    // GIVEN an archive directory (its content does not matter: the refusal comes before anything is read or sent)
+    let dir = tempfile::tempdir().unwrap();
+
+    // WHEN it is re-driven against AWS with contact-archiver among the functions
+    let run = replay(&[
+        "redrive",
+        "--source",
+        "archive",
+        "--from",
+        dir.path().to_str().unwrap(),
+        "--backend",
+        "aws",
+        "--functions",
+        "agent-state,contact-archiver",
+        "--quiet",
+    ]);
+
+    // THEN it stops with the reason: archived again, the records would be second copies under new keys
+    assert!(!run.status.success());
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("already archived") && err.contains("leave contact-archiver out"), "{err}");
+}
