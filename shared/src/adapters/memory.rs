@@ -101,6 +101,22 @@ fn key_of(item: &Item) -> PortResult<(String, String)> {
     Ok((s(PK)?, s(SK)?))
 }
 
+/// The item UpdateItem starts from when none is stored: its keys alone.
+pub fn keys_only(pk: &str, sk: &str) -> Item {
+    let mut item = Item::new();
+    item.insert(PK.into(), Value::String(pk.to_owned()));
+    item.insert(SK.into(), Value::String(sk.to_owned()));
+    item
+}
+
+/// UpdateItem's REMOVE then SET on `item` (one definition for the memory and SQLite stores).
+pub fn apply_update(item: &mut Item, set: Item, remove: &[&'static str]) {
+    for attr in remove {
+        item.remove(*attr);
+    }
+    item.extend(set);
+}
+
 /// Whether `condition` holds for the current item (`None` = no item).
 pub fn condition_holds(current: Option<&Item>, condition: &Condition) -> bool {
     match condition {
@@ -158,16 +174,7 @@ impl ItemStore for MemoryItemStore {
         if !condition_holds(items.get(&key), &condition) {
             return Ok(WriteOutcome::ConditionFailed);
         }
-        let item = items.entry(key).or_insert_with(|| {
-            let mut i = Item::new();
-            i.insert(PK.into(), Value::String(pk.to_owned()));
-            i.insert(SK.into(), Value::String(sk.to_owned()));
-            i
-        });
-        for attr in remove {
-            item.remove(*attr);
-        }
-        item.extend(set);
+        apply_update(items.entry(key).or_insert_with(|| keys_only(pk, sk)), set, remove);
         Ok(WriteOutcome::Applied)
     }
     async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> PortResult<WriteOutcome> {

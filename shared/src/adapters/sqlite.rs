@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
-use crate::adapters::memory::{CallCounter, condition_holds};
+use crate::adapters::memory::{CallCounter, apply_update, condition_holds, keys_only};
 use crate::ports::*;
 
 /// An [`ItemStore`] in one SQLite file (or in memory, for tests).
@@ -172,16 +172,8 @@ impl ItemStore for SqliteItemStore {
         condition: Condition,
     ) -> PortResult<WriteOutcome> {
         self.conditional(pk, sk, &condition, |conn, current| {
-            let mut item = current.unwrap_or_else(|| {
-                let mut i = Item::new();
-                i.insert(PK.into(), Value::String(pk.to_owned()));
-                i.insert(SK.into(), Value::String(sk.to_owned()));
-                i
-            });
-            for attr in remove {
-                item.remove(*attr);
-            }
-            item.extend(set);
+            let mut item = current.unwrap_or_else(|| keys_only(pk, sk));
+            apply_update(&mut item, set, remove);
             store(conn, pk, sk, &item)
         })
     }
