@@ -226,8 +226,9 @@ pub(crate) enum Command {
     /// Send records through the functions again: from the archive (rebuild the board, re-evaluate alerts), the
     /// quarantine (after a fix) or Lambda's on-failure records (after an outage), from a directory or S3.
     ///
-    /// Everything selected is read before anything is sent: an unreadable source stops the command with nothing
-    /// written. Quarantined and on-failure records keep their shard and sequence number and go only to the function
+    /// Quarantine and on-failure records are all read before anything is sent (an unreadable source stops the
+    /// command with nothing written); the archive is read a day at a time, and an unreadable object stops it at its
+    /// day, naming the days already sent. Quarantined and on-failure records keep their shard and sequence number and go only to the function
     /// that gave them up, so a second re-drive changes nothing. `--backend aws` writes to the deployed stack's
     /// tables, buckets and topic (the functions run here, with the environment the functions read).
     Redrive {

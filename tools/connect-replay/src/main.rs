@@ -484,7 +484,8 @@ impl shared::batch::Processor for NoOp {
     }
 }
 
-/// `redrive`: reads and selects everything first (an unreadable source stops here, nothing sent), then sends.
+/// `redrive`: lists and selects first (quarantine and on-failure records are read here too; the archive a day at a
+/// time while sending), then sends.
 async fn redrive(args: RedriveArgs) -> AppResult<()> {
     use connect_replay::redrive::{self, Bucket, Function, Location, Recording, Selection, Work};
     use supervisor_alerts::config::Lateness;
@@ -522,10 +523,15 @@ async fn redrive(args: RedriveArgs) -> AppResult<()> {
     let reading = app::progress_bar(None, args.quiet);
     reading.set_message("objects read");
     let tick = |n| reading.inc(n);
-    let (work, objects, notes) = match args.source {
+    let (work, objects, mut notes) = match args.source {
         RedriveSource::Archive => {
             let days = redrive::archive_days(&bucket, &base, &select).await?;
             let objects = days.values().map(Vec::len).sum();
+            if objects == 0 {
+                return Err(
+                    format!("no archive objects under {location} in the selection (kinds, days, prefix)").into()
+                );
+            }
             (Work::Archive { bucket: bucket.clone(), days }, objects, Vec::new())
         }
         RedriveSource::Quarantine => {
@@ -543,6 +549,7 @@ async fn redrive(args: RedriveArgs) -> AppResult<()> {
         }
     };
     reading.finish_and_clear();
+    notes.extend(redrive::unsent_notes(&work, &functions));
     let names: Vec<&str> = functions.iter().map(|f| f.name()).collect();
     if args.dry_run {
         match &work {

@@ -2,8 +2,11 @@
 //! re-evaluate alerts), the quarantine (after a fix) or Lambda's on-failure records (after an outage) — each read
 //! from a local directory or an S3 bucket, selected by day, kind and key prefix.
 //!
-//! Everything selected is read and decoded before anything is sent: an unreadable source (missing bucket, refused
-//! credentials, a corrupt object) stops the command with the object's name and nothing written. Quarantined and
+//! Quarantine and on-failure records are all read and decoded before anything is sent: an unreadable source
+//! (missing bucket, refused credentials, a corrupt object) stops the command with the object's name and nothing
+//! written. The archive (a month may not fit in memory) is listed first and read a day at a time, each day whole
+//! before any of it is sent; an unreadable object stops it at its day and the error names the days already sent.
+//! Quarantined and
 //! on-failure records keep their stream, shard and sequence number, so what they write lands under the keys the
 //! first delivery would have used: a second re-drive finds everything done (the functions' own idempotence) and
 //! changes nothing.
@@ -44,7 +47,13 @@ impl std::str::FromStr for Location {
                 if bucket.is_empty() {
                     return Err(format!("{s}: no bucket (s3://bucket/prefix)"));
                 }
-                Ok(Self::S3 { bucket: bucket.to_owned(), prefix: prefix.to_owned() })
+                // A prefix is a folder: `s3://b/archive` means `archive/`, not every key starting `archive`.
+                let prefix = match prefix {
+                    "" => String::new(),
+                    p if p.ends_with('/') => p.to_owned(),
+                    p => format!("{p}/"),
+                };
+                Ok(Self::S3 { bucket: bucket.to_owned(), prefix })
             }
             None if s.is_empty() => Err("an empty location".into()),
             None => Ok(Self::Dir(PathBuf::from(s))),
@@ -87,11 +96,13 @@ impl Bucket {
         })
     }
 
-    pub async fn list(&self, prefix: &str) -> PortResult<Vec<String>> {
-        match self {
-            Self::Dir(s) => s.list(prefix).await,
-            Self::S3(s) => s.list(prefix).await,
-        }
+    /// The keys under `prefix`; an error names the source and the prefix.
+    pub async fn list(&self, prefix: &str) -> AppResult<Vec<String>> {
+        let (listed, source) = match self {
+            Self::Dir(s) => (s.list(prefix).await, s.root().display().to_string()),
+            Self::S3(s) => (s.list(prefix).await, format!("s3://{}", s.bucket())),
+        };
+        listed.map_err(|e| format!("listing the source {source}, prefix {prefix:?}: {e}").into())
     }
 
     /// The object's bytes; a missing object is an error here (it was listed a moment ago).
@@ -200,7 +211,7 @@ pub struct Loaded {
 /// with its stream, shard, sequence number and the function that quarantined it.
 pub async fn quarantined(bucket: &Bucket, base: &str, select: &Selection, progress: &dyn Fn(u64)) -> AppResult<Loaded> {
     let mut loaded = Loaded::default();
-    for key in bucket.list(&format!("{base}{}", select.prefix)).await.map_err(listing)? {
+    for key in bucket.list(&format!("{base}{}", select.prefix)).await? {
         if !key.ends_with(".json") {
             continue;
         }
@@ -304,7 +315,7 @@ pub async fn on_failure(
 ) -> AppResult<Loaded> {
     let prefix = if select.prefix.is_empty() { "aws/lambda/" } else { select.prefix.as_str() };
     let mut loaded = Loaded::default();
-    for key in bucket.list(&format!("{base}{prefix}")).await.map_err(listing)? {
+    for key in bucket.list(&format!("{base}{prefix}")).await? {
         let body = bucket.read(&key).await?;
         let record: OnFailureRecord =
             serde_json::from_slice(&body).map_err(|e| format!("{key}: not an on-failure invocation record: {e}"))?;
@@ -370,7 +381,7 @@ pub async fn archive_days(
     let mut days: BTreeMap<NaiveDate, Vec<(RecordKind, String)>> = BTreeMap::new();
     for kind in RecordKind::ALL.into_iter().filter(|k| select.kind(*k)) {
         let prefix = format!("{base}{}{}/", select.prefix, kind.slug());
-        for key in bucket.list(&prefix).await.map_err(listing)? {
+        for key in bucket.list(&prefix).await? {
             if !key.ends_with(sources::ARCHIVE_SUFFIX) {
                 continue;
             }
@@ -398,10 +409,6 @@ fn partition_day(path: &str) -> Option<NaiveDate> {
     let mut field = |name: &str| parts.next()?.strip_prefix(name)?.parse::<u32>().ok();
     let (y, m, d) = (field("year=")?, field("month=")?, field("day=")?);
     NaiveDate::from_ymd_opt(y as i32, m, d)
-}
-
-fn listing(e: shared::ports::PortError) -> Box<dyn std::error::Error + Send + Sync> {
-    format!("listing the source: {e}").into()
 }
 
 /// A function a re-drive may leave out: invoked only when selected; otherwise every record is left as done.
@@ -565,6 +572,44 @@ pub enum Work {
     Archive { bucket: Bucket, days: BTreeMap<NaiveDate, Vec<(RecordKind, String)>> },
 }
 
+/// What the selection will not do, said before anything is sent: records given up by a function left out of
+/// `--functions` (they stay where they are), and an archive without the kinds a selected function needs (the
+/// archiver keeps agent events and segments only when asked to: `ARCHIVE_AGENT_EVENTS`, `ARCHIVE_SEGMENTS`).
+pub fn unsent_notes(work: &Work, selected: &[Function]) -> Vec<String> {
+    let mut notes = Vec::new();
+    match work {
+        Work::Records(records) => {
+            let mut left: BTreeMap<&'static str, usize> = BTreeMap::new();
+            for p in records {
+                if let Some(f) = p.function.filter(|f| !selected.contains(f)) {
+                    *left.entry(f.name()).or_default() += 1;
+                }
+            }
+            for (name, n) in left {
+                notes.push(format!("{n} records given up by {name}: not sent ({name} is not in --functions)"));
+            }
+        }
+        Work::Archive { days, .. } => {
+            let has = |kind: RecordKind| days.values().flatten().any(|(k, _)| *k == kind);
+            let needs = [
+                (RecordKind::AgentEvent, "ARCHIVE_AGENT_EVENTS", [Function::AgentState, Function::Alerts].as_slice()),
+                (RecordKind::AnalysisSegment, "ARCHIVE_SEGMENTS", [Function::Alerts].as_slice()),
+            ];
+            for (kind, variable, users) in needs {
+                if !has(kind) && users.iter().any(|f| selected.contains(f)) {
+                    notes.push(format!(
+                        "no {} in the selected archive: the archiver keeps them only with {variable}=true, so \
+                         what depends on them ({}) has nothing of theirs to go on",
+                        kind.slug(),
+                        users.iter().filter(|f| selected.contains(f)).map(|f| f.name()).collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    notes
+}
+
 /// Sends the work through the selected functions on `stores` and says what happened. The functions are wired as
 /// in every replay ([`crate::app::host`]); supervisor-alerts judges lateness as `rules.1` says (against the wall
 /// clock when the alerts go to a real topic: a re-drive must not page about what is over; on event time to rebuild
@@ -620,8 +665,18 @@ where
                 },
                 alerts: &Only { host: on(Function::Alerts).then_some(&hosts.alerts), name: Function::Alerts.name() },
             };
-            for keys in days.values() {
-                let records = archive_day(&bucket, keys).await?;
+            let mut done: Vec<NaiveDate> = Vec::new();
+            for (day, keys) in &days {
+                // A day is read and decoded whole before any of it is sent; an unreadable object stops the
+                // re-drive there, and the error says which days went through before it.
+                let records = archive_day(&bucket, keys).await.map_err(|e| match (done.first(), done.last()) {
+                    (Some(first), Some(last)) => format!(
+                        "{day}: {e}; the days {first} to {last} were re-driven before it (nothing of {day} or \
+                         later was sent; re-driving is idempotent: run again with --since {day} once it is readable)"
+                    ),
+                    _ => format!("{day}: {e}; nothing was sent"),
+                })?;
+                done.push(*day);
                 summary.records += records.len();
                 summary.objects += keys.len();
                 let functions = crate::replay::Functions { ..functions };

@@ -471,3 +471,80 @@ fn the_archive_is_not_redriven_into_the_deployed_archiver() {
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(err.contains("already archived") && err.contains("leave contact-archiver out"), "{err}");
 }
+
+#[test]
+fn an_s3_prefix_is_a_folder() {
+    use connect_replay::redrive::Location;
+    let folder = |s: &str| match s.parse::<Location>().unwrap() {
+        Location::S3 { prefix, .. } => prefix,
+        Location::Dir(_) => panic!("{s} is not a directory"),
+    };
+    assert_eq!(folder("s3://b/archive"), "archive/");
+    assert_eq!(folder("s3://b/archive/"), "archive/");
+    assert_eq!(folder("s3://b"), "");
+    assert_eq!(folder("s3://b/"), "");
+}
+
+#[tokio::test]
+async fn a_corrupt_archive_object_stops_at_its_day_and_names_the_days_already_sent() {
+    // GIVEN the archive of a replayed day, and the day after it holding one corrupt object
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    let local = Local::open(&first, true).unwrap();
+    local
+        .run(day(2).into_iter(), app::load_rules(None).unwrap(), &ReplayOptions::default(), None, false, true)
+        .await
+        .unwrap();
+    let archive = first.join(app::ARCHIVE_DIR);
+    let days: Vec<String> = std::fs::read_dir(archive.join("agent-events/year=2026/month=11"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(days.len(), 1, "one generated day: {days:?}");
+    let d: u32 = days[0].trim_start_matches("day=").parse().unwrap();
+    let (sent, corrupt) = (format!("2026-11-{d:02}"), format!("2026-11-{:02}", d + 1));
+    let later = archive.join(format!("agent-events/year=2026/month=11/day={:02}", d + 1));
+    std::fs::create_dir_all(&later).unwrap();
+    std::fs::write(later.join("shardId-000000000000-1-2.ndjson.gz"), b"not gzip at all").unwrap();
+    let target = dir.path().join("target");
+    let args = ["redrive", "--source", "archive", "--from", archive.to_str().unwrap(), "--out"];
+
+    // WHEN it is re-driven
+    let run = replay(&[&args[..], &[target.to_str().unwrap(), "--quiet"]].concat());
+
+    // THEN it fails at the corrupt day, naming the object and the day already sent; that day's board is there
+    assert!(!run.status.success());
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains(&corrupt) && err.contains("shardId-000000000000-1-2.ndjson.gz"), "{err}");
+    assert!(err.contains(&format!("the days {sent} to {sent} were re-driven before it")), "{err}");
+    assert_ne!(snapshot(&target).await.0, "[]", "the first day's board was written");
+}
+
+#[tokio::test]
+async fn what_a_redrive_will_not_do_is_said_before_it_is_sent() {
+    // GIVEN an archive holding contact records only (the archiver's default), and an empty selection
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    let local = Local::open(&first, true).unwrap();
+    local
+        .run(day(2).into_iter(), app::load_rules(None).unwrap(), &ReplayOptions::default(), None, false, true)
+        .await
+        .unwrap();
+    let archive = first.join(app::ARCHIVE_DIR);
+    std::fs::remove_dir_all(archive.join("agent-events")).unwrap();
+    std::fs::remove_dir_all(archive.join("analysis-segments")).unwrap();
+    let from = archive.to_str().unwrap();
+
+    // WHEN its re-drive is dry-run, and a selection of a day it does not hold is re-driven
+    let dry = replay(&["redrive", "--source", "archive", "--from", from, "--dry-run", "--quiet"]);
+    let empty = replay(&["redrive", "--source", "archive", "--from", from, "--since", "2030-01-01", "--quiet"]);
+
+    // THEN the dry run says the board and the alerts have no agent events or segments to go on; the empty
+    // selection is an error, not a silent success
+    assert!(dry.status.success());
+    let out = stdout(&dry);
+    assert!(out.contains("no agent-events in the selected archive") && out.contains("ARCHIVE_AGENT_EVENTS"), "{out}");
+    assert!(out.contains("no analysis-segments in the selected archive") && out.contains("ARCHIVE_SEGMENTS"), "{out}");
+    assert!(!empty.status.success());
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("no archive objects"));
+}

@@ -16,6 +16,11 @@ pub struct S3ObjectStore {
 }
 
 impl S3ObjectStore {
+    /// The bucket this store reads and writes (for messages).
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
         Self { client, bucket: bucket.into() }
     }
