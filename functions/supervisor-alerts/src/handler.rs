@@ -39,7 +39,7 @@ const KEY_CONCURRENCY: usize = 16;
 
 pub struct SupervisorAlerts<S, P, C = SystemClock> {
     /// The rules in force: each batch takes them once at its start, so one batch sees one set
-    /// ([`SupervisorAlerts::replace_rules`] swaps them between batches: [`crate::rules::source`]).
+    /// ([`SupervisorAlerts::replace_rules`] swaps them between batches: [`crate::refresh`]).
     rules: RwLock<Arc<Rules>>,
     table: AlertTable<S>,
     deliverer: Deliverer<P, C>,

@@ -17,6 +17,7 @@ pub mod engine;
 pub mod facts;
 pub mod handler;
 pub mod lateness;
+pub mod refresh;
 pub mod rules;
 pub mod scope;
 pub mod state;

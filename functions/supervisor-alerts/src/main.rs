@@ -11,7 +11,8 @@ use shared::quarantine::ObjectQuarantine;
 use supervisor_alerts::NAME;
 use supervisor_alerts::config::{Config, RulesFrom};
 use supervisor_alerts::handler::SupervisorAlerts;
-use supervisor_alerts::rules::source::{self, AwsRulesStore, Refreshing};
+use supervisor_alerts::refresh::Refreshing;
+use supervisor_alerts::rules::source::{self, AwsRulesStore};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

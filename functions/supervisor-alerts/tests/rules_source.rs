@@ -12,7 +12,8 @@ use common::*;
 use shared::adapters::memory::{MemoryItemStore, MemoryPublisher};
 use shared::batch::Processor;
 use supervisor_alerts::handler::SupervisorAlerts;
-use supervisor_alerts::rules::source::{self, AwsRulesStore, Document, Refreshing, RulesLocation, RulesStore};
+use supervisor_alerts::refresh::Refreshing;
+use supervisor_alerts::rules::source::{self, AwsRulesStore, Document, RulesLocation, RulesStore};
 
 /// A break rule for `status`: the break day's batch alerts only when `status` is "Break".
 fn break_rules(status: &str) -> String {

@@ -27,6 +27,16 @@ fn day(agents: usize) -> Vec<GenRecord> {
     DayGenerator::new(DayConfig { agents, seed: 7, ..DayConfig::default() }).collect()
 }
 
+/// A generated day of `agents` agents replayed live into `out` with the demo rules; the local run, for what it left.
+async fn replayed(out: &Path, agents: usize) -> Local {
+    let local = Local::open(out, true).unwrap();
+    local
+        .run(day(agents).into_iter(), app::load_rules(None).unwrap(), &ReplayOptions::default(), None, false, true)
+        .await
+        .unwrap();
+    local
+}
+
 /// A day without invalid records: its quarantine holds only what a test puts there.
 fn clean_day(agents: usize) -> Vec<GenRecord> {
     DayGenerator::new(DayConfig { agents, seed: 7, invalid_rate: 0.0, ..DayConfig::default() }).collect()
@@ -265,11 +275,7 @@ async fn an_archive_redriven_twice_changes_nothing_the_second_time() {
     // GIVEN the archive of a replayed day
     let dir = tempfile::tempdir().unwrap();
     let first = dir.path().join("first");
-    let local = Local::open(&first, true).unwrap();
-    local
-        .run(day(4).into_iter(), app::load_rules(None).unwrap(), &ReplayOptions::default(), None, false, true)
-        .await
-        .unwrap();
+    replayed(&first, 4).await;
     let archive = first.join(app::ARCHIVE_DIR);
     let target = dir.path().join("target");
     let args = [
@@ -302,11 +308,7 @@ async fn an_archive_redriven_twice_changes_nothing_the_second_time() {
 async fn a_backtest_over_an_archive_fires_the_alerts_the_live_replay_published() {
     // GIVEN a day replayed live with the demo rules (its alerts in alerts.jsonl) and archived
     let dir = tempfile::tempdir().unwrap();
-    let local = Local::open(dir.path(), true).unwrap();
-    local
-        .run(day(12).into_iter(), app::load_rules(None).unwrap(), &ReplayOptions::default(), None, false, true)
-        .await
-        .unwrap();
+    let local = replayed(dir.path(), 12).await;
     let mut live: Vec<String> =
         local.alerts().unwrap().iter().map(|a| a["subject"].as_str().unwrap().to_owned()).collect();
     live.sort();
@@ -347,11 +349,7 @@ async fn an_archive_in_an_s3_bucket_is_redriven_and_a_missing_bucket_stops_with_
     // GIVEN the archive of a replayed day, uploaded to a bucket under archive/
     let dir = tempfile::tempdir().unwrap();
     let live = dir.path().join("live");
-    let local = Local::open(&live, true).unwrap();
-    local
-        .run(day(3).into_iter(), app::load_rules(None).unwrap(), &ReplayOptions::default(), None, false, true)
-        .await
-        .unwrap();
+    replayed(&live, 3).await;
     let cfg = shared::adapters::aws::sdk_config().await;
     let s3 = shared::adapters::aws::s3::S3ObjectStore::client(&cfg);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
@@ -490,11 +488,7 @@ async fn a_corrupt_archive_object_stops_at_its_day_and_names_the_days_already_se
     // GIVEN the archive of a replayed day, and the day after it holding one corrupt object
     let dir = tempfile::tempdir().unwrap();
     let first = dir.path().join("first");
-    let local = Local::open(&first, true).unwrap();
-    local
-        .run(day(2).into_iter(), app::load_rules(None).unwrap(), &ReplayOptions::default(), None, false, true)
-        .await
-        .unwrap();
+    replayed(&first, 2).await;
     let archive = first.join(app::ARCHIVE_DIR);
     let days: Vec<String> = std::fs::read_dir(archive.join("agent-events/year=2026/month=11"))
         .unwrap()
@@ -525,11 +519,7 @@ async fn what_a_redrive_will_not_do_is_said_before_it_is_sent() {
     // GIVEN an archive holding contact records only (the archiver's default), and an empty selection
     let dir = tempfile::tempdir().unwrap();
     let first = dir.path().join("first");
-    let local = Local::open(&first, true).unwrap();
-    local
-        .run(day(2).into_iter(), app::load_rules(None).unwrap(), &ReplayOptions::default(), None, false, true)
-        .await
-        .unwrap();
+    replayed(&first, 2).await;
     let archive = first.join(app::ARCHIVE_DIR);
     std::fs::remove_dir_all(archive.join("agent-events")).unwrap();
     std::fs::remove_dir_all(archive.join("analysis-segments")).unwrap();
