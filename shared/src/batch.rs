@@ -52,6 +52,14 @@ pub enum Disposition {
 /// The quarantine reason code of a [`Disposition::Refused`] record (the reason itself is the store's error).
 pub const REFUSED_CODE: &str = "refused";
 
+/// AWS calls one batch keeps in flight at once (agent-state's writes, supervisor-alerts' keys, a batch put's
+/// chunks, quarantine writes). Each call in flight holds one HTTPS connection (DynamoDB, S3 and SNS speak HTTP/1.1;
+/// the SDK's pool keeps them open between batches), and Lambda gives a process 1,024 file descriptors and 1,024
+/// threads (a new connection's DNS lookup takes a blocking thread). 256 leaves three quarters of both for
+/// everything else while a batch of up to 256 agents or keys waits one round trip per step; larger batches wait
+/// ⌈n/256⌉ (BENCHMARKS.md, round trips per batch).
+pub const MAX_IN_FLIGHT: usize = 256;
+
 impl Disposition {
     pub fn is_retry(&self) -> bool {
         matches!(self, Self::Retry(_))
@@ -185,7 +193,7 @@ async fn quarantine_poison<Q: Quarantine>(
         .collect();
     let results: Vec<(usize, Result<(), PortError>)> = futures::stream::iter(poison)
         .map(|(i, entry)| async move { (i, quarantine.quarantine(&entry).await) })
-        .buffer_unordered(16)
+        .buffer_unordered(MAX_IN_FLIGHT)
         .collect()
         .await;
     for (i, result) in results {

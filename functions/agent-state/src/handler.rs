@@ -37,8 +37,9 @@ use crate::state::{self, Update};
 use crate::table::{CURRENT_SK, attr};
 use crate::work::Work;
 
-/// Agents written concurrently, and history `BatchWriteItem` calls in flight.
-const CONCURRENCY: usize = 32;
+/// Agents written concurrently, and history `BatchWriteItem` calls in flight: up to this many agents, a batch waits
+/// two round trips (history, then current items).
+const CONCURRENCY: usize = shared::batch::MAX_IN_FLIGHT;
 /// DynamoDB's `BatchWriteItem` limit; the history is chunked here so a failed call names the events it affects.
 const BATCH_WRITE_ITEMS: usize = 25;
 

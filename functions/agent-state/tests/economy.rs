@@ -4,6 +4,7 @@ mod common;
 
 use common::generator::AgentSim;
 use common::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Lambda's invoke payload limit for one batch.
 const MAX_BATCH_BYTES: usize = 6 * 1024 * 1024;
@@ -94,4 +95,60 @@ async fn a_payload_limited_batch_costs_at_most_one_conditional_write_per_agent()
     );
     assert_eq!(store.writes.get() - writes, agents);
     assert_eq!(store.reads.get() - reads, agents);
+}
+
+/// Delays every call by [`LATENCY`] on Tokio's paused clock (virtual time: only waiting advances it, so the elapsed
+/// time counts round trips exactly, whatever the machine), records the most calls in flight at once, and counts
+/// history writes that start after a current item's (the bridged history).
+#[derive(Debug, Default)]
+struct Latency {
+    in_flight: AtomicUsize,
+    peak: AtomicUsize,
+    updates: AtomicUsize,
+    puts_after_updates: AtomicUsize,
+}
+
+const LATENCY: std::time::Duration = std::time::Duration::from_millis(10);
+
+impl shared::adapters::intercept::Hook for Latency {
+    async fn before(&self, call: &shared::adapters::intercept::Call<'_>) -> shared::adapters::intercept::Verdict {
+        match call {
+            shared::adapters::intercept::Call::UpdateItem { .. } => {
+                self.updates.fetch_add(1, Ordering::SeqCst);
+            }
+            shared::adapters::intercept::Call::BatchPut { .. } if self.updates.load(Ordering::SeqCst) > 0 => {
+                self.puts_after_updates.fetch_add(1, Ordering::SeqCst);
+            }
+            _ => {}
+        }
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(LATENCY).await;
+        shared::adapters::intercept::Verdict::Pass
+    }
+
+    fn after(
+        &self,
+        _: &shared::adapters::intercept::Call<'_>,
+        _: Result<shared::adapters::intercept::Answer<'_>, &shared::ports::PortError>,
+    ) {
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_of_200_agents_waits_two_round_trips_history_then_current_items() {
+    let (events, agents) = payload_limited_batch(200, 14);
+    assert!(agents >= 190, "{agents} distinct agents");
+    let hook = std::sync::Arc::new(Latency::default());
+    let h = handler(shared::adapters::intercept::Intercepted::new(memory_store(), hook.clone()));
+    let started = tokio::time::Instant::now();
+    let report = run(&h, &batch(&events)).await;
+    let round_trips = started.elapsed().as_millis() / LATENCY.as_millis();
+    assert_eq!((report.done, report.failed), (events.len(), 0));
+    assert!(hook.peak.load(Ordering::SeqCst) >= agents, "every agent's current item in flight at once");
+    // History, then the current items; a batch where an agent logs in or out after another of its events adds the
+    // bridged history after them (written only once the fold that applies both is known to have applied).
+    let bridged = hook.puts_after_updates.load(Ordering::SeqCst) > 0;
+    assert!(round_trips <= 2 + u128::from(bridged), "{round_trips} round trips (bridged history: {bridged})");
 }

@@ -34,8 +34,8 @@ use crate::engine::{self, Candidate, ContactJoin, Needs};
 use crate::rules::{LatePolicy, Rules};
 use crate::state::{AlertTable, Unsaved};
 
-/// Keys processed at once (each key's records stay sequential).
-const KEY_CONCURRENCY: usize = 16;
+/// Keys processed at once (each key's records and calls stay sequential: one call in flight per key).
+const KEY_CONCURRENCY: usize = shared::batch::MAX_IN_FLIGHT;
 
 pub struct SupervisorAlerts<S, P, C = SystemClock> {
     /// The rules in force: each batch takes them once at its start, so one batch sees one set

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use futures::StreamExt;
 
 use super::sdk_error;
 use crate::ports::*;
@@ -58,6 +59,30 @@ pub async fn create_table(client: &Client, name: &str, indexes: &[IndexDef]) -> 
 impl DynamoItemStore {
     pub fn new(client: Client, table: impl Into<String>, indexes: &'static [IndexDef]) -> Self {
         Self { client, table: table.into(), indexes }
+    }
+
+    /// One `BatchWriteItem` of at most 25 puts, sending again what DynamoDB left unprocessed (with backoff).
+    async fn batch_write_chunk(&self, mut pending: Vec<WriteRequest>) -> PortResult<()> {
+        const MAX_ATTEMPTS: u32 = 6;
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            if attempt == MAX_ATTEMPTS {
+                return Err(PortError::transient("dynamodb", "unprocessed items after retries"));
+            }
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+            }
+            attempt += 1;
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(|e| sdk_error("dynamodb", &e))?;
+            pending = out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
+        }
+        Ok(())
     }
 }
 
@@ -232,7 +257,6 @@ impl ItemStore for DynamoItemStore {
     }
 
     async fn batch_put(&self, items: Vec<Item>) -> PortResult<()> {
-        const MAX_ATTEMPTS: u32 = 6;
         let mut requests = Vec::with_capacity(items.len());
         for item in items {
             let put = PutRequest::builder()
@@ -241,28 +265,16 @@ impl ItemStore for DynamoItemStore {
                 .map_err(|e| PortError::permanent("dynamodb", e.to_string()))?;
             requests.push(WriteRequest::builder().put_request(put).build());
         }
+        // The chunks go out at once: a batch put waits one round trip (plus its retries), not one per 25 items.
+        // (Built in a loop: futures made in a `map` closure borrow through a higher-ranked lifetime, and rustc then
+        // cannot prove the future `Send`.)
+        let mut calls = Vec::with_capacity(requests.len().div_ceil(25));
         for chunk in requests.chunks(25) {
-            let mut pending = chunk.to_vec();
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                if attempt == MAX_ATTEMPTS {
-                    return Err(PortError::transient("dynamodb", "unprocessed items after retries"));
-                }
-                if attempt > 0 {
-                    tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
-                }
-                attempt += 1;
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("dynamodb", &e))?;
-                pending = out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
-            }
+            calls.push(self.batch_write_chunk(chunk.to_vec()));
         }
-        Ok(())
+        let results: Vec<PortResult<()>> =
+            futures::stream::iter(calls).buffer_unordered(crate::batch::MAX_IN_FLIGHT).collect().await;
+        results.into_iter().collect()
     }
 
     async fn query(&self, query: Query) -> PortResult<Vec<Item>> {
