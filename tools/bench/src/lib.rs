@@ -4,6 +4,8 @@
 //!   cut from the replay tool's synthetic contact-centre day.
 //! * [`rigs`] — each function's core on fresh in-memory adapters, run through the shared batch driver
 //!   (`shared::batch::run_items`), with the adapters' call counters at hand.
+//! * [`meter`] — a port hook counting AWS requests by what they cost, optionally delaying each (round trips).
 
 pub mod batches;
+pub mod meter;
 pub mod rigs;

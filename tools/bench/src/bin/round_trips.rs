@@ -10,71 +10,27 @@
 //! ```
 //! Prints Markdown tables.
 
-use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use agent_state::AgentState;
 use bench::batches::{Batch, BenchDay};
+use bench::meter::{Meter, Metered};
 use bench::rigs::{demo_rules, runtime, warm_alert_table};
 use contact_archiver::config::{ArchiveFormat, ArchiveKinds};
 use contact_archiver::handler::ContactArchiver;
-use shared::adapters::intercept::{Answer, Call, Hook, Intercepted, Verdict};
+use shared::adapters::intercept::Intercepted;
 use shared::adapters::memory::{MemoryItemStore, MemoryObjectStore, MemoryPublisher};
 use shared::batch::{Processor, run_items};
 use shared::kinesis::KinesisItem;
-use shared::ports::{Item, PortError};
+use shared::ports::Item;
 use shared::quarantine::ObjectQuarantine;
 use supervisor_alerts::handler::SupervisorAlerts;
 use supervisor_alerts::rules::Rules;
 use tokio::runtime::Runtime;
 
-/// Delays every call by `delay` and counts calls and the most in flight at once.
-#[derive(Debug, Default)]
-struct Latency {
-    delay: Duration,
-    calls: AtomicUsize,
-    in_flight: AtomicUsize,
-    peak: AtomicUsize,
-}
-
-impl Latency {
-    fn new(delay: Duration) -> Arc<Self> {
-        Arc::new(Self { delay, ..Self::default() })
-    }
-}
-
-/// AWS requests a port call makes: `DynamoItemStore::batch_put` sends one `BatchWriteItem` per 25 items, all at
-/// once (so the delay is one round trip); every other call is one request.
-fn requests(call: &Call<'_>) -> usize {
-    match call {
-        Call::BatchPut { items } => items.len().div_ceil(25).max(1),
-        _ => 1,
-    }
-}
-
-impl Hook for Latency {
-    fn before(&self, call: &Call<'_>) -> impl Future<Output = Verdict> + Send {
-        let n = requests(call);
-        self.calls.fetch_add(n, Ordering::Relaxed);
-        let now = self.in_flight.fetch_add(n, Ordering::Relaxed) + n;
-        self.peak.fetch_max(now, Ordering::Relaxed);
-        let delay = self.delay;
-        async move {
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            Verdict::Pass
-        }
-    }
-
-    fn after(&self, call: &Call<'_>, _result: Result<Answer<'_>, &PortError>) {
-        self.in_flight.fetch_sub(requests(call), Ordering::Relaxed);
-    }
-}
-
-type Slow<T> = Intercepted<T, Arc<Latency>>;
+type Latency = Meter;
+type Slow<T> = Metered<T>;
 
 /// One timed batch: wall time, calls, most in flight.
 struct Timed {
@@ -85,12 +41,12 @@ struct Timed {
 
 async fn timed<P: Processor>(name: &str, items: &[KinesisItem], processor: &P, hook: &Latency) -> Timed {
     let quarantine = ObjectQuarantine::new(MemoryObjectStore::new(), "quarantine/");
-    let (calls, started) = (hook.calls.load(Ordering::Relaxed), Instant::now());
+    let (calls, started) = (hook.requests.load(Ordering::Relaxed), Instant::now());
     hook.peak.store(0, Ordering::Relaxed);
     run_items(name, items, processor, &quarantine).await.expect("bench batches have sequence numbers");
     Timed {
         elapsed: started.elapsed(),
-        calls: hook.calls.load(Ordering::Relaxed) - calls,
+        calls: hook.requests.load(Ordering::Relaxed) - calls,
         peak: hook.peak.load(Ordering::Relaxed),
     }
 }
