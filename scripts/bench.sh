@@ -100,6 +100,7 @@ w("cargo bench -p bench --bench cpu_floor             # 1. CPU floor (criterion)
 w("cargo run --release -p bench --bin calls -- 50 500 # 2. AWS calls per batch")
 w("target/release/runtime-stub cold|rss --target NAME=BOOTSTRAP=EVENT …   # 3./4. cold start, peak memory")
 w("cargo build --release -p <function>; cargo lambda build --release --arm64 -p <function>   # 5. sizes")
+w("scripts/bench-cost.sh     # 9. round trips per batch (fixed latency per call, moto) and the cost model")
 w("scripts/bench-replay.sh   # 6. replay (1M and 10M records), backtest, re-drive from moto")
 w("```")
 w("")
@@ -328,6 +329,18 @@ out.extend(notes("forward"))
 w("")
 
 # --- reading: what limits each figure (numbers from the sections above)
+# --- 9. round trips and cost: rendered by scripts/bench-cost.sh (its own section, written as it is)
+cost_section = read("cost-section.md")
+w("<!-- cost-bench:start -->")
+if cost_section:
+    out.extend(cost_section.rstrip("\n").splitlines())
+else:
+    w("## 9. Round trips and cost per million records")
+    w("")
+    w("Not measured in this run (scripts/bench-cost.sh writes this section).")
+w("<!-- cost-bench:end -->")
+w("")
+
 w("## What limits each figure")
 w("")
 def ms(group, fid):
