@@ -35,20 +35,6 @@ commit=$(git rev-parse --short HEAD)
   cat "$res/cost.md"
 } >"$res/cost-section.md"
 if [ "$write" = true ]; then
-  python3 - "$res/cost-section.md" BENCHMARKS.md <<'PY'
-import sys
-section, path = open(sys.argv[1]).read().rstrip("\n"), sys.argv[2]
-text = open(path).read()
-start, end = "<!-- cost-bench:start -->", "<!-- cost-bench:end -->"
-if start in text and end in text:
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    text = f"{head}{start}\n{section}\n{end}{tail}"
-else:
-    marker = "## What limits each figure"
-    block = f"{start}\n{section}\n{end}\n\n"
-    text = text.replace(marker, block + marker, 1) if marker in text else f"{text.rstrip()}\n\n{block}"
-open(path, "w").write(text)
-PY
+  python3 scripts/bench_section.py cost-bench "$res/cost-section.md" BENCHMARKS.md
   echo "bench-cost: BENCHMARKS.md updated" >&2
 fi

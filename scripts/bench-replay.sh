@@ -206,19 +206,7 @@ print("\n".join(out))
 PY
 
 if [ "$write" = true ]; then
-  python3 - "$res/replay-section.md" BENCHMARKS.md <<'PY'
-import sys
-section, path = open(sys.argv[1]).read().rstrip("\n"), sys.argv[2]
-text = open(path).read()
-start, end = "<!-- replay-bench:start -->", "<!-- replay-bench:end -->"
-if start in text and end in text:
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    text = f"{head}{start}\n{section}\n{end}{tail}"
-else:
-    text = f"{text.rstrip()}\n\n{start}\n{section}\n{end}\n"
-open(path, "w").write(text)
-PY
+  python3 scripts/bench_section.py replay-bench "$res/replay-section.md" BENCHMARKS.md
   echo "bench-replay: BENCHMARKS.md updated" >&2
 fi
 cat "$res/replay-section.md"
