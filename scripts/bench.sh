@@ -12,8 +12,9 @@
 #   8. the stream-forwarder: records/s per shard to a 20 ms receiver, singly and in batches, and beside a dead
 #      endpoint (tools/bench `forward`)
 #
-#   scripts/bench.sh [--reps N] [--records N] [--skip-arm64] [--reuse-builds] [--no-write] [--render-only]
+#   scripts/bench.sh [--reps N] [--records N] [--skip-arm64] [--reuse-builds] [--no-write] [--render-only] [--only cpu]
 #
+# --only cpu measures section 1 alone (criterion, profiles) and rewrites only that section and its summary rows.
 # --reuse-builds keeps the release binaries already copied to out/bench/bin; --render-only rewrites BENCHMARKS.md
 # from the results of the last run (out/bench/results) without measuring anything.
 #
@@ -31,6 +32,7 @@ arm64=true
 reuse=false
 write=true
 render_only=false
+only=
 while [ $# -gt 0 ]; do
   case "$1" in
     --reps) reps=$2; shift ;;
@@ -39,7 +41,10 @@ while [ $# -gt 0 ]; do
     --reuse-builds) reuse=true ;;
     --no-write) write=false ;;
     --render-only) render_only=true ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    --only)
+      [ "${2:-}" = cpu ] || { echo "bench: --only takes: cpu" >&2; exit 2; }
+      only=cpu; shift ;;
+    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -97,6 +102,7 @@ w("")
 w("```text")
 w("scripts/bench.sh                                   # everything below; rewrites BENCHMARKS.md")
 w("cargo bench -p bench --bench cpu_floor             # 1. CPU floor (criterion)")
+w("scripts/bench.sh --only cpu                        # 1. alone: rewrites section 1 and its summary rows")
 w("cargo run --release -p bench --bin calls -- 50 500 # 2. AWS calls per batch")
 w("target/release/runtime-stub cold|rss --target NAME=BOOTSTRAP=EVENT …   # 3./4. cold start, peak memory")
 w("cargo build --release -p <function>; cargo lambda build --release --arm64 -p <function>   # 5. sizes")
@@ -108,71 +114,16 @@ w("")
 # --- summary rows gathered per section
 summary = []
 
-# --- 1. CPU floor
-w("## 1. CPU floor: core processing of a 6 MB batch vs `serde_json` parsing the same records (target ≤ 2.0×)")
+# --- 1. CPU floor: scripts/bench_cpu.py (its floors, table, profiles; also spliced alone by --only cpu)
+sys.path.insert(0, "scripts")
+import bench_cpu
+bench = bench_cpu.load(crit)[0]
+cpu_lines, cpu_rows = bench_cpu.section(crit, res)
+w(f"<!-- {bench_cpu.MARKER}:start -->")
+out.extend(cpu_lines)
+w(f"<!-- {bench_cpu.MARKER}:end -->")
 w("")
-bench, fastest = {}, {}
-for path in glob.glob(os.path.join(crit, "**", "new", "benchmark.json"), recursive=True):
-    with open(path) as f:
-        b = json.load(f)
-    with open(os.path.join(os.path.dirname(path), "estimates.json")) as f:
-        e = json.load(f)
-    fid = b["function_id"] + (("/" + b["value_str"]) if b.get("value_str") else "")
-    bench[(b["group_id"], fid)] = e["median"]["point_estimate"] / 1e6
-    with open(os.path.join(os.path.dirname(path), "sample.json")) as f:
-        sm = json.load(f)
-    fastest[(b["group_id"], fid)] = min(t / i for t, i in zip(sm["times"], sm["iters"])) / 1e6
-w("Each function's `Processor` through `shared::batch::run_items` on fresh in-memory adapters (`MemoryObjectStore`, `MemoryItemStore` with the function's indexes, `MemoryPublisher`, `ObjectQuarantine` over a `MemoryObjectStore`), built outside the timed part; criterion medians of 10+ samples, same process and run as the `serde_json` yardstick (`serde_json::from_slice::<Value>` of every record's data). One core (current-thread Tokio runtime). No tracing subscriber or metrics recorder installed. `fresh`: empty table (every agent-state write applies, every alert fires); `redelivered`: the same batch a second time; `warm`: supervisor-alerts' table holds what the day's earlier agent events left (contact→agent joins). The archiver's `both` is the template's default `ARCHIVE_FORMAT` (gzip NDJSON + Parquet).")
-w("")
-if not bench:
-    w("**Not measured** (the criterion run failed; see out/bench/logs/cpu-floor.log).")
-else:
-    w("| batch | measured | median ms | serde_json median ms | ratio of medians | ratio of fastest samples | target ≤ 2.0× (medians) |")
-    w("|---|---|---:|---:|---:|---:|---|")
-    for group in ("agent-events", "contact-records", "segments"):
-        base = bench.get((group, "serde_json"))
-        for (g, fid), ms in sorted(bench.items()):
-            if g != group or fid == "serde_json" or not base:
-                continue
-            r = ms / base
-            rf = fastest[(g, fid)] / fastest[(g, "serde_json")]
-            w(f"| {group} | {fid} | {ms:.1f} | {base:.1f} | {r:.2f}× | {rf:.2f}× | {met(r <= 2.0)} |")
-    w("")
-    w("*Ratio of fastest samples*: the fastest per-iteration time of each measurement over the fastest of the yardstick, the figure least disturbed by other processes on the machine; it tells whether a verdict depends on noise.")
-    w("")
-    heads = {
-        "contact-archiver": [(g, "contact-archiver/both") for g in ("contact-records", "agent-events", "segments")],
-        "agent-state": [("agent-events", "agent-state/fresh")],
-        "supervisor-alerts": [("agent-events", "supervisor-alerts/fresh"), ("contact-records", "supervisor-alerts/warm"), ("segments", "supervisor-alerts/warm")],
-    }
-    w("Per function, the worst first delivery over the streams it consumes (the target holds for a function only if it holds for every batch it receives):")
-    w("")
-    w("| function | worst batch | ratio | target ≤ 2.0× |")
-    w("|---|---|---:|---|")
-    for fn, keys in heads.items():
-        rs = [(bench[k] / bench[(k[0], "serde_json")], k[0]) for k in keys if k in bench and (k[0], "serde_json") in bench]
-        if rs:
-            r, g = max(rs)
-            w(f"| {fn} | {g} | {r:.2f}× | {met(r <= 2.0)} |")
-            summary.append((f"CPU floor, {fn} (worst batch: {g})", f"{r:.2f}× serde_json", "≤ 2.0×", r <= 2.0))
-w("")
-out.extend(notes("cpu"))
-w("")
-profiles = sorted(glob.glob(os.path.join(res, "profile-*.txt")))
-out.extend(notes("profile"))
-if profiles:
-    w("### Profiles of the measurements over target")
-    w("")
-    w("`perf record -e cpu-clock --call-graph dwarf` of the bench binary (bench profile: symbols and line tables) running only that measurement (`--profile-time 10`), attributed by `tools/bench/perf-attribution.py`: samples inside `run_items`; *self* is the leaf function (glibc's malloc/free family lumped as `allocator`); *charged* puts each sample on the innermost frame in the project's own source — `file:line` is where that frame makes the call shown after `→` — so it names the call that costs; *inclusive* is the time under each project frame (`file:line` of its call site).")
-    w("")
-    for path in profiles:
-        name = os.path.basename(path)[len("profile-"):-len(".txt")].replace("_", "/")
-        w(f"**{name}**")
-        w("")
-        w("```text")
-        w(open(path).read().rstrip())
-        w("```")
-        w("")
+summary.extend(cpu_rows)
 
 # --- 2. calls
 w("## 2. AWS calls per batch at the adapter boundary")
@@ -343,45 +294,6 @@ w("")
 
 w("## What limits each figure")
 w("")
-def ms(group, fid):
-    return bench.get((group, fid))
-def parse_counts(calls_md):
-    counts = {}
-    for mm in re.finditer(r"^\| (agent-events|contact-records|segments) \| (\d+) \| (\d+) \|", calls_md, re.M):
-        counts.setdefault(mm.group(1), int(mm.group(2)))
-    return counts
-counts = parse_counts(calls)
-if bench:
-    worst = {}
-    for (g, fid), v in bench.items():
-        if fid == "serde_json" or "redelivered" in fid or not ms(g, "serde_json"):
-            continue
-        fn = fid.split("/")[0]
-        r = v / ms(g, "serde_json")
-        if r > worst.get(fn, (0, ""))[0]:
-            worst[fn] = (r, f"{g}/{fid}")
-    w("**CPU floor.** " + ", ".join(f"{fn} {r:.2f}× at worst ({what})" for fn, (r, what) in sorted(worst.items())) + " (first deliveries). "
-      "Each function parses every record once, into the owned typed model (`shared::classify`: about what the yardstick costs, "
-      "since both allocate a string per field); the rest is each function's own output: agent-state builds every event's update "
-      "(about 30 JSON attributes), its history items and one folded conditional write per agent; the archiver gzips the original "
-      "bytes and encodes Parquet with zstd; supervisor-alerts evaluates the rules and keeps per-contact state. The profiles show "
-      "what is left is mostly allocating, copying and dropping owned strings and JSON values. Reaching 2.0× everywhere would take "
-      "a borrowed model (records parsed into slices of the batch's bytes, outputs written from them) — not done here.")
-    w("")
-    mm = re.search(r"^\| segments \| warm \|(?: [\d.]+ \|){5} ([\d.]+) \|", calls, re.M)
-    seg_calls = mm.group(1) if mm else "(not measured)"
-    w("Changes made against these figures (the previous run of this script, commit `4c9f2ca`, glibc malloc): mimalloc as the "
-      "bootstraps' allocator (−35 to −40 % of a batch's CPU time; the yardstick gains as much, so the ratios barely move), "
-      "agent-state folding a batch's updates newest-first (one clone per attribute instead of one per event and attribute), "
-      "supervisor-alerts reading a contact's join and sentiment state once per batch and writing the state once (2.16 → "
-      f"{seg_calls} table calls per segment record, section 2). Absolute medians then → now: " + "; ".join(
-          f"{label} {before:.1f} → {ms(g, fid):.1f} ms" for label, g, fid, before in (
-              ("agent-state", "agent-events", "agent-state/fresh", 49.3),
-              ("archiver (contact records, both)", "contact-records", "contact-archiver/both", 38.4),
-              ("supervisor-alerts (segments, warm)", "segments", "supervisor-alerts/warm", 34.2),
-              ("serde_json (agent events)", "agent-events", "serde_json", 12.0),
-          ) if ms(g, fid)) + ".")
-    w("")
 if cold and hello:
     fn_cold = [c for n, c in cold.items() if n != "hello"]
     w(f"**Cold start.** The bare runtime reaches `GET /next` in {hello:.1f} ms. Before it, a function reads its configuration, "
@@ -431,7 +343,7 @@ if [ "$render_only" = true ]; then
   exit 0
 fi
 mkdir -p "$bin" "$res" "$logs"
-rm -f "$res"/*
+[ "$only" = cpu ] || rm -f "$res"/*
 started=$SECONDS
 functions=(contact-archiver agent-state supervisor-alerts)
 
@@ -447,6 +359,78 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+
+# ---------------------------------------------------------------------------------------------------------------
+# 1. CPU floor (criterion) and perf profiles of the measurements over target; cpu.env stamps when and on what.
+build() { # build LABEL -- cargo args...; then copy the named binaries
+  local label=$1; shift
+  echo "cargo $*"
+  local t0=$SECONDS
+  if ! cargo "$@" >"$logs/build-$label.log" 2>&1; then
+    tail -n 30 "$logs/build-$label.log" >&2
+    return 1
+  fi
+  echo "  $label built in $((SECONDS - t0)) s"
+}
+
+cpu_section() {
+  {
+    echo "commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- shared functions tools || echo ' plus uncommitted changes')"
+    echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
+    echo "load=$(cut -d' ' -f1-3 /proc/loadavg)"
+  } >"$res/cpu.env"
+  say "CPU floor (criterion)"
+  rm -rf "$out/criterion"
+  if CRITERION_HOME="$out/criterion" cargo bench -p bench --bench cpu_floor >"$logs/cpu-floor.log" 2>&1; then
+    grep -E '^batch |time:' "$logs/cpu-floor.log" || true
+  else
+    tail -n 30 "$logs/cpu-floor.log" >&2
+    note cpu "the criterion run failed (see out/bench/logs/cpu-floor.log)"
+  fi
+
+  say "profiles of the CPU measurements over target"
+  # The headline measurements (first delivery of each function on each stream it consumes) whose median is over
+  # target against their floor (scripts/bench_cpu.py) get a perf profile (DWARF call graphs of the bench binary, which the bench
+  # profile builds with symbols and line tables), attributed to the project lines that made the calls.
+  missed=$(python3 scripts/bench_cpu.py "$out/criterion" "$res" --missed)
+  exe=$(cargo bench -p bench --bench cpu_floor --no-run --message-format=json 2>/dev/null |
+    python3 -c 'import json, sys
+for line in sys.stdin:
+    j = json.loads(line)
+    if j.get("reason") == "compiler-artifact" and j.get("executable") and j["target"]["name"] == "cpu_floor":
+        print(j["executable"])' | tail -n 1)
+  if [ -z "$missed" ]; then
+    echo "every headline CPU measurement is within its target: nothing to profile"
+  elif ! command -v perf >/dev/null 2>&1 || ! perf record -e cpu-clock -o "$out/perf-probe.data" true >/dev/null 2>&1; then
+    note profile "perf is unavailable here: the CPU measurements over target were not profiled (valgrind --tool=callgrind on $exe works too)"
+  else
+    for id in $missed; do
+      slug=$(echo "$id" | tr '/' '_')
+      echo "profiling $id"
+      perf record -e cpu-clock -F 600 --call-graph dwarf,65528 -o "$out/perf-$slug.data" \
+        "$exe" --bench --profile-time 10 "^$id\$" >"$logs/perf-$slug.log" 2>&1
+      perf script -i "$out/perf-$slug.data" -F ip,sym,srcline --inline 2>/dev/null |
+        python3 tools/bench/perf-attribution.py --top 12 >"$res/profile-$slug.txt" || true
+      rm -f "$out/perf-$slug.data"
+      head -n 16 "$res/profile-$slug.txt"
+    done
+    rm -f "$out/perf-probe.data"
+  fi
+}
+
+if [ "$only" = cpu ]; then
+  rm -f "$res"/cpu.* "$res"/profile*
+  build cpu-floor bench -p bench --bench cpu_floor --no-run
+  cpu_section
+  if [ "$write" = true ]; then
+    python3 scripts/bench_cpu.py "$out/criterion" "$res" --splice BENCHMARKS.md
+    echo "wrote section 1 of BENCHMARKS.md"
+  else
+    python3 scripts/bench_cpu.py "$out/criterion" "$res"
+  fi
+  echo "bench: done in $((SECONDS - started)) s"
+  exit 0
+fi
 
 # ---------------------------------------------------------------------------------------------------------------
 say "machine"
@@ -483,16 +467,6 @@ fi
 
 # ---------------------------------------------------------------------------------------------------------------
 say "release builds (each binary once, copied to out/bench/bin)"
-build() { # build LABEL -- cargo args...; then copy the named binaries
-  local label=$1; shift
-  echo "cargo $*"
-  local t0=$SECONDS
-  if ! cargo "$@" >"$logs/build-$label.log" 2>&1; then
-    tail -n 30 "$logs/build-$label.log" >&2
-    return 1
-  fi
-  echo "  $label built in $((SECONDS - t0)) s"
-}
 if [ "$reuse" = false ] || [ ! -x "$bin/calls" ]; then
   for fn in "${functions[@]}"; do
     build "$fn" build --release -p "$fn"
@@ -532,61 +506,7 @@ else
 fi
 cat "$res/sizes.txt"
 
-# ---------------------------------------------------------------------------------------------------------------
-say "CPU floor (criterion)"
-rm -rf "$out/criterion"
-if CRITERION_HOME="$out/criterion" cargo bench -p bench --bench cpu_floor >"$logs/cpu-floor.log" 2>&1; then
-  grep -E '^batch |time:' "$logs/cpu-floor.log" || true
-else
-  tail -n 30 "$logs/cpu-floor.log" >&2
-  note cpu "the criterion run failed (see out/bench/logs/cpu-floor.log)"
-fi
-
-# ---------------------------------------------------------------------------------------------------------------
-say "profiles of the CPU measurements over target"
-# The headline measurements (first delivery of each function on each stream it consumes) whose median is over 2.0×
-# the serde_json parse of the same batch get a perf profile (DWARF call graphs of the bench binary, which the bench
-# profile builds with symbols and line tables), attributed to the project lines that made the calls.
-missed=$(python3 - "$out/criterion" <<'PY'
-import glob, json, os, sys
-med = {}
-for p in glob.glob(os.path.join(sys.argv[1], "**", "new", "benchmark.json"), recursive=True):
-    b = json.load(open(p))
-    e = json.load(open(os.path.join(os.path.dirname(p), "estimates.json")))
-    fid = b["function_id"] + ("/" + b["value_str"] if b.get("value_str") else "")
-    med[(b["group_id"], fid)] = e["median"]["point_estimate"]
-heads = [("agent-events", "agent-state/fresh"), ("agent-events", "supervisor-alerts/fresh"),
-         ("agent-events", "contact-archiver/both"), ("contact-records", "contact-archiver/both"),
-         ("contact-records", "supervisor-alerts/warm"), ("segments", "contact-archiver/both"),
-         ("segments", "supervisor-alerts/warm")]
-for g, f in heads:
-    if (g, f) in med and (g, "serde_json") in med and med[(g, f)] / med[(g, "serde_json")] > 2.0:
-        print(f"{g}/{f}")
-PY
-)
-exe=$(cargo bench -p bench --bench cpu_floor --no-run --message-format=json 2>/dev/null |
-  python3 -c 'import json, sys
-for line in sys.stdin:
-    j = json.loads(line)
-    if j.get("reason") == "compiler-artifact" and j.get("executable") and j["target"]["name"] == "cpu_floor":
-        print(j["executable"])' | tail -n 1)
-if [ -z "$missed" ]; then
-  echo "every CPU measurement is within 2.0×: nothing to profile"
-elif ! command -v perf >/dev/null 2>&1 || ! perf record -e cpu-clock -o "$out/perf-probe.data" true >/dev/null 2>&1; then
-  note profile "perf is unavailable here: the CPU measurements over target were not profiled (valgrind --tool=callgrind on $exe works too)"
-else
-  for id in $missed; do
-    slug=$(echo "$id" | tr '/' '_')
-    echo "profiling $id"
-    perf record -e cpu-clock -F 600 --call-graph dwarf,65528 -o "$out/perf-$slug.data" \
-      "$exe" --bench --profile-time 10 "^$id\$" >"$logs/perf-$slug.log" 2>&1
-    perf script -i "$out/perf-$slug.data" -F ip,sym,srcline --inline 2>/dev/null |
-      python3 tools/bench/perf-attribution.py --top 12 >"$res/profile-$slug.txt" || true
-    rm -f "$out/perf-$slug.data"
-    head -n 16 "$res/profile-$slug.txt"
-  done
-  rm -f "$out/perf-probe.data"
-fi
+cpu_section
 
 # ---------------------------------------------------------------------------------------------------------------
 say "AWS calls per batch"

@@ -5,8 +5,9 @@
 //!    unknown, so it must neither move the state nor the ordering watermark (a later known event carries the full
 //!    snapshot anyway).
 //! 2. **Plan per agent**: group by agent ARN, drop repeated `EventId`s (the first copy in batch order is kept; the
-//!    others end as its duplicates), sort by [`AgentEvent::order_key`] (timestamp, then event id), and compute each
-//!    event's update of the current item and the history items it finishes ([`crate::state`]).
+//!    others end as its duplicates), sort by [`AgentEvent::order_key`] (timestamp, then event id), and compute the
+//!    history items each event finishes ([`crate::state`]; the update of the current item is built when written, by
+//!    [`state::fold`]).
 //! 3. **History first**: every history item of the batch, de-duplicated by key, goes out in `BatchWriteItem` calls
 //!    of 25. History items are idempotent, so writing them before the current item makes a retry complete: an event
 //!    whose history did not get written is not applied either, it is retried (with every later event of its agent).
@@ -126,7 +127,6 @@ struct Planned {
     index: usize,
     order: String,
     event: AgentEvent,
-    update: Update,
     /// History items the event finishes, from its own previous snapshot.
     history: Vec<Item>,
     /// For an event without a previous snapshot (LOGIN, LOGOUT): the history it finishes relative to the agent's
@@ -157,8 +157,7 @@ impl AgentPlan {
                 (None, Some(before)) => state::history(&event, before.event.current.as_ref(), settings),
                 _ => Vec::new(),
             };
-            let update = state::effect(&event, settings);
-            planned.push(Planned { index, order, event, update, history, bridged });
+            planned.push(Planned { index, order, event, history, bridged });
         }
         let position: HashMap<&str, usize> =
             planned.iter().enumerate().map(|(pos, p)| (p.event.event_id.as_str(), pos)).collect();
@@ -275,7 +274,7 @@ impl<S: ItemStore> AgentState<S> {
             return Vec::new();
         };
         work.folded_writes += 1;
-        match self.write(agent, fold(events), attr::EVENT_ORDER, &oldest.order).await {
+        match self.write(agent, self.fold(events), attr::EVENT_ORDER, &oldest.order).await {
             Ok(WriteOutcome::Applied) => {
                 bridge(work, events);
                 vec![Disposition::Done; events.len()]
@@ -314,7 +313,7 @@ impl<S: ItemStore> AgentState<S> {
             return key.finish();
         };
         work.folded_writes += 1;
-        match self.write(agent, fold(newer), attr::EVENT_ORDER, &oldest_newer.order).await {
+        match self.write(agent, self.fold(newer), attr::EVENT_ORDER, &oldest_newer.order).await {
             Ok(WriteOutcome::Applied) => {
                 bridge(work, newer);
                 key.extend(newer.iter().map(|_| Disposition::Done));
@@ -332,7 +331,10 @@ impl<S: ItemStore> AgentState<S> {
         let mut key = KeyRun::new(events.len());
         for planned in events {
             work.event_writes += 1;
-            let result = match self.write(agent, planned.update.clone(), attr::EVENT_ORDER, &planned.order).await {
+            let result = match self
+                .write(agent, state::effect(&planned.event, &self.settings), attr::EVENT_ORDER, &planned.order)
+                .await
+            {
                 Ok(WriteOutcome::Applied) => Ok(Disposition::Done),
                 Ok(WriteOutcome::ConditionFailed) => {
                     self.apply_session(agent, planned, work).await.map(|()| Disposition::Stale)
@@ -352,7 +354,9 @@ impl<S: ItemStore> AgentState<S> {
             return Ok(());
         }
         work.session_writes += 1;
-        self.write(agent, state::session_effect(&planned.event), attr::SESSION_ORDER, &planned.order).await.map(|_| ())
+        self.write(agent, state::session_effect(&planned.event, &self.settings), attr::SESSION_ORDER, &planned.order)
+            .await
+            .map(|_| ())
     }
 
     async fn write(
@@ -366,11 +370,11 @@ impl<S: ItemStore> AgentState<S> {
         let condition = Condition::NewerThan { attr: guard, value: order.to_owned() };
         self.store.update(agent, CURRENT_SK, update.set, &remove, condition).await
     }
-}
 
-/// The events' updates composed in order: one update with the effect of applying them one by one.
-fn fold(events: &[Planned]) -> Update {
-    Update::compose(events.iter().map(|p| &p.update))
+    /// The events' updates composed in order: one update with the effect of applying them one by one.
+    fn fold(&self, events: &[Planned]) -> Update {
+        state::fold(events.iter().map(|p| &p.event), &self.settings)
+    }
 }
 
 /// An event's disposition from the outcome of its own write(s): a transient error retries it (and, through

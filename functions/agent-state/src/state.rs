@@ -32,7 +32,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
-use shared::model::agent::{Activity, AgentEvent, AgentEventType, AgentSnapshot, SnapshotContact};
+use shared::model::agent::{Activity, AgentConfiguration, AgentEvent, AgentEventType, AgentSnapshot, SnapshotContact};
 use shared::model::time::canonical;
 use shared::ports::Item;
 
@@ -97,66 +97,207 @@ impl Update {
         out
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.remove.is_empty()
+    }
+
+    /// Whether the update SETs or REMOVEs `name`.
+    pub fn decides(&self, name: &str) -> bool {
+        self.set.contains_key(name) || self.remove.contains(name)
+    }
+
+    /// Moves `older`'s operations on attributes this update does not decide into it (composing `older` then
+    /// `self`), leaving `older` empty.
+    pub fn keep_decided(&mut self, older: &mut Update) {
+        for name in std::mem::take(&mut older.remove) {
+            if !self.set.contains_key(name) {
+                self.remove.insert(name);
+            }
+        }
+        for (name, value) in std::mem::take(&mut older.set) {
+            if !self.remove.contains(name.as_str()) {
+                self.set.entry(name).or_insert(value);
+            }
+        }
+    }
+
     pub fn remove_list(&self) -> Vec<&'static str> {
         self.remove.iter().copied().collect()
     }
 }
 
 /// The instance ARN of an event: `InstanceARN`, else the prefix of the agent ARN (`…:instance/<id>/agent/<id>`).
-pub fn instance_arn(event: &AgentEvent) -> String {
+pub fn instance_arn(event: &AgentEvent) -> &str {
     match event.instance_arn.as_deref().filter(|s| !s.is_empty()) {
-        Some(arn) => arn.to_owned(),
-        None => event.agent_arn.split_once("/agent/").map_or(event.agent_arn.as_str(), |(i, _)| i).to_owned(),
+        Some(arn) => arn,
+        None => event.agent_arn.split_once("/agent/").map_or(event.agent_arn.as_str(), |(i, _)| i),
     }
 }
 
-/// The event's update of the agent's current item.
-pub fn effect(event: &AgentEvent, settings: &Settings) -> Update {
-    let mut u = Update::default();
-    let instance = instance_arn(event);
-    let at = canonical(&event.event_timestamp);
-    u.set(attr::AGENT_ARN, event.agent_arn.as_str());
-    u.set(attr::INSTANCE_ARN, instance.as_str());
-    u.set(attr::GSI1PK, instance.as_str());
-    u.set(attr::EVENT_ORDER, event.order_key());
-    u.set(attr::LAST_EVENT_AT, at.as_str());
-    u.set(attr::LAST_EVENT_ID, event.event_id.as_str());
-    u.set(attr::LAST_EVENT_TYPE, event.event_type.as_str());
-    u.set_or_remove(attr::SCHEMA_VERSION, event.version.clone().map(Value::from));
-    let expires = event.event_timestamp + Duration::hours(i64::from(settings.agent_ttl_hours));
-    u.set(attr::EXPIRES_AT, expires.timestamp());
+/// The parts of an event's update of the current item. Each touches (SETs or REMOVEs) only the attributes it lists
+/// — [`Part::apply`] writes them, [`Part::ATTRIBUTES`] names them, a test holds the two together — and an event's
+/// [`effect`] is its parts applied in this order (each attribute is touched by at most one part).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Every event: identity, ordering, `last_event_*`, schema version, expiry.
+    Base,
+    /// An event with a snapshot: status, next status, contacts, activity (and its index partition).
+    Snapshot,
+    /// A snapshot that says when its activity started (see the module docs).
+    ActivityStart,
+    /// A snapshot with a configuration: names, routing profile, concurrency, hierarchy (and their index keys).
+    Configuration,
+    Login,
+    Logout,
+    Heartbeat,
+}
 
-    // A snapshot is the whole truth about the agent at event time: what it does not hold is removed. A missing
-    // snapshot (or configuration) says nothing, so it changes nothing.
-    if let Some(current) = &event.current {
-        snapshot_attributes(&mut u, event, current, &instance);
+impl Part {
+    pub const ALL: [Part; 7] = [
+        Part::Base,
+        Part::Snapshot,
+        Part::ActivityStart,
+        Part::Configuration,
+        Part::Login,
+        Part::Logout,
+        Part::Heartbeat,
+    ];
+
+    /// The attributes the part may touch.
+    pub const fn attributes(self) -> &'static [&'static str] {
+        match self {
+            Part::Base => &[
+                attr::AGENT_ARN,
+                attr::INSTANCE_ARN,
+                attr::GSI1PK,
+                attr::EVENT_ORDER,
+                attr::LAST_EVENT_AT,
+                attr::LAST_EVENT_ID,
+                attr::LAST_EVENT_TYPE,
+                attr::SCHEMA_VERSION,
+                attr::EXPIRES_AT,
+            ],
+            Part::Snapshot => &[attr::STATUS, attr::NEXT_STATUS, attr::CONTACTS, attr::GSI3PK, attr::ACTIVITY],
+            Part::ActivityStart => &[attr::ACTIVITY_START, attr::GSI3SK],
+            Part::Configuration => &[
+                attr::USERNAME,
+                attr::FIRST_NAME,
+                attr::LAST_NAME,
+                attr::GSI1SK,
+                attr::ROUTING_PROFILE,
+                attr::GSI2PK,
+                attr::GSI2SK,
+                attr::CONCURRENCY,
+                attr::HIERARCHY,
+            ],
+            Part::Login => &[attr::LOGGED_IN, attr::LOGIN_AT, attr::SESSION_ORDER],
+            Part::Logout => &[attr::LOGGED_IN, attr::LOGOUT_AT, attr::SESSION_ORDER],
+            Part::Heartbeat => &[attr::LAST_HEARTBEAT_AT],
+        }
     }
 
-    match event.event_type {
-        AgentEventType::Login | AgentEventType::Logout => u.then(&session_effect(event)),
-        AgentEventType::HeartBeat => u.set(attr::LAST_HEARTBEAT_AT, at),
-        AgentEventType::StateChange | AgentEventType::Other(_) => {}
+    /// Writes the part of `event`'s update into `u` (nothing when the part does not concern the event).
+    pub fn apply(self, u: &mut Update, event: &AgentEvent, settings: &Settings) {
+        let at = || canonical(&event.event_timestamp);
+        match self {
+            Part::Base => {
+                let instance = instance_arn(event);
+                u.set(attr::AGENT_ARN, event.agent_arn.as_str());
+                u.set(attr::INSTANCE_ARN, instance);
+                u.set(attr::GSI1PK, instance);
+                u.set(attr::EVENT_ORDER, event.order_key());
+                u.set(attr::LAST_EVENT_AT, at());
+                u.set(attr::LAST_EVENT_ID, event.event_id.as_str());
+                u.set(attr::LAST_EVENT_TYPE, event.event_type.as_str());
+                u.set_or_remove(attr::SCHEMA_VERSION, event.version.clone().map(Value::from));
+                let expires = event.event_timestamp + Duration::hours(i64::from(settings.agent_ttl_hours));
+                u.set(attr::EXPIRES_AT, expires.timestamp());
+            }
+            // A snapshot is the whole truth about the agent at event time: what it does not hold is removed. A
+            // missing snapshot (or configuration) says nothing, so it changes nothing.
+            Part::Snapshot => {
+                if let Some(current) = &event.current {
+                    snapshot_attributes(u, current, instance_arn(event));
+                }
+            }
+            Part::ActivityStart => {
+                if let Some(current) = &event.current
+                    && let Some(start) = activity_start(event, current, &current.activity())
+                {
+                    u.set(attr::ACTIVITY_START, time(&start));
+                    u.set(attr::GSI3SK, time(&start));
+                }
+            }
+            Part::Configuration => {
+                if let Some(current) = &event.current
+                    && let Some(config) = &current.configuration
+                {
+                    configuration_attributes(u, event, current, config);
+                }
+            }
+            Part::Login | Part::Logout => {
+                let (part, logged_in, name) = match event.event_type {
+                    AgentEventType::Login => (Part::Login, true, attr::LOGIN_AT),
+                    AgentEventType::Logout => (Part::Logout, false, attr::LOGOUT_AT),
+                    _ => return,
+                };
+                if part == self {
+                    u.set(attr::LOGGED_IN, logged_in);
+                    u.set(name, at());
+                    u.set(attr::SESSION_ORDER, event.order_key());
+                }
+            }
+            Part::Heartbeat => {
+                if event.event_type == AgentEventType::HeartBeat {
+                    u.set(attr::LAST_HEARTBEAT_AT, at());
+                }
+            }
+        }
+    }
+}
+
+/// The event's update of the agent's current item: its [`Part`]s.
+pub fn effect(event: &AgentEvent, settings: &Settings) -> Update {
+    let mut u = Update::default();
+    for part in Part::ALL {
+        part.apply(&mut u, event, settings);
     }
     u
 }
 
+/// The updates of `events` (oldest first) composed in order — what [`Update::compose`] of their [`effect`]s gives —
+/// without building every event's update: walking from the newest, a part is skipped once every attribute it may
+/// touch is decided by a newer event. A batch holding many events of one agent (heartbeats every few seconds) so
+/// builds about one full update per agent instead of one per event.
+pub fn fold<'a>(events: impl DoubleEndedIterator<Item = &'a AgentEvent>, settings: &Settings) -> Update {
+    let mut out = Update::default();
+    let mut decided = [false; Part::ALL.len()];
+    let mut part_update = Update::default();
+    for event in events.rev() {
+        for (i, part) in Part::ALL.into_iter().enumerate() {
+            if decided[i] {
+                continue;
+            }
+            part.apply(&mut part_update, event, settings);
+            if part_update.is_empty() {
+                continue;
+            }
+            out.keep_decided(&mut part_update);
+            decided[i] = part.attributes().iter().all(|name| out.decides(name));
+        }
+        if decided.iter().all(|d| *d) {
+            break;
+        }
+    }
+    out
+}
+
 /// The session part of a LOGIN or LOGOUT alone. Written on its own, conditioned on `session_order`, when the event
 /// is older than the item but newer than its session attributes (a LOGIN delivered after a newer heartbeat).
-pub fn session_effect(event: &AgentEvent) -> Update {
+pub fn session_effect(event: &AgentEvent, settings: &Settings) -> Update {
     let mut u = Update::default();
-    let at = canonical(&event.event_timestamp);
-    match event.event_type {
-        AgentEventType::Login => {
-            u.set(attr::LOGGED_IN, true);
-            u.set(attr::LOGIN_AT, at);
-        }
-        AgentEventType::Logout => {
-            u.set(attr::LOGGED_IN, false);
-            u.set(attr::LOGOUT_AT, at);
-        }
-        _ => return u,
-    }
-    u.set(attr::SESSION_ORDER, event.order_key());
+    Part::Login.apply(&mut u, event, settings);
+    Part::Logout.apply(&mut u, event, settings);
     u
 }
 
@@ -164,7 +305,7 @@ pub fn is_session_event(event: &AgentEvent) -> bool {
     matches!(event.event_type, AgentEventType::Login | AgentEventType::Logout)
 }
 
-fn snapshot_attributes(u: &mut Update, event: &AgentEvent, current: &AgentSnapshot, instance: &str) {
+fn snapshot_attributes(u: &mut Update, current: &AgentSnapshot, instance: &str) {
     u.set_or_remove(
         attr::STATUS,
         current.agent_status.as_ref().map(|s| {
@@ -188,18 +329,12 @@ fn snapshot_attributes(u: &mut Update, event: &AgentEvent, current: &AgentSnapsh
     );
     u.set(attr::CONTACTS, Value::Array(current.contacts.iter().map(contact).collect()));
 
-    let activity = current.activity();
-    let label = activity.label();
+    let label = current.activity().label();
     u.set(attr::GSI3PK, activity_partition(instance, &label));
     u.set(attr::ACTIVITY, label);
-    if let Some(start) = activity_start(event, current, &activity) {
-        u.set(attr::ACTIVITY_START, time(&start));
-        u.set(attr::GSI3SK, time(&start));
-    }
+}
 
-    let Some(config) = &current.configuration else {
-        return;
-    };
+fn configuration_attributes(u: &mut Update, event: &AgentEvent, current: &AgentSnapshot, config: &AgentConfiguration) {
     let username = non_empty(&config.username);
     u.set_or_remove(attr::USERNAME, username.map(Value::from));
     u.set_or_remove(attr::FIRST_NAME, config.first_name.clone().map(Value::from));

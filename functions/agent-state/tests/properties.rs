@@ -5,11 +5,14 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use agent_state::config::Settings;
+use agent_state::state::{self, Part, Update};
 use common::generator::AgentSim;
 use common::*;
 use proptest::prelude::*;
 use serde_json::Value;
 use shared::adapters::memory::MemoryItemStore;
+use shared::model::{AgentEvent, ConnectRecord};
 use shared::ports::Item;
 
 /// The in-order fold: every distinct event applied on its own, in timestamp order, to an empty table.
@@ -136,6 +139,64 @@ proptest! {
             prop_assert_eq!(strip(current(&store, sim.arn())), strip(current(&expected, sim.arn())));
             Ok(())
         })?;
+    }
+}
+
+/// The generated day as typed events, some stripped of their configuration or their whole snapshot (so every
+/// part of an update is sometimes absent), sorted in event order.
+fn typed_events(events: &[Vec<u8>], strip: &[u8]) -> Vec<AgentEvent> {
+    let mut typed: Vec<AgentEvent> = events
+        .iter()
+        .enumerate()
+        .map(|(i, data)| {
+            let ConnectRecord::Agent(event) = shared::classify::classify(data).expect("generated events are valid")
+            else {
+                panic!("the generator makes agent events")
+            };
+            let mut event = *event;
+            match strip.get(i).map(|b| b % 8) {
+                Some(0) => event.current = None,
+                Some(1) => {
+                    if let Some(current) = event.current.as_mut() {
+                        current.configuration = None;
+                    }
+                }
+                _ => {}
+            }
+            event
+        })
+        .collect();
+    typed.sort_by_key(AgentEvent::order_key);
+    typed
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// The write path's fold (newest first, skipping the parts newer events decide) is exactly the composition of
+    /// every event's full update, and each part of an update touches only the attributes it lists.
+    #[test]
+    fn the_lazy_fold_equals_composing_every_events_update(
+        choices in prop::collection::vec(any::<u8>(), 1..80),
+        strip in prop::collection::vec(any::<u8>(), 0..80),
+        from in any::<prop::sample::Index>(),
+    ) {
+        let settings = Settings::default();
+        let mut sim = AgentSim::new(5);
+        let events = typed_events(&sim.day(&choices), &strip);
+        let events = &events[if events.is_empty() { 0 } else { from.index(events.len()) }..];
+        for event in events {
+            for part in Part::ALL {
+                let mut u = Update::default();
+                part.apply(&mut u, event, &settings);
+                let touched: Vec<String> = u.set.keys().cloned().chain(u.remove.iter().map(|n| n.to_string())).collect();
+                for name in touched {
+                    prop_assert!(part.attributes().iter().any(|a| *a == name), "{:?} touched {}", part, name);
+                }
+            }
+        }
+        let full: Vec<Update> = events.iter().map(|e| state::effect(e, &settings)).collect();
+        prop_assert_eq!(state::fold(events.iter(), &settings), Update::compose(full.iter()));
     }
 }
 

@@ -1,5 +1,7 @@
 //! CPU floor: each function's core on a payload-limited batch (6 MB of event JSON) against `serde_json` alone
-//! parsing the same record payloads into `serde_json::Value`, in the same run. Target: ≤ 2.0× the parse.
+//! parsing the same record payloads into `serde_json::Value`, in the same run — and, for the archiver, against the
+//! parse plus compressing the same bytes with its codecs (`serde_json+gzip`, `serde_json+zstd`,
+//! `serde_json+gzip+zstd`). Targets (scripts/bench_cpu.py): ≤ 2.0× the floor, ≤ 1.5× for NDJSON only.
 //!
 //! ```text
 //! cargo bench -p bench --bench cpu_floor                 # all groups
@@ -18,7 +20,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use bench::batches::{Batch, BenchDay};
+use bench::batches::{Batch, BenchDay, Codec};
 use bench::rigs::{AgentStateRig, AlertsRig, ArchiverRig, demo_rules, runtime, warm_alert_table};
 use contact_archiver::config::ArchiveFormat;
 use criterion::measurement::WallTime;
@@ -37,7 +39,8 @@ fn agents() -> usize {
 
 type Group<'a> = BenchmarkGroup<'a, WallTime>;
 
-fn group<'a>(c: &'a mut Criterion, batch: &Batch) -> Group<'a> {
+/// The archiver's floors measured in a group: the parse plus each codec set (see `scripts/bench_cpu.py`).
+fn group<'a>(c: &'a mut Criterion, batch: &Batch, floors: &[&[Codec]]) -> Group<'a> {
     let mut g = c.benchmark_group(batch.name);
     g.sampling_mode(SamplingMode::Flat);
     g.sample_size(10);
@@ -45,6 +48,10 @@ fn group<'a>(c: &'a mut Criterion, batch: &Batch) -> Group<'a> {
     g.measurement_time(Duration::from_secs(4));
     g.throughput(Throughput::Bytes(batch.data_bytes() as u64));
     g.bench_function("serde_json", |b| b.iter(|| black_box(batch.parse_all())));
+    for codecs in floors {
+        let name = codecs.iter().fold("serde_json".to_owned(), |name, c| format!("{name}+{}", c.name()));
+        g.bench_function(name, |b| b.iter(|| black_box(batch.parse_and_compress(codecs))));
+    }
     g
 }
 
@@ -115,7 +122,7 @@ fn cpu_floor(c: &mut Criterion) {
     let day = BenchDay::build(agents());
     let rt = runtime();
     let rules = demo_rules();
-    let warm = rt.block_on(warm_alert_table(&day, &rules));
+    let warm = rt.block_on(warm_alert_table(&day.preceding_agent_events, &rules));
     for batch in day.batches() {
         eprintln!(
             "batch {}: {} records, {} bytes of data, {} bytes of event JSON, payload-limited: {}",
@@ -129,7 +136,7 @@ fn cpu_floor(c: &mut Criterion) {
 
     // Agent events: agent-state's stream; supervisor-alerts and (optionally) the archiver read it too.
     let batch = &day.agent_events;
-    let mut g = group(c, batch);
+    let mut g = group(c, batch, &[&[Codec::Gzip], &[Codec::Gzip, Codec::Zstd]]);
     agent_state(&mut g, &rt, batch, false);
     agent_state(&mut g, &rt, batch, true);
     alerts(&mut g, &rt, batch, &rules, &warm, "fresh");
@@ -140,7 +147,7 @@ fn cpu_floor(c: &mut Criterion) {
 
     // Contact records: the archiver's main stream; supervisor-alerts' CSAT rule reads it.
     let batch = &day.contact_records;
-    let mut g = group(c, batch);
+    let mut g = group(c, batch, &[&[Codec::Gzip], &[Codec::Zstd], &[Codec::Gzip, Codec::Zstd]]);
     archiver(&mut g, &rt, batch, ArchiveFormat::Both, false);
     archiver(&mut g, &rt, batch, ArchiveFormat::Ndjson, false);
     archiver(&mut g, &rt, batch, ArchiveFormat::Parquet, false);
@@ -150,7 +157,7 @@ fn cpu_floor(c: &mut Criterion) {
 
     // Contact Lens segments: supervisor-alerts' sentiment and category rules; the archiver (NDJSON only).
     let batch = &day.segments;
-    let mut g = group(c, batch);
+    let mut g = group(c, batch, &[&[Codec::Gzip]]);
     alerts(&mut g, &rt, batch, &rules, &warm, "warm");
     alerts(&mut g, &rt, batch, &rules, &warm, "fresh");
     archiver(&mut g, &rt, batch, ArchiveFormat::Both, false);

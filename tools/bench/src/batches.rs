@@ -60,6 +60,59 @@ impl Batch {
     pub fn parse_all(&self) -> usize {
         self.items.iter().filter(|i| serde_json::from_slice::<Value>(&i.data).is_ok()).count()
     }
+
+    /// The archiver's floor: the parse plus compressing the same bytes (one stream of the records, each followed by
+    /// a newline) with each of `codecs` at the archiver's own level — compression is work an archive cannot skip.
+    /// Returns how many parsed and the compressed sizes.
+    pub fn parse_and_compress(&self, codecs: &[Codec]) -> (usize, Vec<usize>) {
+        let parsed = self.parse_all();
+        let sizes = codecs.iter().map(|codec| codec.compress(&self.items).expect("compressing into memory")).collect();
+        (parsed, sizes)
+    }
+}
+
+/// A codec the archiver writes with, at its level.
+#[derive(Debug, Clone, Copy)]
+pub enum Codec {
+    /// gzip at [`contact_archiver::ndjson::GZIP_LEVEL`]: the NDJSON object.
+    Gzip,
+    /// zstd at [`contact_archiver::tables::ZSTD_LEVEL`]: Parquet's page codec.
+    Zstd,
+}
+
+impl Codec {
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::Gzip => "gzip",
+            Codec::Zstd => "zstd",
+        }
+    }
+
+    fn compress(self, items: &[KinesisItem]) -> std::io::Result<usize> {
+        use std::io::Write;
+        fn feed(w: &mut impl Write, items: &[KinesisItem]) -> std::io::Result<()> {
+            for item in items {
+                w.write_all(&item.data)?;
+                w.write_all(b"\n")?;
+            }
+            Ok(())
+        }
+        let capacity = items.iter().map(|i| i.data.len() + 1).sum::<usize>() / 4 + 64;
+        Ok(match self {
+            Codec::Gzip => {
+                let level = flate2::Compression::new(contact_archiver::ndjson::GZIP_LEVEL);
+                let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(capacity), level);
+                feed(&mut gz, items)?;
+                gz.finish()?.len()
+            }
+            Codec::Zstd => {
+                let mut z =
+                    zstd::stream::Encoder::new(Vec::with_capacity(capacity), contact_archiver::tables::ZSTD_LEVEL)?;
+                feed(&mut z, items)?;
+                z.finish()?.len()
+            }
+        })
+    }
 }
 
 /// Numbers Kinesis-style sequence numbers (56 digits) and wraps records in Lambda's Kinesis event shape.
@@ -169,5 +222,54 @@ impl BenchDay {
 
     pub fn batches(&self) -> [&Batch; 3] {
         [&self.agent_events, &self.contact_records, &self.segments]
+    }
+}
+
+/// The first `n` records of each stream from [`START_OFFSET_HOURS`] into the day of `agents` agents, without a
+/// payload limit (for growth against records per invocation), and every agent event before the last of them
+/// (what supervisor-alerts has seen by then), as items.
+pub struct Records {
+    pub agent_events: Vec<KinesisItem>,
+    pub contact_records: Vec<KinesisItem>,
+    pub segments: Vec<KinesisItem>,
+    pub preceding_agent_events: Vec<Vec<KinesisItem>>,
+}
+
+impl Records {
+    pub fn build(agents: usize, n: usize) -> Self {
+        let config = DayConfig { agents, ..DayConfig::default() };
+        let from = config.start + Duration::hours(START_OFFSET_HOURS);
+        let mut envelopes = Envelopes::default();
+        let (mut agent, mut ctr, mut seg): (Vec<Value>, Vec<Value>, Vec<Value>) = Default::default();
+        let mut before: Vec<GenRecord> = Vec::new();
+        for r in DayGenerator::new(config) {
+            if r.stream == Stream::AgentEvents && seg.len() < n {
+                before.push(r.clone());
+            }
+            if r.at >= from {
+                let out = match r.stream {
+                    Stream::AgentEvents => &mut agent,
+                    Stream::ContactRecords => &mut ctr,
+                    Stream::Segments => &mut seg,
+                };
+                if out.len() < n {
+                    out.push(envelopes.record(r.stream, &r));
+                }
+            }
+            if agent.len() >= n && ctr.len() >= n && seg.len() >= n {
+                break;
+            }
+        }
+        let mut warm = Envelopes { seq: 1_000_000_000 };
+        let preceding_agent_events = before
+            .chunks(WARMUP_BATCH)
+            .map(|chunk| event_of(chunk.iter().map(|r| warm.record(Stream::AgentEvents, r)).collect()).1)
+            .collect();
+        Self {
+            agent_events: event_of(agent).1,
+            contact_records: event_of(ctr).1,
+            segments: event_of(seg).1,
+            preceding_agent_events,
+        }
     }
 }

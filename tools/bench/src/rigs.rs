@@ -14,8 +14,6 @@ use shared::quarantine::ObjectQuarantine;
 use supervisor_alerts::handler::SupervisorAlerts;
 use supervisor_alerts::rules::Rules;
 
-use crate::batches::BenchDay;
-
 /// The quarantine every function has: an object store under `quarantine/`.
 pub struct Quarantine {
     pub store: MemoryObjectStore,
@@ -119,11 +117,12 @@ pub fn demo_rules() -> Rules {
     supervisor_alerts::rules::validate(connect_replay::app::DEMO_RULES).expect("the demo rules are valid")
 }
 
-/// The alert table after supervisor-alerts processed every agent event of the day before the segment batch
-/// ended (contact→agent joins, missed-contact windows, claims), for the segment and contact-record batches.
-pub async fn warm_alert_table(day: &BenchDay, rules: &Rules) -> Vec<Item> {
+/// The alert table after supervisor-alerts processed the agent events that came before a batch (contact→agent
+/// joins, missed-contact windows, claims), for the segment and contact-record batches; e.g.
+/// [`crate::batches::BenchDay::preceding_agent_events`].
+pub async fn warm_alert_table(preceding_agent_events: &[Vec<KinesisItem>], rules: &Rules) -> Vec<Item> {
     let rig = AlertsRig::new(rules, Vec::new());
-    for batch in &day.preceding_agent_events {
+    for batch in preceding_agent_events {
         rig.run(batch).await;
     }
     rig.table.all()

@@ -23,7 +23,7 @@ fn main() {
     let rules = demo_rules();
     for agents in sizes {
         let day = BenchDay::build(agents);
-        let warm = rt.block_on(warm_alert_table(&day, &rules));
+        let warm = rt.block_on(warm_alert_table(&day.preceding_agent_events, &rules));
         println!("### Contact centre of {agents} agents\n");
         batches(&day);
         archiver(&rt, &day);

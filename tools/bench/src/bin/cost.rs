@@ -1,7 +1,7 @@
 //! Cost at list prices, from measured work: each function on the bench day's batches cut into invocations of the
 //! size a centre's traffic gives it (records per shard per second × the mapping's batching window, capped by its
 //! `BatchSize`), with its AWS calls metered ([`bench::meter`]) and timed without and with a fixed latency per call.
-//! Also CPU per record against records per invocation (growth). Prints Markdown.
+//! Prints Markdown. (CPU and heap against records per invocation: `bench --bin growth`.)
 //!
 //! ```text
 //! cargo run --profile replay -p bench --bin cost        # what scripts/bench-cost.sh runs
@@ -260,10 +260,9 @@ fn main() {
          {MEASURED_RECORDS} records of each bench batch, cut into invocations of the size each centre's traffic gives.\n",
         CALL_LATENCY.as_millis()
     );
-    let mut growth: Vec<String> = Vec::new();
     for centre in CENTRES {
         let day = BenchDay::build(centre.agents_per_shard);
-        let warm = rt.block_on(warm_alert_table(&day, &rules));
+        let warm = rt.block_on(warm_alert_table(&day.preceding_agent_events, &rules));
         let agents = centre.agents_per_shard;
         let mut rows: Vec<Row> = Vec::new();
         for (batch, stream) in [
@@ -355,38 +354,5 @@ fn main() {
                 objects
             );
         }
-
-        if centre.shards == 1 {
-            // Growth: CPU per record against records per invocation, on this centre's batches.
-            for (batch, f) in
-                [(&day.agent_events, AGENT_STATE), (&day.segments, ALERTS), (&day.contact_records, ARCHIVER)]
-            {
-                let items = &batch.items[..];
-                let mut cells = Vec::new();
-                for k in [1usize, 10, 100, items.len()] {
-                    let slice = &items[..items.len().min(if k == 1 { 200 } else { items.len() })];
-                    let w = match f.name {
-                        "agent-state" => agent_state_work(&rt, slice, k),
-                        "supervisor-alerts" => alerts_work(&rt, slice, k, &rules, &warm),
-                        _ => archiver_work(&rt, slice, k),
-                    };
-                    cells.push(format!("{:.1}", w.cpu.as_secs_f64() * 1e6 / w.records.max(1) as f64));
-                }
-                growth.push(format!(
-                    "| {} | {} ({} records) | {} |",
-                    f.name,
-                    batch.name,
-                    batch.records(),
-                    cells.join(" | ")
-                ));
-            }
-        }
     }
-    println!("#### Growth: CPU µs per record against records per invocation (this core, no latency)\n");
-    println!("| function | batch | 1 | 10 | 100 | whole batch |");
-    println!("|---|---|---:|---:|---:|---:|");
-    for line in growth {
-        println!("{line}");
-    }
-    println!();
 }

@@ -240,7 +240,7 @@ fn main() {
     for (agents, day) in &days {
         let mut cases = Vec::new();
         agent_state(&rt, day, latency, &mut cases);
-        let warm = rt.block_on(warm_alert_table(day, &rules));
+        let warm = rt.block_on(warm_alert_table(&day.preceding_agent_events, &rules));
         alerts(&rt, day, &rules, &warm, latency, &mut cases);
         archiver(&rt, day, latency, &mut cases);
         println!("#### Contact centre of {agents} agents\n");
