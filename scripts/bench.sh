@@ -106,7 +106,7 @@ w("scripts/bench.sh --only cpu                        # 1. alone: rewrites secti
 w("cargo run --release -p bench --bin calls -- 50 500 # 2. AWS calls per batch")
 w("target/release/runtime-stub cold|rss --target NAME=BOOTSTRAP=EVENT …   # 3./4. cold start, peak memory")
 w("cargo build --release -p <function>; cargo lambda build --release --arm64 -p <function>   # 5. sizes")
-w("scripts/bench-cost.sh     # 9. round trips per batch (fixed latency per call, moto) and the cost model")
+w("scripts/bench-cost.sh     # 9. round trips per batch (fixed latency per call, moto), the cost model, growth")
 w("scripts/bench-replay.sh   # 6. replay (1M and 10M records), backtest, re-drive from moto")
 w("```")
 w("")
