@@ -136,7 +136,8 @@ pub fn instance_arn(event: &AgentEvent) -> &str {
 
 /// The parts of an event's update of the current item. Each touches (SETs or REMOVEs) only the attributes it lists
 /// — [`Part::apply`] writes them, [`Part::ATTRIBUTES`] names them, a test holds the two together — and an event's
-/// [`effect`] is its parts applied in this order (each attribute is touched by at most one part).
+/// [`effect`] is its parts applied in this order (in one event, each attribute is touched by at most one part: Login
+/// and Logout share attributes but never apply to the same event).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
     /// Every event: identity, ordering, `last_event_*`, schema version, expiry.
