@@ -131,10 +131,19 @@ pub struct Query {
     pub limit: Option<usize>,
 }
 
+/// Most companion items one [`ItemStore::update`] writes atomically (DynamoDB's 100 actions per
+/// `TransactWriteItems`, less the update itself).
+pub const MAX_ATOMIC_PUTS: usize = 99;
+
 pub trait ItemStore: Send + Sync {
     fn put(&self, item: Item, condition: Condition) -> impl Future<Output = PortResult<WriteOutcome>> + Send;
     /// Sets the given attributes (creating the item if absent), leaving every other attribute as it is
     /// (DynamoDB `UpdateItem` with `SET`); `remove` names attributes to delete.
+    ///
+    /// `puts` are other whole items (keys other than `pk`/`sk`, at most [`MAX_ATOMIC_PUTS`]) written in the same
+    /// atomic write: all of it happens only if `condition` holds, or none of it. Empty, this is one `UpdateItem`;
+    /// otherwise one `TransactWriteItems`, which DynamoDB bills at twice the write units — so only for writes whose
+    /// companions must not exist without them.
     fn update(
         &self,
         pk: &str,
@@ -142,6 +151,7 @@ pub trait ItemStore: Send + Sync {
         set: Item,
         remove: &[&'static str],
         condition: Condition,
+        puts: Vec<Item>,
     ) -> impl Future<Output = PortResult<WriteOutcome>> + Send;
     fn get(&self, pk: &str, sk: &str) -> impl Future<Output = PortResult<Option<Item>>> + Send;
     /// Unconditional idempotent puts, sent in groups of 25; unprocessed items are retried within the call.

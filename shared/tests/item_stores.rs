@@ -28,13 +28,13 @@ async fn conditions(store: &impl ItemStore) {
     assert_eq!(store.put(bare, Condition::Always).await.unwrap(), WriteOutcome::Applied);
     let newer = Condition::NewerThan { attr: "order", value: "2026-11-02T09:00:00.000Z#a".into() };
     assert_eq!(
-        store.update("agent-9", "CURRENT", item(json!({"x": 1})), &[], newer).await.unwrap(),
+        store.update("agent-9", "CURRENT", item(json!({"x": 1})), &[], newer, Vec::new()).await.unwrap(),
         WriteOutcome::Applied
     );
 
     let set = item(json!({"order": "2026-11-02T09:00:01.000Z#a", "logged_in": true}));
     let cond = Condition::NewerThan { attr: "order", value: "2026-11-02T09:00:01.000Z#a".into() };
-    assert_eq!(store.update("agent-1", "CURRENT", set, &["n"], cond).await.unwrap(), WriteOutcome::Applied);
+    assert_eq!(store.update("agent-1", "CURRENT", set, &["n"], cond, Vec::new()).await.unwrap(), WriteOutcome::Applied);
     let got = store.get("agent-1", "CURRENT").await.unwrap().unwrap();
     assert_eq!(got.get("logged_in"), Some(&json!(true)));
     assert_eq!(got.get("n"), None, "REMOVE applied");
@@ -42,18 +42,27 @@ async fn conditions(store: &impl ItemStore) {
 
     let claim = || item(json!({"claimed": "lambda-1"}));
     let eq = Condition::Equals { attr: "logged_in", value: json!(false) };
-    assert_eq!(store.update("agent-1", "CURRENT", claim(), &[], eq).await.unwrap(), WriteOutcome::ConditionFailed);
+    assert_eq!(
+        store.update("agent-1", "CURRENT", claim(), &[], eq, Vec::new()).await.unwrap(),
+        WriteOutcome::ConditionFailed
+    );
     assert_eq!(store.get("agent-1", "CURRENT").await.unwrap().unwrap().get("claimed"), None, "nothing written");
     let eq = Condition::Equals { attr: "logged_in", value: json!(true) };
-    assert_eq!(store.update("agent-1", "CURRENT", claim(), &[], eq.clone()).await.unwrap(), WriteOutcome::Applied);
+    assert_eq!(
+        store.update("agent-1", "CURRENT", claim(), &[], eq.clone(), Vec::new()).await.unwrap(),
+        WriteOutcome::Applied
+    );
     let got = store.get("agent-1", "CURRENT").await.unwrap().unwrap();
     assert_eq!(got.get("claimed"), Some(&json!("lambda-1")));
     // Equals needs the item to exist: an update under it never creates one.
-    assert_eq!(store.update("agent-2", "CURRENT", claim(), &[], eq).await.unwrap(), WriteOutcome::ConditionFailed);
+    assert_eq!(
+        store.update("agent-2", "CURRENT", claim(), &[], eq, Vec::new()).await.unwrap(),
+        WriteOutcome::ConditionFailed
+    );
     assert_eq!(store.get("agent-2", "CURRENT").await.unwrap(), None);
     // An unconditional update creates the item with its key.
     assert_eq!(
-        store.update("agent-3", "CURRENT", claim(), &[], Condition::Always).await.unwrap(),
+        store.update("agent-3", "CURRENT", claim(), &[], Condition::Always, Vec::new()).await.unwrap(),
         WriteOutcome::Applied
     );
     let created = store.get("agent-3", "CURRENT").await.unwrap().unwrap();
@@ -68,6 +77,48 @@ async fn conditions(store: &impl ItemStore) {
     assert_eq!(store.get("agent-3", "CURRENT").await.unwrap(), None);
     assert_eq!(store.delete("agent-3", "CURRENT", right).await.unwrap(), WriteOutcome::ConditionFailed);
     assert_eq!(store.delete("agent-3", "CURRENT", Condition::Always).await.unwrap(), WriteOutcome::Applied);
+}
+
+/// An update with companion items: all of it or none of it, under the update's condition.
+async fn atomic(store: &impl ItemStore) {
+    let order = |o: &str| Condition::NewerThan { attr: "order", value: o.into() };
+    let hist = |n: u32| item(json!({"pk": "agent-7", "sk": format!("HIST#{n:03}"), "end": n, "nested": {"a": [n]}}));
+    let set = item(json!({"order": "b", "logged_in": true}));
+    let outcome = store.update("agent-7", "CURRENT", set, &[], order("b"), vec![hist(1), hist(2)]).await.unwrap();
+    assert_eq!(outcome, WriteOutcome::Applied);
+    assert_eq!(store.get("agent-7", "HIST#001").await.unwrap(), Some(hist(1)));
+    assert_eq!(store.get("agent-7", "HIST#002").await.unwrap(), Some(hist(2)));
+    assert_eq!(store.get("agent-7", "CURRENT").await.unwrap().unwrap().get("logged_in"), Some(&json!(true)));
+
+    // The condition fails: neither the update nor any companion is written.
+    let set = item(json!({"order": "a", "logged_in": false}));
+    let outcome = store.update("agent-7", "CURRENT", set, &["order"], order("a"), vec![hist(3)]).await.unwrap();
+    assert_eq!(outcome, WriteOutcome::ConditionFailed);
+    assert_eq!(store.get("agent-7", "HIST#003").await.unwrap(), None, "no companion without the update");
+    assert_eq!(store.get("agent-7", "CURRENT").await.unwrap().unwrap().get("logged_in"), Some(&json!(true)));
+
+    // Companions replace whole items, and REMOVE applies with them.
+    let replaced = item(json!({"pk": "agent-7", "sk": "HIST#001", "end": 9}));
+    let set = item(json!({"order": "c"}));
+    let outcome = store.update("agent-7", "CURRENT", set, &["logged_in"], order("c"), vec![replaced.clone()]).await;
+    assert_eq!(outcome.unwrap(), WriteOutcome::Applied);
+    assert_eq!(store.get("agent-7", "HIST#001").await.unwrap(), Some(replaced));
+    assert_eq!(store.get("agent-7", "CURRENT").await.unwrap().unwrap().get("logged_in"), None);
+
+    // What one atomic write cannot hold is refused, permanently, and nothing is written.
+    let twice =
+        store.update("agent-7", "CURRENT", item(json!({"order": "d"})), &[], order("d"), vec![hist(4), hist(4)]);
+    assert!(!twice.await.unwrap_err().is_transient(), "the same item twice");
+    let many: Vec<Item> = (10..10 + MAX_ATOMIC_PUTS as u32 + 1).map(hist).collect();
+    let over = store.update("agent-7", "CURRENT", item(json!({"order": "d"})), &[], order("d"), many);
+    assert!(!over.await.unwrap_err().is_transient(), "more than {MAX_ATOMIC_PUTS} companions");
+    assert_eq!(store.get("agent-7", "HIST#004").await.unwrap(), None);
+    assert_eq!(store.get("agent-7", "CURRENT").await.unwrap().unwrap().get("order"), Some(&json!("c")));
+    let most: Vec<Item> = (10..10 + MAX_ATOMIC_PUTS as u32).map(hist).collect();
+    let outcome = store.update("agent-7", "CURRENT", item(json!({"order": "d"})), &[], order("d"), most).await;
+    assert_eq!(outcome.unwrap(), WriteOutcome::Applied, "{MAX_ATOMIC_PUTS} companions fit");
+    let last = format!("HIST#{:03}", 10 + MAX_ATOMIC_PUTS - 1);
+    assert!(store.get("agent-7", &last).await.unwrap().is_some());
 }
 
 async fn queries(store: &impl ItemStore) {
@@ -116,6 +167,7 @@ async fn queries(store: &impl ItemStore) {
 async fn the_memory_store() {
     let store = MemoryItemStore::new(&INDEXES);
     conditions(&store).await;
+    atomic(&store).await;
     queries(&MemoryItemStore::new(&INDEXES)).await;
 }
 
@@ -124,12 +176,13 @@ async fn the_embedded_sqlite_store() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteItemStore::open(&dir.path().join("t.sqlite"), &INDEXES).unwrap();
     conditions(&store).await;
+    atomic(&store).await;
     queries(&SqliteItemStore::in_memory(&INDEXES).unwrap()).await;
     // What was written is there after reopening the file.
     drop(store);
     let again = SqliteItemStore::open(&dir.path().join("t.sqlite"), &INDEXES).unwrap();
     assert_eq!(again.get("agent-1", "CURRENT").await.unwrap().unwrap().get("claimed"), Some(&json!("lambda-1")));
-    assert_eq!(again.with_sort_key("CURRENT").unwrap().len(), 2);
+    assert_eq!(again.with_sort_key("CURRENT").unwrap().len(), 3, "agent-1, agent-7, agent-9");
 }
 
 #[cfg(feature = "dynamodb")]
@@ -151,7 +204,9 @@ mod dynamodb {
     #[tokio::test]
     #[ignore = "needs moto: run scripts/test.sh"]
     async fn dynamodb_on_moto() {
-        conditions(&table().await).await;
+        let store = table().await;
+        conditions(&store).await;
+        atomic(&store).await;
         queries(&table().await).await;
     }
 }

@@ -13,7 +13,10 @@
 //!    whose history did not get written is not applied either, it is retried (with every later event of its agent).
 //! 4. **One conditional write per agent**: the agent's updates, composed in order, in one `UpdateItem` conditioned
 //!    on the stored `event_order` being older than the fold's **oldest** event — then applying the fold equals
-//!    applying each event one by one in order, each only if newer than the item. If the condition fails (a
+//!    applying each event one by one in order, each only if newer than the item. The history a LOGIN/LOGOUT
+//!    finishes relative to its batch predecessor (bridged, see [`Planned::bridged`]) is right only if that write
+//!    applies, so it goes in the same atomic write (a `TransactWriteItems`, for the few agents that have any):
+//!    the batch still waits two round trips. If the condition fails (a
 //!    redelivery overlaps what the table holds, or a concurrent invocation got there first), one consistent read
 //!    finds the stored order: events at or before it are stale, the rest are folded again under the same kind of
 //!    condition; if that fails too (a concurrent writer again), each event is written on its own, conditioned on
@@ -30,7 +33,7 @@ use futures::StreamExt;
 use shared::batch::{Disposition, Grouped, KeyRun, Processor, Route, classify_by_key};
 use shared::kinesis::KinesisItem;
 use shared::model::{AgentEvent, AgentEventType, ConnectRecord};
-use shared::ports::{Condition, Item, ItemStore, PortError, WriteOutcome};
+use shared::ports::{Condition, Item, ItemStore, MAX_ATOMIC_PUTS, PortError, WriteOutcome};
 use tracing::{debug, warn};
 
 use crate::config::Settings;
@@ -83,7 +86,6 @@ impl<S: ItemStore> Processor for AgentState<S> {
             work += &agent_work;
             outcomes.extend(dispositions);
         }
-        work.bridged_items = self.write_bridged(std::mem::take(&mut work.bridged)).await;
         work.agents = plans.len();
         work.events = plans.iter().map(|p| p.events.len()).sum();
         work.duplicates = plans.iter().map(|p| p.duplicates.len()).sum();
@@ -130,8 +132,9 @@ struct Planned {
     /// History items the event finishes, from its own previous snapshot.
     history: Vec<Item>,
     /// For an event without a previous snapshot (LOGIN, LOGOUT): the history it finishes relative to the agent's
-    /// preceding event in this batch. Written only when one write applies both, because only then is that event
-    /// certainly the state the event replaced (a batch may also hold an old duplicate or a late arrival).
+    /// preceding event in this batch. Written only by the write that applies both, atomically with it, because only
+    /// then is that event certainly the state the event replaced (a batch may also hold an old duplicate or a late
+    /// arrival).
     bridged: Vec<Item>,
 }
 
@@ -224,21 +227,6 @@ impl<S: ItemStore> AgentState<S> {
         (failures, work)
     }
 
-    /// Writes the bridged history (see [`Planned::bridged`]) after the current items. Best effort: the events are
-    /// applied already, so a failure is logged and counted, not retried (a redelivery would find them stale).
-    async fn write_bridged(&self, items: Vec<Item>) -> usize {
-        let mut seen = std::collections::HashSet::new();
-        let unique: Vec<Item> = items.into_iter().filter(|i| seen.insert(state::item_key(i))).collect();
-        let count = unique.len();
-        if count > 0
-            && let Err(error) = self.store.batch_put(unique).await
-        {
-            warn!(items = count, error = %error, "bridged history write failed; those episodes are not recorded");
-            metrics::counter!(names::BRIDGED_HISTORY_FAILURES).increment(count as u64);
-        }
-        count
-    }
-
     // -----------------------------------------------------------------------------------------------------------
     // 4. One conditional write per agent.
 
@@ -274,9 +262,11 @@ impl<S: ItemStore> AgentState<S> {
             return Vec::new();
         };
         work.folded_writes += 1;
-        match self.write(agent, self.fold(events), attr::EVENT_ORDER, &oldest.order).await {
+        let bridged = bridged_history(agent, events);
+        let count = bridged.len();
+        match self.write(agent, self.fold(events), attr::EVENT_ORDER, &oldest.order, bridged).await {
             Ok(WriteOutcome::Applied) => {
-                bridge(work, events);
+                work.bridged_items += count;
                 vec![Disposition::Done; events.len()]
             }
             Ok(WriteOutcome::ConditionFailed) => {
@@ -313,9 +303,11 @@ impl<S: ItemStore> AgentState<S> {
             return key.finish();
         };
         work.folded_writes += 1;
-        match self.write(agent, self.fold(newer), attr::EVENT_ORDER, &oldest_newer.order).await {
+        let bridged = bridged_history(agent, newer);
+        let count = bridged.len();
+        match self.write(agent, self.fold(newer), attr::EVENT_ORDER, &oldest_newer.order, bridged).await {
             Ok(WriteOutcome::Applied) => {
-                bridge(work, newer);
+                work.bridged_items += count;
                 key.extend(newer.iter().map(|_| Disposition::Done));
             }
             Err(e) if e.is_transient() => key.stop(e),
@@ -332,7 +324,13 @@ impl<S: ItemStore> AgentState<S> {
         for planned in events {
             work.event_writes += 1;
             let result = match self
-                .write(agent, state::effect(&planned.event, &self.settings), attr::EVENT_ORDER, &planned.order)
+                .write(
+                    agent,
+                    state::effect(&planned.event, &self.settings),
+                    attr::EVENT_ORDER,
+                    &planned.order,
+                    Vec::new(),
+                )
                 .await
             {
                 Ok(WriteOutcome::Applied) => Ok(Disposition::Done),
@@ -354,9 +352,8 @@ impl<S: ItemStore> AgentState<S> {
             return Ok(());
         }
         work.session_writes += 1;
-        self.write(agent, state::session_effect(&planned.event, &self.settings), attr::SESSION_ORDER, &planned.order)
-            .await
-            .map(|_| ())
+        let update = state::session_effect(&planned.event, &self.settings);
+        self.write(agent, update, attr::SESSION_ORDER, &planned.order, Vec::new()).await.map(|_| ())
     }
 
     async fn write(
@@ -365,10 +362,11 @@ impl<S: ItemStore> AgentState<S> {
         update: Update,
         guard: &'static str,
         order: &str,
+        puts: Vec<Item>,
     ) -> Result<WriteOutcome, PortError> {
         let remove = update.remove_list();
         let condition = Condition::NewerThan { attr: guard, value: order.to_owned() };
-        self.store.update(agent, CURRENT_SK, update.set, &remove, condition).await
+        self.store.update(agent, CURRENT_SK, update.set, &remove, condition, puts).await
     }
 
     /// The events' updates composed in order: one update with the effect of applying them one by one.
@@ -388,9 +386,27 @@ fn settle(agent: &str, planned: &Planned, result: Result<Disposition, PortError>
     })
 }
 
-/// Keeps the bridged history of events applied by one write together with their predecessor.
-fn bridge(work: &mut Work, applied_together: &[Planned]) {
-    for planned in applied_together.iter().skip(1) {
-        work.bridged.extend(planned.bridged.iter().cloned());
+/// The bridged history of events that one write applies together with their predecessor, de-duplicated by key,
+/// to be written atomically with that write. Past what one atomic write takes ([`MAX_ATOMIC_PUTS`]: an agent
+/// logging in and out dozens of times in one batch), the episodes are not recorded — counted and logged, never
+/// at the cost of the events themselves.
+fn bridged_history(agent: &str, applied_together: &[Planned]) -> Vec<Item> {
+    let mut seen = std::collections::HashSet::new();
+    let items: Vec<Item> = applied_together
+        .iter()
+        .skip(1)
+        .flat_map(|p| &p.bridged)
+        .filter(|item| seen.insert(state::item_key(item)))
+        .cloned()
+        .collect();
+    if items.len() > MAX_ATOMIC_PUTS {
+        warn!(
+            agent,
+            items = items.len(),
+            "too much bridged history for one atomic write; those episodes are not recorded"
+        );
+        metrics::counter!(names::BRIDGED_HISTORY_FAILURES).increment(items.len() as u64);
+        return Vec::new();
     }
+    items
 }

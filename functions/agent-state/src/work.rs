@@ -1,6 +1,5 @@
 //! What one batch cost agent-state: counted while the handler works, logged once and emitted as metrics.
 
-use shared::ports::Item;
 use shared::telemetry::names::agent_state as names;
 use tracing::info;
 
@@ -22,15 +21,14 @@ pub(crate) struct Work {
     pub(crate) reads: usize,
     pub(crate) history_items: usize,
     pub(crate) history_calls: usize,
-    /// History items bridged from a batch predecessor (LOGIN/LOGOUT), written after the current items.
-    pub(crate) bridged: Vec<Item>,
+    /// History items bridged from a batch predecessor (LOGIN/LOGOUT), written atomically with the current item.
     pub(crate) bridged_items: usize,
 }
 
 /// One agent's writes added to the batch's (the history counts are the batch's own, counted once).
 impl std::ops::AddAssign<&Work> for Work {
     fn add_assign(&mut self, o: &Work) {
-        self.bridged.extend(o.bridged.iter().cloned());
+        self.bridged_items += o.bridged_items;
         self.folded_writes += o.folded_writes;
         self.fallbacks += o.fallbacks;
         self.event_writes += o.event_writes;

@@ -86,8 +86,8 @@ async fn the_agent_day_costs_one_conditional_write_per_agent() {
     run(&h, &envelope("agent-day")).await;
     assert_eq!(store.writes.get(), 2, "jdoe and asmith: one folded write each");
     // Five history items before the current items; the episode the LOGOUT ends (known only from the event before
-    // it in the batch) after them.
-    assert_eq!(store.batch_writes.get(), 2);
+    // it in the batch) goes with jdoe's folded write, atomically.
+    assert_eq!(store.batch_writes.get(), 1);
     assert_eq!(store.reads.get(), 0, "no read before writing");
 }
 

@@ -90,7 +90,9 @@ impl<O: ObjectStore, I: ItemStore> Parking<O, I> {
         set.insert("key".into(), parked.key.clone().into());
         set.insert(LAST_SEQUENCE.into(), parked.sequence_number.clone().into());
         set.insert("reason".into(), parked.reason.clone().into());
-        self.table.update(&parked.subscription, &format!("{KEY_PREFIX}{hash}"), set, &[], Condition::Always).await?;
+        self.table
+            .update(&parked.subscription, &format!("{KEY_PREFIX}{hash}"), set, &[], Condition::Always, Vec::new())
+            .await?;
         Ok(())
     }
 

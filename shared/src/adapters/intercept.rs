@@ -23,7 +23,14 @@ pub enum Call<'a> {
     /// [`ItemStore::put`].
     PutItem { item: &'a Item, condition: &'a Condition },
     /// [`ItemStore::update`].
-    UpdateItem { pk: &'a str, sk: &'a str, set: &'a Item, remove: &'a [&'static str], condition: &'a Condition },
+    UpdateItem {
+        pk: &'a str,
+        sk: &'a str,
+        set: &'a Item,
+        remove: &'a [&'static str],
+        condition: &'a Condition,
+        puts: &'a [Item],
+    },
     /// [`ItemStore::get`].
     GetItem { pk: &'a str, sk: &'a str },
     /// [`ItemStore::delete`].
@@ -191,9 +198,10 @@ impl<T: ItemStore, H: Hook> ItemStore for Intercepted<T, H> {
         set: Item,
         remove: &[&'static str],
         condition: Condition,
+        puts: Vec<Item>,
     ) -> PortResult<WriteOutcome> {
-        let call = Call::UpdateItem { pk, sk, set: &set, remove, condition: &condition };
-        let inner = self.inner.update(pk, sk, set.clone(), remove, condition.clone());
+        let call = Call::UpdateItem { pk, sk, set: &set, remove, condition: &condition, puts: &puts };
+        let inner = self.inner.update(pk, sk, set.clone(), remove, condition.clone(), puts.clone());
         self.run(call, inner, |o| Answer::Write(*o)).await
     }
     async fn get(&self, pk: &str, sk: &str) -> PortResult<Option<Item>> {
@@ -274,7 +282,7 @@ mod tests {
     #[tokio::test]
     async fn a_lost_response_applies_the_write_and_the_hook_sees_the_error_the_caller_gets() {
         let store = Intercepted::new(MemoryItemStore::new(&[]), Script::default());
-        assert!(store.update("a", "-", Item::new(), &[], Condition::Always).await.is_err());
+        assert!(store.update("a", "-", Item::new(), &[], Condition::Always, Vec::new()).await.is_err());
         assert!(store.get("a", "-").await.is_err(), "the get is failed before it runs");
         assert!(store.inner().get("a", "-").await.unwrap().is_some(), "the update happened");
         assert_eq!(store.put(item("b"), Condition::NotExists).await, Ok(WriteOutcome::Applied));

@@ -102,6 +102,23 @@ fn key_of(item: &Item) -> PortResult<(String, String)> {
 }
 
 /// The item UpdateItem starts from when none is stored: its keys alone.
+/// The keys of an atomic update's companion items, checked as DynamoDB checks a `TransactWriteItems`: at most
+/// [`MAX_ATOMIC_PUTS`], each with its own key, none the updated item's (the reference for every store).
+pub fn atomic_put_keys(updated: (&str, &str), puts: &[Item]) -> PortResult<Vec<(String, String)>> {
+    if puts.len() > MAX_ATOMIC_PUTS {
+        return Err(PortError::permanent("dynamodb", format!("{} items in one atomic write", puts.len() + 1)));
+    }
+    let mut keys: Vec<(String, String)> = Vec::with_capacity(puts.len());
+    for item in puts {
+        let key = key_of(item)?;
+        if (key.0.as_str(), key.1.as_str()) == updated || keys.contains(&key) {
+            return Err(PortError::permanent("dynamodb", "one atomic write names an item twice"));
+        }
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
 pub fn keys_only(pk: &str, sk: &str) -> Item {
     let mut item = Item::new();
     item.insert(PK.into(), Value::String(pk.to_owned()));
@@ -167,14 +184,17 @@ impl ItemStore for MemoryItemStore {
         set: Item,
         remove: &[&'static str],
         condition: Condition,
+        puts: Vec<Item>,
     ) -> PortResult<WriteOutcome> {
         self.writes.add(1);
+        let companions = atomic_put_keys((pk, sk), &puts)?.into_iter().zip(puts);
         let key = (pk.to_owned(), sk.to_owned());
         let mut items = lock(&self.items);
         if !condition_holds(items.get(&key), &condition) {
             return Ok(WriteOutcome::ConditionFailed);
         }
         apply_update(items.entry(key).or_insert_with(|| keys_only(pk, sk)), set, remove);
+        items.extend(companions);
         Ok(WriteOutcome::Applied)
     }
     async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> PortResult<WriteOutcome> {

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
-use crate::adapters::memory::{CallCounter, apply_update, condition_holds, keys_only};
+use crate::adapters::memory::{CallCounter, apply_update, atomic_put_keys, condition_holds, keys_only};
 use crate::ports::*;
 
 /// An [`ItemStore`] in one SQLite file (or in memory, for tests).
@@ -170,11 +170,14 @@ impl ItemStore for SqliteItemStore {
         set: Item,
         remove: &[&'static str],
         condition: Condition,
+        puts: Vec<Item>,
     ) -> PortResult<WriteOutcome> {
+        let companions: Vec<_> = atomic_put_keys((pk, sk), &puts)?.into_iter().zip(puts).collect();
         self.conditional(pk, sk, &condition, |conn, current| {
             let mut item = current.unwrap_or_else(|| keys_only(pk, sk));
             apply_update(&mut item, set, remove);
-            store(conn, pk, sk, &item)
+            store(conn, pk, sk, &item)?;
+            companions.iter().try_for_each(|((pk, sk), item)| store(conn, pk, sk, item))
         })
     }
 

@@ -78,10 +78,12 @@ impl Hook for Meter {
                 self.write_units.fetch_add(kb(item), Ordering::Relaxed);
                 self.item_writes.fetch_add(1, Ordering::Relaxed);
             }
-            Call::UpdateItem { set, .. } => {
-                self.write_units.fetch_add(kb(set), Ordering::Relaxed);
+            Call::UpdateItem { set, puts, .. } => {
+                // With companion items it is one TransactWriteItems: twice the write units of each item.
+                let factor = if puts.is_empty() { 1 } else { 2 };
+                self.write_units.fetch_add(factor * (kb(set) + puts.iter().map(kb).sum::<usize>()), Ordering::Relaxed);
                 self.update_units.fetch_add(kb(set), Ordering::Relaxed);
-                self.item_writes.fetch_add(1, Ordering::Relaxed);
+                self.item_writes.fetch_add(1 + puts.len(), Ordering::Relaxed);
             }
             Call::DeleteItem { .. } => {
                 self.write_units.fetch_add(1, Ordering::Relaxed);

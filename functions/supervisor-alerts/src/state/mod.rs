@@ -263,7 +263,7 @@ impl<S: ItemStore> AlertTable<S> {
         remove: &[&'static str],
     ) -> PortResult<WriteOutcome> {
         let held = Condition::Equals { attr: "lease_token", value: json!(token) };
-        self.store.update(&claim_pk(key), &claim_sk(key), set, remove, held).await
+        self.store.update(&claim_pk(key), &claim_sk(key), set, remove, held, Vec::new()).await
     }
 }
 

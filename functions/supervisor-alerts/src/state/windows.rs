@@ -33,7 +33,7 @@ impl<S: ItemStore> AlertTable<S> {
         ]);
         let outcome = self
             .store
-            .update(&pk, sk, set, &[], Condition::NewerThan { attr: "open_at", value: canonical(&at) })
+            .update(&pk, sk, set, &[], Condition::NewerThan { attr: "open_at", value: canonical(&at) }, Vec::new())
             .await?;
         if outcome == WriteOutcome::Applied {
             return Ok(true);

@@ -168,6 +168,97 @@ fn condition_request(condition: &Condition) -> PortResult<ConditionRequest> {
     })
 }
 
+/// An update's expression, names and values (each `None` when empty), its condition's included.
+fn update_request(set: Item, remove: &[&'static str], condition: &Condition) -> PortResult<ConditionRequest> {
+    let mut names = HashMap::new();
+    let mut values = AvMap::new();
+    let mut sets = Vec::new();
+    for (i, (attr, value)) in set.into_iter().enumerate() {
+        if attr == PK || attr == SK {
+            continue;
+        }
+        names.insert(format!("#u{i}"), attr);
+        values.insert(format!(":u{i}"), json_to_av(&value)?);
+        sets.push(format!("#u{i} = :u{i}"));
+    }
+    let mut expr = String::new();
+    if !sets.is_empty() {
+        expr = format!("SET {}", sets.join(", "));
+    }
+    if !remove.is_empty() {
+        let removes: Vec<String> = remove
+            .iter()
+            .enumerate()
+            .map(|(i, attr)| {
+                names.insert(format!("#r{i}"), (*attr).to_owned());
+                format!("#r{i}")
+            })
+            .collect();
+        expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
+    }
+    if let Some((cexpr, cnames, cvalues)) = condition_parts(condition)? {
+        let uses_pk = cexpr.contains("#pk");
+        names.extend(names_of(cnames, uses_pk));
+        values.extend(cvalues);
+    }
+    let expr = expr.trim().to_owned();
+    Ok((
+        Some(expr).filter(|e| !e.is_empty()),
+        Some(names).filter(|m| !m.is_empty()),
+        Some(values).filter(|m| !m.is_empty()),
+    ))
+}
+
+impl DynamoItemStore {
+    /// [`ItemStore::update`] with companion items: one `TransactWriteItems` of the update and the puts. A cancelled
+    /// transaction whose reasons include the update's failed condition is [`WriteOutcome::ConditionFailed`].
+    async fn transact_update(
+        &self,
+        pk: &str,
+        sk: &str,
+        (expr, names, values): ConditionRequest,
+        condition: &Condition,
+        puts: Vec<Item>,
+    ) -> PortResult<WriteOutcome> {
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+        let invalid = |e: aws_sdk_dynamodb::error::BuildError| PortError::permanent("dynamodb", e.to_string());
+        crate::adapters::memory::atomic_put_keys((pk, sk), &puts)?;
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .set_update_expression(expr)
+            .set_condition_expression(condition_parts(condition)?.map(|(c, _, _)| c))
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .build()
+            .map_err(invalid)?;
+        let mut req =
+            self.client.transact_write_items().transact_items(TransactWriteItem::builder().update(update).build());
+        for item in puts {
+            let put = Put::builder().table_name(&self.table).set_item(Some(to_av(item)?)).build().map_err(invalid)?;
+            req = req.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+        let e = match req.send().await {
+            Ok(_) => return Ok(WriteOutcome::Applied),
+            Err(e) => e,
+        };
+        let reasons = match e.as_service_error() {
+            Some(E::TransactionCanceledException(c)) => c.cancellation_reasons(),
+            _ => &[],
+        };
+        if reasons.iter().any(|r| r.code() == Some("ConditionalCheckFailed")) {
+            return Ok(WriteOutcome::ConditionFailed);
+        }
+        let too_big = reasons.iter().filter_map(|r| r.message()).any(|m| m.contains("Item size"))
+            || e.as_service_error()
+                .and_then(|s| aws_sdk_dynamodb::error::ProvideErrorMetadata::message(s))
+                .is_some_and(|m| m.contains("Item size"));
+        let err = sdk_error("dynamodb", &e);
+        if too_big { Err(PortError::permanent("dynamodb", err.to_string())) } else { Err(err) }
+    }
+}
+
 impl ItemStore for DynamoItemStore {
     async fn put(&self, item: Item, condition: Condition) -> PortResult<WriteOutcome> {
         let req = self.client.put_item().table_name(&self.table).set_item(Some(to_av(item)?));
@@ -200,47 +291,22 @@ impl ItemStore for DynamoItemStore {
         set: Item,
         remove: &[&'static str],
         condition: Condition,
+        puts: Vec<Item>,
     ) -> PortResult<WriteOutcome> {
-        let mut names = HashMap::new();
-        let mut values = AvMap::new();
-        let mut sets = Vec::new();
-        for (i, (attr, value)) in set.into_iter().enumerate() {
-            if attr == PK || attr == SK {
-                continue;
-            }
-            names.insert(format!("#u{i}"), attr);
-            values.insert(format!(":u{i}"), json_to_av(&value)?);
-            sets.push(format!("#u{i} = :u{i}"));
+        let (expr, names, values) = update_request(set, remove, &condition)?;
+        if puts.is_empty() {
+            let req = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(pk, sk)))
+                .set_update_expression(expr)
+                .set_condition_expression(condition_parts(&condition)?.map(|(c, _, _)| c))
+                .set_expression_attribute_names(names)
+                .set_expression_attribute_values(values);
+            return write_outcome!(req.send().await);
         }
-        let mut expr = String::new();
-        if !sets.is_empty() {
-            expr = format!("SET {}", sets.join(", "));
-        }
-        if !remove.is_empty() {
-            let removes: Vec<String> = remove
-                .iter()
-                .enumerate()
-                .map(|(i, attr)| {
-                    names.insert(format!("#r{i}"), (*attr).to_owned());
-                    format!("#r{i}")
-                })
-                .collect();
-            expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
-        }
-        let mut req = self.client.update_item().table_name(&self.table).set_key(Some(key(pk, sk)));
-        if !expr.trim().is_empty() {
-            req = req.update_expression(expr.trim());
-        }
-        if let Some((cexpr, cnames, cvalues)) = condition_parts(&condition)? {
-            let uses_pk = cexpr.contains("#pk");
-            names.extend(names_of(cnames, uses_pk));
-            values.extend(cvalues);
-            req = req.condition_expression(cexpr);
-        }
-        req = req
-            .set_expression_attribute_names(Some(names).filter(|m| !m.is_empty()))
-            .set_expression_attribute_values(Some(values).filter(|m| !m.is_empty()));
-        write_outcome!(req.send().await)
+        self.transact_update(pk, sk, (expr, names, values), &condition, puts).await
     }
 
     async fn get(&self, pk: &str, sk: &str) -> PortResult<Option<Item>> {
