@@ -1,5 +1,10 @@
 //! The Lambda entry loop every function shares: event in → [`invoke`] (the batch contract, [`run_items`]) →
 //! partial batch response out; the batch's counts recorded as metrics and flushed after each invocation.
+//!
+//! The bootstraps run it on Tokio's current-thread runtime (`#[tokio::main(flavor = "current_thread")]`): Lambda
+//! runs one invocation at a time and gives a function of the template's 128–512 MB a fraction of one vCPU, and a
+//! batch is one task (its concurrent AWS calls are futures of that task), so worker threads would add only thread
+//! start-up at init and cross-thread wake-ups per call (BENCHMARKS.md, cold start).
 
 use std::sync::Arc;
 
@@ -14,23 +19,40 @@ use crate::quarantine::Quarantine;
 #[doc(hidden)]
 pub use mimalloc::MiMalloc;
 
-/// Makes mimalloc the process's allocator: `shared::use_mimalloc!();` at the top of a binary. The three bootstraps,
-/// the replay tool and the CPU benchmark all use it, so the benchmark measures what is deployed. Why: parsing
-/// allocates a string per field, a pattern at which mimalloc is much cheaper than glibc's malloc (the figures are
-/// in BENCHMARKS.md, their one home).
+/// Makes mimalloc the process's allocator: `shared::use_mimalloc!();` at the top of a binary. The bootstraps, the
+/// replay tool and the CPU benchmark all use it, so the benchmark measures what is deployed. Why: parsing allocates
+/// a string per field, a pattern at which mimalloc is much cheaper than glibc's malloc (the figures are in
+/// BENCHMARKS.md, their one home).
+///
+/// The bootstraps write `shared::use_mimalloc!(without_transparent_huge_pages);`: the process turns transparent
+/// huge pages off for itself from an ELF constructor, before `main` and before the Rust runtime's first allocation
+/// (see [`disable_transparent_huge_pages`]). The replay tool keeps them (its heap is large and long-lived, and it
+/// is faster with them).
 #[macro_export]
 macro_rules! use_mimalloc {
     () => {
         #[global_allocator]
         static GLOBAL: $crate::lambda::MiMalloc = $crate::lambda::MiMalloc;
     };
+    (without_transparent_huge_pages) => {
+        $crate::use_mimalloc!();
+        // Run by the dynamic loader with the other constructors, before `main` and the Rust runtime's first
+        // allocation.
+        #[cfg(target_os = "linux")]
+        #[used]
+        #[unsafe(link_section = ".init_array")]
+        static DISABLE_TRANSPARENT_HUGE_PAGES: extern "C" fn() = $crate::lambda::disable_transparent_huge_pages;
+    };
 }
 
 /// Keeps the kernel from backing the allocator's arenas with 2 MB transparent huge pages, for this process: mimalloc
-/// reserves large aligned arenas and asks for huge pages, which raised a function's peak RSS for no measurable CPU
-/// gain (BENCHMARKS.md has both figures). Called first by [`init`]; the replay tool keeps THP (its heap is large
-/// and long-lived, and it is faster with them). Linux only; if the kernel refuses, nothing else changes.
-fn disable_transparent_huge_pages() {
+/// reserves large aligned arenas, and on a host whose THP setting is `always` the first touch of one faulted in and
+/// zeroed a whole 2 MB page — a tenth of a bootstrap's init CPU — and raised peak RSS, for no measurable CPU gain
+/// (BENCHMARKS.md has the figures). It takes effect at the next page fault, so it must run before the first
+/// allocation: [`use_mimalloc!`]`(without_transparent_huge_pages)` registers it as an ELF constructor. Linux only;
+/// if the kernel refuses, nothing else changes.
+#[doc(hidden)]
+pub extern "C" fn disable_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and changes no memory this process can see.
     unsafe {
@@ -38,9 +60,8 @@ fn disable_transparent_huge_pages() {
     }
 }
 
-/// The start of every function's init: transparent huge pages off, then logs and metrics for `function`.
+/// The start of every function's init: logs and metrics for `function`.
 pub fn init(function: &'static str) -> Result<&'static metrics_cloudwatch_embedded::Collector, Error> {
-    disable_transparent_huge_pages();
     crate::telemetry::init(function)
 }
 

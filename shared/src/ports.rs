@@ -135,6 +135,29 @@ pub struct Query {
 /// `TransactWriteItems`, less the update itself).
 pub const MAX_ATOMIC_PUTS: usize = 99;
 
+/// The keys of an atomic update's companion items, checked as DynamoDB checks a `TransactWriteItems`: at most
+/// [`MAX_ATOMIC_PUTS`], each with its own key, none the updated item's (the reference for every store).
+pub fn atomic_put_keys(updated: (&str, &str), puts: &[Item]) -> PortResult<Vec<(String, String)>> {
+    if puts.len() > MAX_ATOMIC_PUTS {
+        return Err(PortError::permanent("dynamodb", format!("{} items in one atomic write", puts.len() + 1)));
+    }
+    let mut keys: Vec<(String, String)> = Vec::with_capacity(puts.len());
+    for item in puts {
+        let key = |name: &str| {
+            item.get(name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| PortError::permanent("dynamodb", format!("item lacks string key attribute {name}")))
+        };
+        let key = (key(PK)?, key(SK)?);
+        if (key.0.as_str(), key.1.as_str()) == updated || keys.contains(&key) {
+            return Err(PortError::permanent("dynamodb", "one atomic write names an item twice"));
+        }
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
 pub trait ItemStore: Send + Sync {
     fn put(&self, item: Item, condition: Condition) -> impl Future<Output = PortResult<WriteOutcome>> + Send;
     /// Sets the given attributes (creating the item if absent), leaving every other attribute as it is

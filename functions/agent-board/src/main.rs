@@ -3,7 +3,7 @@
 
 #![recursion_limit = "256"]
 
-shared::use_mimalloc!();
+shared::use_mimalloc!(without_transparent_huge_pages);
 
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use shared::adapters::aws::dynamodb::DynamoItemStore;
 use shared::clock::SystemClock;
 use shared::config::ProcessEnv;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::lambda::init(NAME)?;
     let config = shared::lambda::configured(Config::from_env(&ProcessEnv))?;

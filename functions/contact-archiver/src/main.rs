@@ -1,6 +1,6 @@
 //! Wiring only: telemetry, configuration, clients, the handler, the shared Lambda loop. No network call here.
 
-shared::use_mimalloc!();
+shared::use_mimalloc!(without_transparent_huge_pages);
 
 use contact_archiver::config::Config;
 use contact_archiver::handler::{ContactArchiver, NAME};
@@ -8,7 +8,7 @@ use shared::adapters::aws::s3::S3ObjectStore;
 use shared::config::ProcessEnv;
 use shared::quarantine::ObjectQuarantine;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let metrics = shared::lambda::init(NAME)?;
     let config = shared::lambda::configured(Config::from_env(&ProcessEnv))?;

@@ -1,7 +1,7 @@
 //! Wiring only: telemetry, configuration, the subscriptions (inline or from S3), the signing secrets, the clients,
 //! then the shared Lambda loop.
 
-shared::use_mimalloc!();
+shared::use_mimalloc!(without_transparent_huge_pages);
 
 use shared::adapters::aws::dynamodb::DynamoItemStore;
 use shared::adapters::aws::s3::S3ObjectStore;
@@ -14,7 +14,7 @@ use stream_forwarder::secrets::SecretsManager;
 use stream_forwarder::transport::HttpTransport;
 use stream_forwarder::{NAME, StreamForwarder};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let metrics = shared::lambda::init(NAME)?;
     let config = shared::lambda::configured(Config::from_env(&ProcessEnv))?;

@@ -1,7 +1,7 @@
 //! Init: telemetry, configuration (the rules are validated here, or read from their source), clients, then the
 //! shared Lambda loop. Without `ALERT_RULES_SOURCE`, no network call happens before the first event.
 
-shared::use_mimalloc!();
+shared::use_mimalloc!(without_transparent_huge_pages);
 
 use shared::adapters::aws::dynamodb::DynamoItemStore;
 use shared::adapters::aws::s3::S3ObjectStore;
@@ -14,7 +14,7 @@ use supervisor_alerts::handler::SupervisorAlerts;
 use supervisor_alerts::refresh::Refreshing;
 use supervisor_alerts::rules::source::{self, AwsRulesStore};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let metrics = shared::lambda::init(NAME)?;
     let config = shared::lambda::configured(Config::from_env(&ProcessEnv))?;
@@ -22,10 +22,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let cfg = shared::adapters::aws::sdk_config().await;
     let store = DynamoItemStore::new(aws_sdk_dynamodb::Client::new(&cfg), config.table, &[]);
     let publisher = SnsPublisher::new(aws_sdk_sns::Client::new(&cfg), config.topic_arn);
-    let quarantine = ObjectQuarantine::new(
-        S3ObjectStore::new(S3ObjectStore::client(&cfg), config.quarantine.bucket),
-        config.quarantine.prefix,
-    );
+    let quarantine =
+        ObjectQuarantine::new(S3ObjectStore::on_first_use(&cfg, config.quarantine.bucket), config.quarantine.prefix);
 
     match config.rules {
         RulesFrom::Document(rules) => {

@@ -102,23 +102,6 @@ fn key_of(item: &Item) -> PortResult<(String, String)> {
 }
 
 /// The item UpdateItem starts from when none is stored: its keys alone.
-/// The keys of an atomic update's companion items, checked as DynamoDB checks a `TransactWriteItems`: at most
-/// [`MAX_ATOMIC_PUTS`], each with its own key, none the updated item's (the reference for every store).
-pub fn atomic_put_keys(updated: (&str, &str), puts: &[Item]) -> PortResult<Vec<(String, String)>> {
-    if puts.len() > MAX_ATOMIC_PUTS {
-        return Err(PortError::permanent("dynamodb", format!("{} items in one atomic write", puts.len() + 1)));
-    }
-    let mut keys: Vec<(String, String)> = Vec::with_capacity(puts.len());
-    for item in puts {
-        let key = key_of(item)?;
-        if (key.0.as_str(), key.1.as_str()) == updated || keys.contains(&key) {
-            return Err(PortError::permanent("dynamodb", "one atomic write names an item twice"));
-        }
-        keys.push(key);
-    }
-    Ok(keys)
-}
-
 pub fn keys_only(pk: &str, sk: &str) -> Item {
     let mut item = Item::new();
     item.insert(PK.into(), Value::String(pk.to_owned()));

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
-use crate::adapters::memory::{CallCounter, apply_update, atomic_put_keys, condition_holds, keys_only};
+use crate::adapters::memory::{CallCounter, apply_update, condition_holds, keys_only};
 use crate::ports::*;
 
 /// An [`ItemStore`] in one SQLite file (or in memory, for tests).

@@ -222,7 +222,7 @@ impl DynamoItemStore {
     ) -> PortResult<WriteOutcome> {
         use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
         let invalid = |e: aws_sdk_dynamodb::error::BuildError| PortError::permanent("dynamodb", e.to_string());
-        crate::adapters::memory::atomic_put_keys((pk, sk), &puts)?;
+        atomic_put_keys((pk, sk), &puts)?;
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(pk, sk)))

@@ -22,8 +22,40 @@ pub mod s3;
 pub mod sns;
 
 /// Loads the SDK configuration from the environment (no network call happens here) with [`https_client`].
+///
+/// The default credential and region chains ask the environment variables first. Where those answer — always in
+/// Lambda, which sets `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` and `AWS_REGION` — the
+/// environment providers are given directly, so the same credentials and region result without building the
+/// chains' other providers: the web-identity provider's STS client (which parses the SDK's partition table) and
+/// the IMDS client were a fifth of a bootstrap's init CPU (BENCHMARKS.md, cold start profile). Elsewhere (a laptop
+/// with a profile or SSO) the full chains run as before.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client()).load().await
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client());
+    let from_env = FromEnvironment::read(|name| std::env::var(name).ok());
+    if from_env.credentials {
+        loader = loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new());
+    }
+    if from_env.region {
+        loader = loader.region(aws_config::environment::EnvironmentVariableRegionProvider::new());
+    }
+    loader.load().await
+}
+
+/// Which of the SDK's default chains the environment variables alone answer (their first provider).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FromEnvironment {
+    credentials: bool,
+    region: bool,
+}
+
+impl FromEnvironment {
+    fn read(var: impl Fn(&str) -> Option<String>) -> Self {
+        let set = |name: &str| var(name).is_some_and(|v| !v.trim().is_empty());
+        Self {
+            credentials: set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY"),
+            region: set("AWS_REGION") || set("AWS_DEFAULT_REGION"),
+        }
+    }
 }
 
 /// The SDK's default HTTPS client (hyper 1, rustls, proxy settings from the environment) with two changes.
@@ -89,5 +121,27 @@ where
         SdkError::ResponseError(_) => PortError::ambiguous(service, "unreadable response"),
         SdkError::ConstructionFailure(_) => PortError::permanent(service, "request construction failed"),
         _ => PortError::ambiguous(service, "unknown SDK error"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FromEnvironment;
+
+    fn read(vars: &[(&str, &str)]) -> FromEnvironment {
+        FromEnvironment::read(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
+    }
+
+    #[test]
+    fn the_environment_answers_only_when_it_holds_the_whole_answer() {
+        // What Lambda sets.
+        let lambda = [("AWS_ACCESS_KEY_ID", "ASIA…"), ("AWS_SECRET_ACCESS_KEY", "s"), ("AWS_REGION", "eu-west-2")];
+        assert_eq!(read(&lambda), FromEnvironment { credentials: true, region: true });
+        // A key id without its secret (or blank values) is not credentials: the full chain decides.
+        assert!(!read(&[("AWS_ACCESS_KEY_ID", "AKIA…")]).credentials);
+        assert!(!read(&[("AWS_ACCESS_KEY_ID", "a"), ("AWS_SECRET_ACCESS_KEY", " ")]).credentials);
+        // A laptop with a profile: nothing in the environment, both chains run.
+        assert_eq!(read(&[("AWS_PROFILE", "dev")]), FromEnvironment { credentials: false, region: false });
+        assert!(read(&[("AWS_DEFAULT_REGION", "us-east-1")]).region);
     }
 }

@@ -1,5 +1,7 @@
 //! S3 as the [`ObjectStore`]: conditional puts (`If-None-Match: *`) with a CRC32C checksum.
 
+use std::sync::{Arc, OnceLock};
+
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumAlgorithm;
@@ -11,8 +13,15 @@ use crate::ports::*;
 
 #[derive(Debug, Clone)]
 pub struct S3ObjectStore {
-    client: Client,
+    client: S3Client,
     bucket: String,
+}
+
+/// The store's client: given, or built by the first call that needs it.
+#[derive(Debug, Clone)]
+enum S3Client {
+    Ready(Client),
+    OnFirstUse(Arc<(aws_config::SdkConfig, OnceLock<Client>)>),
 }
 
 impl S3ObjectStore {
@@ -22,7 +31,22 @@ impl S3ObjectStore {
     }
 
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
-        Self { client, bucket: bucket.into() }
+        Self { client: S3Client::Ready(client), bucket: bucket.into() }
+    }
+
+    /// A store whose client is built on its first call, for a store most processes never call: the quarantine of
+    /// agent-state and supervisor-alerts, written only when a record is invalid. Building an S3 client parses the
+    /// SDK's partition table and endpoint rules — about a tenth of such a bootstrap's init (BENCHMARKS.md, cold
+    /// start) — so a process that never quarantines never pays for it.
+    pub fn on_first_use(config: &aws_config::SdkConfig, bucket: impl Into<String>) -> Self {
+        Self { client: S3Client::OnFirstUse(Arc::new((config.clone(), OnceLock::new()))), bucket: bucket.into() }
+    }
+
+    fn s3(&self) -> &Client {
+        match &self.client {
+            S3Client::Ready(client) => client,
+            S3Client::OnFirstUse(lazy) => lazy.1.get_or_init(|| Self::client(&lazy.0)),
+        }
     }
 
     /// A client for the configuration, path-style when a custom endpoint (an emulator) is set.
@@ -35,7 +59,7 @@ impl S3ObjectStore {
 impl ObjectStore for S3ObjectStore {
     async fn put_if_absent(&self, object: PutObject) -> PortResult<PutOutcome> {
         let result = self
-            .client
+            .s3()
             .put_object()
             .bucket(&self.bucket)
             .key(&object.key)
@@ -56,7 +80,7 @@ impl ObjectStore for S3ObjectStore {
     }
 
     async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>> {
-        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+        match self.s3().get_object().bucket(&self.bucket).key(key).send().await {
             Ok(out) => {
                 let bytes = out.body.collect().await.map_err(|e| PortError::transient("s3", e.to_string()))?;
                 Ok(Some(bytes.into_bytes().to_vec()))
@@ -67,7 +91,7 @@ impl ObjectStore for S3ObjectStore {
     }
 
     async fn delete(&self, key: &str) -> PortResult<()> {
-        self.client
+        self.s3()
             .delete_object()
             .bucket(&self.bucket)
             .key(key)
@@ -82,7 +106,7 @@ impl ObjectStore for S3ObjectStore {
         let mut token = None;
         loop {
             let out = self
-                .client
+                .s3()
                 .list_objects_v2()
                 .bucket(&self.bucket)
                 .prefix(prefix)
