@@ -56,6 +56,23 @@ async fn s3_errors_on_a_missing_bucket_are_transient_not_poison() {
     assert!(err.is_transient(), "{err}");
 }
 
+/// A store whose client is built on its first call (the quarantine of agent-state and supervisor-alerts) reads and
+/// writes like one given a client, and its errors map the same.
+#[tokio::test]
+#[ignore = "needs moto: run scripts/test.sh"]
+async fn s3_a_client_built_on_first_use_behaves_as_a_given_one() {
+    let cfg = config().await;
+    let name = unique("lazy");
+    S3ObjectStore::client(&cfg).create_bucket().bucket(&name).send().await.unwrap();
+    let store = S3ObjectStore::on_first_use(&cfg, name);
+    assert_eq!(store.put_if_absent(object("q/1.json", b"bad")).await.unwrap(), PutOutcome::Created);
+    assert_eq!(store.put_if_absent(object("q/1.json", b"bad")).await.unwrap(), PutOutcome::AlreadyExists);
+    assert_eq!(store.clone().get("q/1.json").await.unwrap().as_deref(), Some(&b"bad"[..]), "clones share it");
+    assert_eq!(store.list("q/").await.unwrap(), vec!["q/1.json"]);
+    let missing = S3ObjectStore::on_first_use(&cfg, unique("no-such-bucket"));
+    assert!(missing.put_if_absent(object("k", b"x")).await.unwrap_err().is_transient());
+}
+
 // DynamoDB's conditions and queries: tests/item_stores.rs runs one conformance test on DynamoDB, memory and SQLite.
 
 #[tokio::test]
