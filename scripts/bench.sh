@@ -12,9 +12,11 @@
 #   8. the stream-forwarder: records/s per shard to a 20 ms receiver, singly and in batches, and beside a dead
 #      endpoint (tools/bench `forward`)
 #
-#   scripts/bench.sh [--reps N] [--records N] [--skip-arm64] [--reuse-builds] [--no-write] [--render-only] [--only cpu]
+#   scripts/bench.sh [--reps N] [--records N] [--skip-arm64] [--reuse-builds] [--no-write] [--render-only]
+#                    [--only cpu|cold]
 #
-# --only cpu measures section 1 alone (criterion, profiles) and rewrites only that section and its summary rows.
+# --only cpu measures section 1 alone (criterion, profiles) and rewrites only that section and its summary rows;
+# --only cold does the same for section 3 (cold start and its perf profile: scripts/bench_cold.py).
 # --reuse-builds keeps the release binaries already copied to out/bench/bin; --render-only rewrites BENCHMARKS.md
 # from the results of the last run (out/bench/results) without measuring anything.
 #
@@ -42,8 +44,8 @@ while [ $# -gt 0 ]; do
     --no-write) write=false ;;
     --render-only) render_only=true ;;
     --only)
-      [ "${2:-}" = cpu ] || { echo "bench: --only takes: cpu" >&2; exit 2; }
-      only=cpu; shift ;;
+      case "${2:-}" in cpu | cold) only=$2 ;; *) echo "bench: --only takes: cpu, cold" >&2; exit 2 ;; esac
+      shift ;;
     -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -103,8 +105,9 @@ w("```text")
 w("scripts/bench.sh                                   # everything below; rewrites BENCHMARKS.md")
 w("cargo bench -p bench --bench cpu_floor             # 1. CPU floor (criterion)")
 w("scripts/bench.sh --only cpu                        # 1. alone: rewrites section 1 and its summary rows")
+w("scripts/bench.sh --only cold                       # 3. alone (with its perf profile): section 3, its rows, its paragraph")
 w("cargo run --release -p bench --bin calls -- 50 500 # 2. AWS calls per batch")
-w("target/release/runtime-stub cold|rss --target NAME=BOOTSTRAP=EVENT …   # 3./4. cold start, peak memory")
+w("target/release/runtime-stub cold|rss|init --target NAME=BOOTSTRAP=EVENT …   # 3./4. cold start, peak memory, init to profile")
 w("cargo build --release -p <function>; cargo lambda build --release --arm64 -p <function>   # 5. sizes")
 w("scripts/bench-cost.sh     # 9. round trips per batch (fixed latency per call, moto), the cost model, growth")
 w("scripts/bench-replay.sh   # 6. replay (1M and 10M records), backtest, re-drive from moto")
@@ -134,33 +137,16 @@ calls = read("calls.md").strip()
 w(calls if calls else "**Not measured.**")
 w("")
 
-# --- 3. cold start
-w(f"## 3. Cold start: spawn → first `GET /next` (target ≤ 1.5× a bare `lambda_runtime` binary)")
-w("")
+# --- 3. cold start: scripts/bench_cold.py (its table, profile, summary rows; also spliced alone by --only cold)
+import bench_cold
 cold = {c["target"]: c for c in jsonl("cold.jsonl")}
-w(f"`runtime-stub cold`: a Lambda Runtime API stub on 127.0.0.1 (std::net); each bootstrap is spawned with a cleared environment plus the Lambda variables and its configuration (`AWS_ENDPOINT_URL=https://127.0.0.1:<closed port>`: nothing leaves the machine, nothing at init needs AWS, and the first AWS call builds the TLS connector — loading the platform's root certificates, which the functions defer from init to that call — before its connection is refused; `AWS_MAX_ATTEMPTS=1` so the failing writes do not retry for seconds), one untimed run per binary first (page cache), then {reps} timed runs per binary, binaries interleaved run by run. The first `GET /next` is answered with the function's envelope from `events/envelopes/`; the invocation's `POST …/response` is answered 202. `hello` is `tools/bench/src/bin/hello.rs` (Tokio multi-thread runtime + `lambda_runtime::run`, same release profile).")
-w("")
 hello = cold.get("hello", {}).get("median_ms")
-if not cold:
-    w("**Not measured.**")
-else:
-    w("| binary | median ms | min ms | max ms | ratio (median) | target ≤ 1.5× | first invocation ms (median) | responses accepted | batchItemFailures in the response |")
-    w("|---|---:|---:|---:|---:|---|---:|---|---|")
-    for name, c in cold.items():
-        med = c.get("median_ms")
-        ratio = med / hello if med and hello else None
-        verdict = "—" if name == "hello" or ratio is None else met(ratio <= 1.5)
-        acc = f"{c['accepted']}/{c['runs']}" + (f" ({c['error_responses']} error responses, {c['init_errors']} init errors)" if c['error_responses'] or c['init_errors'] else "")
-        fails = c.get("batch_item_failures")
-        inv = c.get("invocation_ms")
-        w(f"| {name} | {med:.2f} | {c['min_ms']:.2f} | {c['max_ms']:.2f} | {('%.2f×' % ratio) if ratio else '—'} | {verdict} | {('%.2f' % inv) if inv is not None else '—'} | {acc} | {fails if fails is not None else '—'} |")
-        if name != "hello" and ratio is not None:
-            summary.append((f"cold start, {name}", f"{med:.1f} ms = {ratio:.2f}× hello ({hello:.1f} ms)", "≤ 1.5×", ratio <= 1.5))
-    w("")
-    w("*First invocation*: from the event handed out by `GET /next` to the response (median), the work the functions moved out of init included: building the TLS connector and loading the root certificates on the first AWS call (the SDK's default client does that while each client is built in `main`; `shared::adapters::aws::https_client` defers it). Init is not free in Lambda either (it is billed and it delays the first batch), so both columns count.")
-    w("")
-    w("A non-zero `batchItemFailures` in a cold-start response is expected for functions that write to AWS: the endpoint is a closed port, so the write fails (transiently) and the batch reports its first record for retry; the response itself is well-formed and accepted.")
+cold_lines, cold_rows = bench_cold.section(res)
+w(f"<!-- {bench_cold.MARKER}:start -->")
+out.extend(cold_lines)
+w(f"<!-- {bench_cold.MARKER}:end -->")
 w("")
+summary.extend(cold_rows)
 
 # --- 4. memory
 w("## 4. Peak memory on a 6 MB batch (target ≤ 64 MB)")
@@ -294,22 +280,13 @@ w("")
 
 w("## What limits each figure")
 w("")
-if cold and hello:
-    fn_cold = [c for n, c in cold.items() if n != "hello"]
-    w(f"**Cold start.** The bare runtime reaches `GET /next` in {hello:.1f} ms. Before it, a function reads its configuration, "
-      "sets up JSON logging and EMF metrics, loads the SDK configuration from the environment and builds its clients — no file "
-      "but the binary, no network. The trusted root certificates, which the SDK would load and parse while each client is built "
-      "(with rustls-native-certs reading every file of a hashed certificate directory: 8.2 ms here, 3–4× the bare runtime), are "
-      "loaded on the first AWS call instead (the *first invocation* column carries them). What remains, "
-      f"{min(c['median_ms'] for c in fn_cold) - hello:.1f}–{max(c['median_ms'] for c in fn_cold) - hello:.1f} ms, grows with the binary: "
-      "pages to map and fault in (`perf stat`: about 420 page faults for agent-state against 205 for the bare runtime), "
-      "relocations to apply, and the SDK configuration and clients to build.")
-    w("")
+out.extend(bench_cold.limits(res))
 if mem:
     w("**Peak memory.** A 6 MB event is held as received (the JSON), then as decoded record bytes, then as parsed records and the "
       "function's output (a gzip and a Parquet object for the archiver); the runtime alone holding the same event is the floor "
-      "(`hello@agent-events`). Each bootstrap turns transparent huge pages off for itself first thing "
-      "(`shared::lambda::disable_transparent_huge_pages`): with them, the kernel backed mimalloc's arenas in 2 MB pages and "
+      "(`hello@agent-events`). Each bootstrap turns transparent huge pages off for itself before `main`, from an ELF "
+      "constructor (`shared::lambda::disable_transparent_huge_pages`, registered by "
+      "`use_mimalloc!(without_transparent_huge_pages)`): with them, the kernel backed mimalloc's arenas in 2 MB pages and "
       "peak RSS rose to 53–84 MB on these batches, for no measurable CPU gain.")
     w("")
 w("**Binary size.** Most of each bootstrap is the AWS SDK (the service clients, smithy runtime, SigV4), hyper with h2 and "
@@ -418,6 +395,89 @@ for line in sys.stdin:
   fi
 }
 
+# Each function's configuration, as the template gives it (cold start and peak memory).
+closed_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+fn_env=(
+  --env ARCHIVE_BUCKET=bench-archive --env ARCHIVE_FORMAT=both
+  --env QUARANTINE_BUCKET=bench-quarantine --env QUARANTINE_PREFIX=quarantine/
+  --env AGENT_STATE_TABLE=bench-agent-state
+  --env ALERT_STATE_TABLE=bench-alert-state --env ALERT_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:bench-alerts
+  --env "ALERT_RULES=$(tr -d '\n' <tools/connect-replay/rules.demo.json)"
+)
+
+# 3. cold start (runtime-stub cold; the release binaries in $bin) and its profile (perf over `runtime-stub init`
+# on bench-profile builds: the release code with symbols), rendered by scripts/bench_cold.py.
+cold_targets=(
+  "hello=hello=events/envelopes/agent-state.json"
+  "hello_current_thread=hello_current_thread=events/envelopes/agent-state.json"
+  "contact-archiver=contact-archiver=events/envelopes/contact-archiver.json"
+  "agent-state=agent-state=events/envelopes/agent-state.json"
+  "supervisor-alerts=supervisor-alerts=events/envelopes/supervisor-alerts.json"
+)
+cold_section() {
+  local dir=$1 prof_reps=300 hz=20000 t name file event args=()
+  {
+    echo "commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- shared functions tools || echo ' plus uncommitted changes')"
+    echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
+    echo "load=$(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "reps=$reps"
+  } >"$res/cold.env"
+  for t in "${cold_targets[@]}"; do
+    IFS== read -r name file event <<<"$t"
+    args+=(--target "$name=$dir/$file=$event")
+  done
+  say "cold start ($reps runs each, interleaved; AWS_ENDPOINT_URL=https://127.0.0.1:$closed_port, closed)"
+  "$dir/runtime-stub" cold --reps "$reps" --logs "$logs" "${fn_env[@]}" \
+    --env "AWS_ENDPOINT_URL=https://127.0.0.1:$closed_port" --env AWS_MAX_ATTEMPTS=1 "${args[@]}" \
+    | tee "$res/cold.jsonl"
+
+  say "cold start profile (perf over runtime-stub init, bench-profile builds)"
+  rm -f "$res"/cold-profile-*.json
+  if ! command -v perf >/dev/null 2>&1 || ! perf record -e cpu-clock -o "$out/perf-probe.data" true >/dev/null 2>&1; then
+    note cold "perf is unavailable here: the cold start was not profiled"
+    return 0
+  fi
+  rm -f "$out/perf-probe.data"
+  mkdir -p "$bin/prof"
+  for fn in "${functions[@]}"; do
+    build "prof-$fn" build --profile bench -p "$fn" && cp "target/release/$fn" "$bin/prof/$fn"
+  done
+  build prof-hello build --profile bench -p bench --bin hello --bin hello_current_thread &&
+    cp target/release/hello target/release/hello_current_thread "$bin/prof/"
+  for t in "${cold_targets[@]}"; do
+    IFS== read -r name file event <<<"$t"
+    [ -x "$bin/prof/$file" ] || { note cold "no bench-profile build of $file: not profiled"; continue; }
+    perf record -q -F "$hz" --call-graph dwarf,16384 -o "$out/perf-cold.data" -- \
+      "$dir/runtime-stub" init --reps "$prof_reps" "${fn_env[@]}" \
+      --env "AWS_ENDPOINT_URL=https://127.0.0.1:$closed_port" --target "$name=$bin/prof/$file=$event" \
+      >"$logs/perf-cold-$name.log" 2>&1 || { note cold "perf record failed for $name"; continue; }
+    perf script -i "$out/perf-cold.data" -F comm,ip,sym 2>/dev/null |
+      python3 scripts/bench_cold.py phases "$(echo "$file" | cut -c1-15)" --runs "$prof_reps" --hz "$hz" \
+        >"$res/cold-profile-$name.json"
+    rm -f "$out/perf-cold.data"
+    echo "$name: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.2f ms CPU per init (%d samples)" % (sum(d["ms"].values()), d["samples"]))' "$res/cold-profile-$name.json")"
+  done
+}
+
+if [ "$only" = cold ]; then
+  if [ "$reuse" = false ] || [ ! -x "$bin/runtime-stub" ] || [ ! -x "$bin/hello_current_thread" ]; then
+    for fn in "${functions[@]}"; do
+      build "$fn" build --release -p "$fn" && cp "target/release/$fn" "$bin/$fn"
+    done
+    build stub build --release -p bench --bin runtime-stub --bin hello --bin hello_current_thread
+    for b in runtime-stub hello hello_current_thread; do cp "target/release/$b" "$bin/$b"; done
+  fi
+  cold_section "$bin"
+  if [ "$write" = true ]; then
+    python3 scripts/bench_cold.py "$res" --splice BENCHMARKS.md
+    echo "wrote section 3 of BENCHMARKS.md"
+  else
+    python3 scripts/bench_cold.py "$res"
+  fi
+  echo "bench: done in $((SECONDS - started)) s"
+  exit 0
+fi
+
 if [ "$only" = cpu ]; then
   rm -f "$res"/cpu.* "$res"/profile*
   build cpu-floor bench -p bench --bench cpu_floor --no-run
@@ -473,7 +533,7 @@ if [ "$reuse" = false ] || [ ! -x "$bin/calls" ]; then
     cp "target/release/$fn" "$bin/$fn"
   done
   build bench build --release -p bench --bins
-  for b in calls batches runtime-stub hello board forward; do cp "target/release/$b" "$bin/$b"; done
+  for b in calls batches runtime-stub hello hello_current_thread board forward; do cp "target/release/$b" "$bin/$b"; done
 fi
 build cpu-floor bench -p bench --bench cpu_floor --no-run
 
@@ -517,24 +577,9 @@ head -n 30 "$res/calls.md"
 say "batches for the memory runs"
 "$bin/batches" "$out/batches" 50
 
-closed_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-fn_env=(
-  --env ARCHIVE_BUCKET=bench-archive --env ARCHIVE_FORMAT=both
-  --env QUARANTINE_BUCKET=bench-quarantine --env QUARANTINE_PREFIX=quarantine/
-  --env AGENT_STATE_TABLE=bench-agent-state
-  --env ALERT_STATE_TABLE=bench-alert-state --env ALERT_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:bench-alerts
-  --env "ALERT_RULES=$(tr -d '\n' <tools/connect-replay/rules.demo.json)"
-)
 
 # ---------------------------------------------------------------------------------------------------------------
-say "cold start ($reps runs each, interleaved; AWS_ENDPOINT_URL=https://127.0.0.1:$closed_port, closed)"
-"$bin/runtime-stub" cold --reps "$reps" --logs "$logs" "${fn_env[@]}" \
-  --env "AWS_ENDPOINT_URL=https://127.0.0.1:$closed_port" --env AWS_MAX_ATTEMPTS=1 \
-  --target "hello=$bin/hello=events/envelopes/agent-state.json" \
-  --target "contact-archiver=$bin/contact-archiver=events/envelopes/contact-archiver.json" \
-  --target "agent-state=$bin/agent-state=events/envelopes/agent-state.json" \
-  --target "supervisor-alerts=$bin/supervisor-alerts=events/envelopes/supervisor-alerts.json" \
-  | tee "$res/cold.jsonl"
+cold_section "$bin"
 
 # ---------------------------------------------------------------------------------------------------------------
 say "peak memory on 6 MB batches"

@@ -3,6 +3,7 @@
 //! ```text
 //! runtime-stub cold --reps 30 [--warmup 1] --target NAME=BOOTSTRAP=EVENT… [--env K=V…] [--logs DIR]
 //! runtime-stub rss --target NAME=BOOTSTRAP=EVENT… [--env K=V…] [--logs DIR] [--time /usr/bin/time]
+//! runtime-stub init --reps 300 --target NAME=BOOTSTRAP=EVENT… [--env K=V…]
 //! ```
 //!
 //! Each run: a fresh listener on a free port; the bootstrap is spawned with `AWS_LAMBDA_RUNTIME_API` pointing at
@@ -17,6 +18,10 @@
 //!   binary in the page cache, as it is in a sandbox that has it mapped); prints one JSON line per target with
 //!   the median.
 //! * `rss`: one run per target under `/usr/bin/time -v`; prints its "Maximum resident set size" and `VmHWM`.
+//! * `init`: runs each bootstrap `--reps` times, one after another, with the same environment but
+//!   `AWS_LAMBDA_RUNTIME_API` at a closed port, so each run is the init alone (its first `GET …/next` is refused
+//!   and the process exits). Nothing is timed: this is the workload `perf record` profiles (BENCHMARKS.md, cold
+//!   start profile).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -51,14 +56,14 @@ struct Options {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: runtime-stub cold|rss --target NAME=BOOTSTRAP=EVENT... [--reps N] [--env K=V...] [--logs DIR] [--time PATH]"
+        "usage: runtime-stub cold|rss|init --target NAME=BOOTSTRAP=EVENT... [--reps N] [--env K=V...] [--logs DIR] [--time PATH]"
     );
     std::process::exit(2);
 }
 
 fn options() -> Options {
     let mut args = std::env::args().skip(1);
-    let mode = args.next().filter(|m| m == "cold" || m == "rss").unwrap_or_else(|| usage());
+    let mode = args.next().filter(|m| ["cold", "rss", "init"].contains(&m.as_str())).unwrap_or_else(|| usage());
     let mut o = Options {
         mode,
         reps: 30,
@@ -275,8 +280,35 @@ fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
+/// `init` mode: each bootstrap `--reps` times, its runtime API a port nothing listens on.
+fn init_only(o: &Options) {
+    for target in &o.targets {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).unwrap_or_else(|e| {
+            eprintln!("runtime-stub: no free port: {e}");
+            std::process::exit(1)
+        });
+        let env = lambda_env(target, &o.env, closed);
+        for _ in 0..o.reps {
+            let status = Command::new(&target.bootstrap)
+                .env_clear()
+                .envs(&env)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            if let Err(e) = status {
+                eprintln!("runtime-stub: {} could not run: {e}", target.name);
+                std::process::exit(1);
+            }
+        }
+    }
+}
+
 fn main() {
     let o = options();
+    if o.mode == "init" {
+        return init_only(&o);
+    }
     if o.mode == "rss" && !Path::new(&o.time).exists() {
         eprintln!("runtime-stub: {} not found (GNU time is needed for rss)", o.time.display());
         std::process::exit(1);
