@@ -431,6 +431,11 @@ cold_section() {
     --env "AWS_ENDPOINT_URL=https://127.0.0.1:$closed_port" --env AWS_MAX_ATTEMPTS=1 "${args[@]}" \
     | tee "$res/cold.jsonl"
 
+  for t in "${cold_targets[@]}"; do # relative relocations the dynamic loader applies at each start
+    IFS== read -r name file event <<<"$t"
+    echo "$name $(readelf -d "$dir/$file" 2>/dev/null | awk '/RELACOUNT/ {print $3}')"
+  done >"$res/cold-relocs.txt"
+
   say "cold start profile (perf over runtime-stub init, bench-profile builds)"
   rm -f "$res"/cold-profile-*.json
   if ! command -v perf >/dev/null 2>&1 || ! perf record -e cpu-clock -o "$out/perf-probe.data" true >/dev/null 2>&1; then

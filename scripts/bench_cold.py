@@ -208,33 +208,43 @@ def limits(res):
     if not hello or not fns:
         return []
     prof = profiles(res)
-    base = prof.get(YARDSTICK, {}).get("ms", {})
+    # The bare runtimes' mean per phase (both flavours: their profiles run one after another, so each carries the
+    # machine's noise of its own minute).
+    hellos = [prof[n]["ms"] for n in (YARDSTICK, SAME_FLAVOUR) if n in prof]
+
+    def base(p):
+        return sum(h.get(p, 0.0) for h in hellos) / len(hellos) if hellos else 0.0
 
     def extra(p):
-        vals = [v["ms"].get(p, 0.0) - base.get(p, 0.0) for n, v in prof.items() if n in fns]
-        return f"{min(vals):.2f}–{max(vals):.2f} ms" if vals else "?"
+        vals = [v["ms"].get(p, 0.0) - base(p) for n, v in prof.items() if n in fns]
+        return f"{min(vals):+.2f} to {max(vals):+.2f} ms" if vals else "?"
 
     loader = [p for p, _ in PHASES if p.startswith("exec")][0]
     alloc = [p for p, _ in PHASES if p.startswith("mimalloc")][0]
     sdk = [p for p, _ in PHASES if p.startswith("SDK config")][0]
     clients = [p for p, _ in PHASES if "client" in p]
-    client_ms = [sum(v["ms"].get(p, 0.0) for p in clients) for n, v in prof.items() if n in fns]
+    client_ms = [sum(v["ms"].get(p, 0.0) for p in clients) for n, v in prof.items() if n in fns] or [float("nan")]
+    counts = dict(line.split() for line in read(res, "cold-relocs.txt").splitlines() if len(line.split()) == 2)
+    fn_counts = [int(counts[n]) for n in fns if counts.get(n, "").isdigit()]
+    relocs = (f"{min(fn_counts):,}–{max(fn_counts):,} per bootstrap against hello's {int(counts[YARDSTICK]):,}"
+              if fn_counts and counts.get(YARDSTICK, "").isdigit() else "thousands of")
     lines = [
         f"**Cold start.** The bare runtime reaches `GET /next` in {hello:.1f} ms; the bootstraps in "
         f"{min(fns.values()):.1f}–{max(fns.values()):.1f} ms ({min(fns.values()) / hello:.2f}–{max(fns.values()) / hello:.2f}×). "
         "Moved out of the way so far: the trusted root certificates, which the SDK would load and parse while each client "
-        "is built (8.2 ms here, reading every file of a hashed certificate directory), load on the first AWS call (the "
+        "is built (8.2 ms when they loaded at init here, reading every file of a hashed certificate directory), load on the first AWS call (the "
         "*first invocation* column carries them); the SDK configuration takes credentials and region from the environment "
         "where it holds them — always in Lambda — instead of building the default chains' web-identity STS client and "
         "IMDS client; transparent huge pages are off from an ELF constructor, before mimalloc's first arena page could be "
         "a zeroed 2 MB page; the quarantine's S3 client (agent-state, supervisor-alerts) is built on first use, which "
         "most processes never reach; the runtime is Tokio's current-thread one (no worker threads to start). "
-        "What remains, from the profile above, against the bare runtime: "
-        f"the larger binary to exec, map and relocate (+{extra(loader)}: each bootstrap carries 15–19 thousand relative "
-        "relocations against hello's 2 thousand, mostly the AWS SDK's tables and vtables, and faults in more pages); "
-        f"mimalloc's start (+{extra(alloc)}: hello uses glibc's malloc; mimalloc is what keeps the per-record work at "
+        + ("What remains, from the profile above, against the bare runtime: " if prof else
+           "What remains (no profile in this run — perf was unavailable — so no figures per phase): ") +
+        f"the larger binary to exec, map and relocate ({extra(loader)}: {relocs} relative relocations, mostly the "
+        "AWS SDK's tables and vtables, and more pages to fault in); "
+        f"mimalloc's start ({extra(alloc)}: hello uses glibc's malloc; mimalloc is what keeps the per-record work at "
         "its floor, section 1); the SDK configuration "
-        f"(+{extra(sdk)}); and the service clients ({min(client_ms):.2f}–{max(client_ms):.2f} ms: each SDK crate parses "
+        f"({extra(sdk)}); and the service clients ({min(client_ms):.2f}–{max(client_ms):.2f} ms: each SDK crate parses "
         "its own copy of the partition table and endpoint rules when its first client is built — work a function "
         "needs before its first call, so deferring it would move it into the first invocation, not remove it). "
         "None of these can move without dropping the AWS SDK, mimalloc, or position-independent code (which would "

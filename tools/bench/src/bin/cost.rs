@@ -356,3 +356,61 @@ fn main() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The top-level resource blocks of template.yaml (`  Name:` at two spaces under `Resources:`), by name.
+    fn resources(template: &str) -> Vec<(&str, String)> {
+        let body = template.split("\nResources:\n").nth(1).expect("a Resources section");
+        let mut out: Vec<(&str, String)> = Vec::new();
+        for line in body.lines() {
+            if !line.starts_with(' ') && !line.is_empty() {
+                break; // the next top-level section
+            }
+            match line.strip_prefix("  ").and_then(|l| l.strip_suffix(':')) {
+                Some(name) if !name.starts_with(' ') && !name.contains(' ') => out.push((name, String::new())),
+                _ => {
+                    if let Some((_, block)) = out.last_mut() {
+                        block.push_str(line);
+                        block.push('\n');
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn value<'a>(block: &'a str, key: &str) -> Option<&'a str> {
+        block.lines().find_map(|l| l.trim().strip_prefix(key).and_then(|v| v.strip_prefix(':')).map(str::trim))
+    }
+
+    /// The cost model's memory sizes, batching windows and batch sizes are template.yaml's: a change there that is
+    /// not made here fails this test.
+    #[test]
+    fn the_modelled_functions_are_deployed_as_the_template_says() {
+        let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml")).unwrap();
+        let globals = template.split("\nGlobals:\n").nth(1).and_then(|g| g.split("\nResources:\n").next()).unwrap();
+        let default_memory: f64 = value(globals, "MemorySize").unwrap().parse().unwrap();
+        let resources = resources(&template);
+        for f in [ARCHIVER, AGENT_STATE, ALERTS] {
+            let logical: String =
+                f.name.split('-').map(|w| w[..1].to_uppercase() + &w[1..]).collect::<String>() + "Function";
+            let (_, function) = resources.iter().find(|(n, _)| *n == logical).unwrap_or_else(|| panic!("{logical}"));
+            let memory = value(function, "MemorySize").map_or(default_memory, |m| m.parse().unwrap());
+            assert_eq!(memory, f.memory_mb, "{logical} MemorySize");
+            let mappings: Vec<&String> = resources
+                .iter()
+                .filter(|(_, b)| value(b, "FunctionName") == Some(&format!("!Ref {logical}")))
+                .map(|(_, b)| b)
+                .collect();
+            assert!(!mappings.is_empty(), "{logical} has event source mappings");
+            for m in mappings {
+                assert_eq!(value(m, "BatchSize").unwrap().parse::<usize>().unwrap(), f.batch_size, "{logical} BatchSize");
+                let window: f64 = value(m, "MaximumBatchingWindowInSeconds").unwrap().parse().unwrap();
+                assert_eq!(window, f.window_s, "{logical} MaximumBatchingWindowInSeconds");
+            }
+        }
+    }
+}
