@@ -407,7 +407,11 @@ mod tests {
                 .collect();
             assert!(!mappings.is_empty(), "{logical} has event source mappings");
             for m in mappings {
-                assert_eq!(value(m, "BatchSize").unwrap().parse::<usize>().unwrap(), f.batch_size, "{logical} BatchSize");
+                assert_eq!(
+                    value(m, "BatchSize").unwrap().parse::<usize>().unwrap(),
+                    f.batch_size,
+                    "{logical} BatchSize"
+                );
                 let window: f64 = value(m, "MaximumBatchingWindowInSeconds").unwrap().parse().unwrap();
                 assert_eq!(window, f.window_s, "{logical} MaximumBatchingWindowInSeconds");
             }

@@ -1,7 +1,9 @@
 //! Serial round trips per batch: each function on the payload-limited batches with every AWS call delayed by a
 //! fixed latency (a stand-in for the network: the in-memory adapters behind an [`Intercepted`] hook that sleeps
 //! before each call), timed against the same run without the delay. `(with − without) / latency` is how many
-//! round trips the batch waited one after another; the hook also counts the calls and the most in flight at once.
+//! round trips the batch waited one after another, on the wall clock (so the machine's noise is in it); the same
+//! run on Tokio's paused clock, where only waiting advances time and CPU takes none, counts them exactly
+//! (`virtual ms / latency`). The hook also counts the calls and the most in flight at once.
 //! With `AWS_ENDPOINT_URL` set (a moto server), agent-state is also timed against a real DynamoDB API.
 //!
 //! ```text
@@ -32,20 +34,22 @@ use tokio::runtime::Runtime;
 type Latency = Meter;
 type Slow<T> = Metered<T>;
 
-/// One timed batch: wall time, calls, most in flight.
+/// One timed batch: wall time, the runtime's clock (on a paused runtime: waiting alone), calls, most in flight.
 struct Timed {
     elapsed: Duration,
+    clock: Duration,
     calls: usize,
     peak: usize,
 }
 
 async fn timed<P: Processor>(name: &str, items: &[KinesisItem], processor: &P, hook: &Latency) -> Timed {
     let quarantine = ObjectQuarantine::new(MemoryObjectStore::new(), "quarantine/");
-    let (calls, started) = (hook.requests.load(Ordering::Relaxed), Instant::now());
+    let (calls, started, clock) = (hook.requests.load(Ordering::Relaxed), Instant::now(), tokio::time::Instant::now());
     hook.peak.store(0, Ordering::Relaxed);
     run_items(name, items, processor, &quarantine).await.expect("bench batches have sequence numbers");
     Timed {
         elapsed: started.elapsed(),
+        clock: clock.elapsed(),
         calls: hook.requests.load(Ordering::Relaxed) - calls,
         peak: hook.peak.load(Ordering::Relaxed),
     }
@@ -72,13 +76,15 @@ struct Case {
     delivery: &'static str,
     zero: Timed,
     slow: Timed,
+    /// The slow run again on a paused clock.
+    exact: Timed,
 }
 
 impl Case {
     fn row(&self, latency: Duration) -> String {
         let extra = self.slow.elapsed.saturating_sub(self.zero.elapsed);
         format!(
-            "| {} | {} | {} | {} | {} | {:.1} | {:.1} | **{:.1}** |",
+            "| {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | **{:.0}** |",
             self.function,
             self.batch,
             self.delivery,
@@ -86,9 +92,15 @@ impl Case {
             self.slow.peak,
             ms(self.zero.elapsed),
             ms(self.slow.elapsed),
-            extra.as_secs_f64() / latency.as_secs_f64()
+            extra.as_secs_f64() / latency.as_secs_f64(),
+            self.exact.clock.as_secs_f64() / latency.as_secs_f64()
         )
     }
+}
+
+/// A current-thread runtime on a paused clock: time moves only when every task waits, straight to the next timer.
+fn paused() -> Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().expect("a paused runtime")
 }
 
 fn ms(d: Duration) -> f64 {
@@ -109,7 +121,7 @@ fn distinct_agents(batch: &Batch) -> usize {
 fn agent_state(rt: &Runtime, day: &BenchDay, latency: Duration, cases: &mut Vec<Case>) {
     let b = &day.agent_events;
     let label = format!("{} records, {} agents", b.records(), distinct_agents(b));
-    let run = |delay: Duration| {
+    let run = |rt: &Runtime, delay: Duration| {
         let hook = Latency::new(delay);
         let table: Slow<_> = Intercepted::new(MemoryItemStore::new(&agent_state::INDEXES), hook.clone());
         let handler = AgentState::new(table, agent_state::config::Settings::default());
@@ -119,14 +131,16 @@ fn agent_state(rt: &Runtime, day: &BenchDay, latency: Duration, cases: &mut Vec<
             (first, again)
         })
     };
-    let pair = |delay| fastest(|| run(delay), |(first, again): &(Timed, Timed)| first.elapsed + again.elapsed);
+    let pair = |delay| fastest(|| run(rt, delay), |(first, again): &(Timed, Timed)| first.elapsed + again.elapsed);
     let ((zero_first, zero_again), (slow_first, slow_again)) = (pair(Duration::ZERO), pair(latency));
+    let (exact_first, exact_again) = run(&paused(), latency);
     cases.push(Case {
         function: "agent-state",
         batch: label.clone(),
         delivery: "first",
         zero: zero_first,
         slow: slow_first,
+        exact: exact_first,
     });
     cases.push(Case {
         function: "agent-state",
@@ -134,6 +148,7 @@ fn agent_state(rt: &Runtime, day: &BenchDay, latency: Duration, cases: &mut Vec<
         delivery: "redelivered",
         zero: zero_again,
         slow: slow_again,
+        exact: exact_again,
     });
 }
 
@@ -144,7 +159,7 @@ fn alerts(rt: &Runtime, day: &BenchDay, rules: &Rules, warm: &[Item], latency: D
         (&day.segments, "first (warm table)"),
     ];
     for (b, delivery) in cases_of {
-        let run = |delay: Duration| {
+        let run = |rt: &Runtime, delay: Duration| {
             let hook = Latency::new(delay);
             let memory = MemoryItemStore::new(&[]);
             if b.name != "agent-events" {
@@ -156,23 +171,26 @@ fn alerts(rt: &Runtime, day: &BenchDay, rules: &Rules, warm: &[Item], latency: D
             let handler = SupervisorAlerts::new(rules.clone(), table, publisher, settings);
             rt.block_on(timed(supervisor_alerts::NAME, &b.items, &handler, &hook))
         };
-        let (zero, slow) = (fastest(|| run(Duration::ZERO), |t| t.elapsed), fastest(|| run(latency), |t| t.elapsed));
+        let zero = fastest(|| run(rt, Duration::ZERO), |t| t.elapsed);
+        let (slow, exact) = (fastest(|| run(rt, latency), |t| t.elapsed), run(&paused(), latency));
         let batch = format!("{} ({} records)", b.name, b.records());
-        cases.push(Case { function: "supervisor-alerts", batch, delivery, zero, slow });
+        cases.push(Case { function: "supervisor-alerts", batch, delivery, zero, slow, exact });
     }
 }
 
 fn archiver(rt: &Runtime, day: &BenchDay, latency: Duration, cases: &mut Vec<Case>) {
     for b in day.batches() {
-        let run = |delay: Duration| {
+        let run = |rt: &Runtime, delay: Duration| {
             let hook = Latency::new(delay);
             let objects: Slow<_> = Intercepted::new(MemoryObjectStore::new(), hook.clone());
             let handler = ContactArchiver::new(objects, "", ArchiveFormat::Both, ArchiveKinds::ALL);
             rt.block_on(timed(contact_archiver::handler::NAME, &b.items, &handler, &hook))
         };
-        let (zero, slow) = (fastest(|| run(Duration::ZERO), |t| t.elapsed), fastest(|| run(latency), |t| t.elapsed));
+        let zero = fastest(|| run(rt, Duration::ZERO), |t| t.elapsed);
+        let (slow, exact) = (fastest(|| run(rt, latency), |t| t.elapsed), run(&paused(), latency));
         let batch = format!("{} ({} records)", b.name, b.records());
-        cases.push(Case { function: "contact-archiver", batch, delivery: "first (both formats)", zero, slow });
+        let delivery = "first (both formats)";
+        cases.push(Case { function: "contact-archiver", batch, delivery, zero, slow, exact });
     }
 }
 
@@ -245,9 +263,9 @@ fn main() {
         archiver(&rt, day, latency, &mut cases);
         println!("#### Contact centre of {agents} agents\n");
         println!(
-            "| function | batch | delivery | AWS calls | most in flight | ms without delay | ms with delay | serial round trips |"
+            "| function | batch | delivery | AWS calls | most in flight | ms without delay | ms with delay | round trips, wall clock | serial round trips (paused clock, exact) |"
         );
-        println!("|---|---|---|---:|---:|---:|---:|---:|");
+        println!("|---|---|---|---:|---:|---:|---:|---:|---:|");
         for case in &cases {
             println!("{}", case.row(latency));
         }
