@@ -131,6 +131,17 @@ pub struct Query {
     pub limit: Option<usize>,
 }
 
+/// An item's `(pk, sk)`; an item without both as strings is refused (permanently, as `service` would refuse it).
+pub fn item_key(item: &Item, service: &'static str) -> PortResult<(String, String)> {
+    let key = |name: &str| {
+        item.get(name)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| PortError::permanent(service, format!("item lacks string key attribute {name}")))
+    };
+    Ok((key(PK)?, key(SK)?))
+}
+
 /// Most companion items one [`ItemStore::update`] writes atomically (DynamoDB's 100 actions per
 /// `TransactWriteItems`, less the update itself).
 pub const MAX_ATOMIC_PUTS: usize = 99;
@@ -143,13 +154,7 @@ pub fn atomic_put_keys(updated: (&str, &str), puts: &[Item]) -> PortResult<Vec<(
     }
     let mut keys: Vec<(String, String)> = Vec::with_capacity(puts.len());
     for item in puts {
-        let key = |name: &str| {
-            item.get(name)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| PortError::permanent("dynamodb", format!("item lacks string key attribute {name}")))
-        };
-        let key = (key(PK)?, key(SK)?);
+        let key = item_key(item, "dynamodb")?;
         if (key.0.as_str(), key.1.as_str()) == updated || keys.contains(&key) {
             return Err(PortError::permanent("dynamodb", "one atomic write names an item twice"));
         }

@@ -92,13 +92,7 @@ pub struct MemoryItemStore {
 }
 
 fn key_of(item: &Item) -> PortResult<(String, String)> {
-    let s = |name: &str| {
-        item.get(name)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| PortError::permanent("dynamodb", format!("item lacks string key attribute {name}")))
-    };
-    Ok((s(PK)?, s(SK)?))
+    item_key(item, "dynamodb")
 }
 
 /// The item UpdateItem starts from when none is stored: its keys alone.

@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::Value;
 
 use crate::adapters::memory::{CallCounter, apply_update, condition_holds, keys_only};
 use crate::ports::*;
@@ -36,13 +35,7 @@ fn db_err(e: rusqlite::Error) -> PortError {
 }
 
 fn key_of(item: &Item) -> PortResult<(String, String)> {
-    let s = |name: &str| {
-        item.get(name)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| PortError::permanent("sqlite", format!("item lacks string key attribute {name}")))
-    };
-    Ok((s(PK)?, s(SK)?))
+    item_key(item, "sqlite")
 }
 
 /// A GSI attribute as a JSON path (attribute names are the project's own constants: letters, digits, `_`).

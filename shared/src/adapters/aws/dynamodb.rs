@@ -168,8 +168,16 @@ fn condition_request(condition: &Condition) -> PortResult<ConditionRequest> {
     })
 }
 
-/// An update's expression, names and values (each `None` when empty), its condition's included.
-fn update_request(set: Item, remove: &[&'static str], condition: &Condition) -> PortResult<ConditionRequest> {
+/// An update as the request takes it: update expression, condition expression, and the names and values both use
+/// (each `None` when empty).
+struct UpdateRequest {
+    update: Option<String>,
+    condition: Option<String>,
+    names: Option<HashMap<String, String>>,
+    values: Option<AvMap>,
+}
+
+fn update_request(set: Item, remove: &[&'static str], condition: &Condition) -> PortResult<UpdateRequest> {
     let mut names = HashMap::new();
     let mut values = AvMap::new();
     let mut sets = Vec::new();
@@ -196,17 +204,20 @@ fn update_request(set: Item, remove: &[&'static str], condition: &Condition) -> 
             .collect();
         expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
     }
+    let mut condition_expr = None;
     if let Some((cexpr, cnames, cvalues)) = condition_parts(condition)? {
         let uses_pk = cexpr.contains("#pk");
         names.extend(names_of(cnames, uses_pk));
         values.extend(cvalues);
+        condition_expr = Some(cexpr);
     }
     let expr = expr.trim().to_owned();
-    Ok((
-        Some(expr).filter(|e| !e.is_empty()),
-        Some(names).filter(|m| !m.is_empty()),
-        Some(values).filter(|m| !m.is_empty()),
-    ))
+    Ok(UpdateRequest {
+        update: Some(expr).filter(|e| !e.is_empty()),
+        condition: condition_expr,
+        names: Some(names).filter(|m| !m.is_empty()),
+        values: Some(values).filter(|m| !m.is_empty()),
+    })
 }
 
 impl DynamoItemStore {
@@ -216,8 +227,7 @@ impl DynamoItemStore {
         &self,
         pk: &str,
         sk: &str,
-        (expr, names, values): ConditionRequest,
-        condition: &Condition,
+        request: UpdateRequest,
         puts: Vec<Item>,
     ) -> PortResult<WriteOutcome> {
         use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
@@ -226,10 +236,10 @@ impl DynamoItemStore {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(pk, sk)))
-            .set_update_expression(expr)
-            .set_condition_expression(condition_parts(condition)?.map(|(c, _, _)| c))
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values)
+            .set_update_expression(request.update)
+            .set_condition_expression(request.condition)
+            .set_expression_attribute_names(request.names)
+            .set_expression_attribute_values(request.values)
             .build()
             .map_err(invalid)?;
         let mut req =
@@ -293,20 +303,20 @@ impl ItemStore for DynamoItemStore {
         condition: Condition,
         puts: Vec<Item>,
     ) -> PortResult<WriteOutcome> {
-        let (expr, names, values) = update_request(set, remove, &condition)?;
+        let request = update_request(set, remove, &condition)?;
         if puts.is_empty() {
             let req = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(key(pk, sk)))
-                .set_update_expression(expr)
-                .set_condition_expression(condition_parts(&condition)?.map(|(c, _, _)| c))
-                .set_expression_attribute_names(names)
-                .set_expression_attribute_values(values);
+                .set_update_expression(request.update)
+                .set_condition_expression(request.condition)
+                .set_expression_attribute_names(request.names)
+                .set_expression_attribute_values(request.values);
             return write_outcome!(req.send().await);
         }
-        self.transact_update(pk, sk, (expr, names, values), &condition, puts).await
+        self.transact_update(pk, sk, request, puts).await
     }
 
     async fn get(&self, pk: &str, sk: &str) -> PortResult<Option<Item>> {
